@@ -1,0 +1,84 @@
+"""Plain, frozen value types shared by every stage of vcval.
+
+Times are seconds (float). Cue indexes are 0-based positions in a video's cue list.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One subtitle cue: ``text`` spoken between ``start`` and ``end`` seconds."""
+
+    index: int
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """A video (or transcript-only record) held by a corpus.
+
+    ``media_path`` and ``features_path`` are relative to the corpus directory, or None
+    for transcript-only records / records without visual features.
+    ``subtitle_source`` is one of: "sidecar-srt", "sidecar-vtt", "embedded", "captions",
+    "asr", "transcript", "none".
+    """
+
+    video_id: str
+    title: str
+    duration: float
+    source: str
+    subtitle_source: str
+    content_hash: str
+    n_cues: int
+    media_path: str | None = None
+    features_path: str | None = None
+    added_at: str = ""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieval result: a cue window [first_cue, last_cue] of a video, with a score.
+
+    Every retriever's ``search(query, k) -> list[Hit]`` returns these, best first.
+    For whole-video retrievers first_cue = 0 and last_cue = n_cues - 1.
+    """
+
+    video_id: str
+    score: float
+    first_cue: int = 0
+    last_cue: int = 0
+    start: float = 0.0
+    end: float = 0.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answer: the span [start, end] seconds of a video, its score and the cues in it."""
+
+    video_id: str
+    title: str
+    start: float
+    end: float
+    score: float
+    cues: tuple[Cue, ...] = field(default_factory=tuple)
+    clip_path: str | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (the shape printed by ``vcval ask --json``)."""
+        out = {
+            "video_id": self.video_id,
+            "title": self.title,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "score": float(self.score),
+            "cues": [
+                {"index": c.index, "start": c.start, "end": c.end, "text": c.text} for c in self.cues
+            ],
+        }
+        if self.clip_path is not None:
+            out["clip"] = self.clip_path
+        return out
