@@ -1,0 +1,196 @@
+"""Command line: ``vcval ingest | corpus | ask | eval | train | serve``."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from vcval.errors import VCVALError
+
+logger = logging.getLogger("vcval")
+DEFAULT_CORPUS = "corpus"
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = max(0.0, float(seconds))
+    return f"{int(seconds // 60):02d}:{seconds % 60:05.2f}"
+
+
+def _is_url(text: str) -> bool:
+    return "://" in text or text.lower().startswith(("www.", "youtube.com", "youtu.be"))
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from vcval.corpus import Corpus
+
+    corpus = Corpus.open(args.corpus, asr_model=args.asr_model)
+    failures = 0
+    for item in args.paths:
+        try:
+            if _is_url(item):
+                records = [corpus.add_url(item)]
+                bad: list = []
+            elif Path(item).is_dir():
+                records, bad = corpus.add_path(item, recursive=True, progress=not args.quiet)
+            elif Path(item).suffix.lower() == ".json":
+                records, bad = [corpus.add_transcript(item, title=args.title)], []
+            else:
+                subtitles = args.subtitles if len(args.paths) == 1 else None
+                records = [
+                    corpus.add_video(item, subtitles=subtitles, title=args.title, visual_features=not args.no_visual)
+                ]
+                bad = []
+        except VCVALError as err:
+            print(f"error: {item}: {err}", file=sys.stderr)
+            failures += 1
+            continue
+        for rec in records:
+            print(f"added {rec.video_id}  ({rec.n_cues} cues from {rec.subtitle_source}, {rec.duration:.1f} s)  {rec.title}")
+        for path, message in bad:
+            print(f"error: {path}: {message}", file=sys.stderr)
+            failures += 1
+    print(f"corpus {args.corpus}: {len(corpus)} videos")
+    return 1 if failures else 0
+
+
+def cmd_corpus(args: argparse.Namespace) -> int:
+    from vcval.corpus import Corpus
+
+    corpus = Corpus.open(args.corpus)
+    if args.corpus_cmd == "remove":
+        for video_id in args.video_ids:
+            corpus.remove(video_id)
+            print(f"removed {video_id}")
+        return 0
+    records = list(corpus)
+    if args.json:
+        print(json.dumps([r.__dict__ for r in records], indent=2))
+        return 0
+    if not records:
+        print(f"corpus {args.corpus} is empty: add videos with `vcval ingest PATH --corpus {args.corpus}`")
+        return 0
+    width = max(len(r.video_id) for r in records)
+    for r in records:
+        print(f"{r.video_id:<{width}}  {r.duration:7.1f} s  {r.n_cues:4d} cues  {r.subtitle_source:<12}  {r.title}")
+    print(f"{len(records)} videos")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from vcval.pipeline import VCVAL
+
+    qa = VCVAL.from_pretrained(args.checkpoint, corpus=args.corpus, device=args.device, method=args.method)
+    answers = qa.ask(args.question, k=args.k, with_clips=args.clip)
+    if args.json:
+        print(json.dumps([a.to_dict() for a in answers], indent=2, ensure_ascii=False))
+        return 0
+    for rank, a in enumerate(answers, 1):
+        print(f"{rank}. {a.title} [{a.video_id}]  {_fmt_time(a.start)}–{_fmt_time(a.end)}  score {a.score:.3f}")
+        for cue in a.cues[:6]:
+            print(f"     {_fmt_time(cue.start)}  {cue.text}")
+        if len(a.cues) > 6:
+            print(f"     … {len(a.cues) - 6} more cues")
+        if a.clip_path:
+            print(f"     clip: {a.clip_path}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    app_path = Path(__file__).resolve().parent.parent / "app.py"
+    spec = importlib.util.spec_from_file_location("vcval_app", app_path)
+    if spec is None or spec.loader is None or not app_path.exists():
+        raise VCVALError(f"app.py not found next to the package ({app_path}); run from a source checkout")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    corpus_dir = args.corpus
+    demo = module.build_demo(corpus_dir=corpus_dir)
+    demo.launch(server_name=args.host, server_port=args.port)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vcval", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="add videos, folders, transcripts (.json) or URLs to a corpus")
+    p.add_argument("paths", nargs="+", help="video files, folders (recursive), <id>.json transcripts or http(s) URLs")
+    p.add_argument("--corpus", default=DEFAULT_CORPUS, help="corpus directory (default: ./corpus)")
+    p.add_argument("--subtitles", help="subtitle file (.srt/.vtt/.json) for a single video")
+    p.add_argument("--title", help="title for a single video")
+    p.add_argument("--asr-model", help="faster-whisper model (default: packaged tiny.en; e.g. base.en, a local dir)")
+    p.add_argument("--no-visual", action="store_true", help="skip visual feature extraction")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("corpus", help="list or remove the videos of a corpus")
+    csub = p.add_subparsers(dest="corpus_cmd", required=True)
+    pl = csub.add_parser("list", help="list videos")
+    pl.add_argument("--corpus", default=DEFAULT_CORPUS)
+    pl.add_argument("--json", action="store_true")
+    pr = csub.add_parser("remove", help="remove videos by id")
+    pr.add_argument("video_ids", nargs="+")
+    pr.add_argument("--corpus", default=DEFAULT_CORPUS)
+    p.set_defaults(func=cmd_corpus)
+
+    p = sub.add_parser("ask", help="answer a question from the corpus")
+    p.add_argument("question")
+    p.add_argument("--corpus", default=DEFAULT_CORPUS)
+    p.add_argument("--k", type=int, default=5, help="number of answers (default 5)")
+    p.add_argument("--json", action="store_true", help="print answers as JSON")
+    p.add_argument("--clip", action="store_true", help="cut the answer clips and print their paths")
+    p.add_argument("--method", default="default", help="bm25-video | bm25 | dense | hybrid | ccgs | default")
+    p.add_argument("--checkpoint", help="CCGS checkpoint directory or Hub repo id (default: the shipped one)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.set_defaults(func=cmd_ask)
+
+    try:
+        from vcval.evaluation import add_eval_arguments, run_eval_command
+    except ImportError:  # evaluation extras missing: keep the rest of the CLI usable
+        pass
+    else:
+        p = sub.add_parser("eval", help="evaluate a method on a question set (MedVidQA format)")
+        add_eval_arguments(p)
+        p.set_defaults(func=run_eval_command)
+
+    try:
+        from vcval.training.cli import add_train_arguments, run_train_command
+    except ImportError:
+        pass
+    else:
+        p = sub.add_parser("train", help="train a model (see scripts/ for recipes)")
+        add_train_arguments(p)
+        p.set_defaults(func=run_train_command)
+
+    p = sub.add_parser("serve", help="start the Gradio demo")
+    p.add_argument("--corpus", default=None, help="corpus directory (default: the embedded demo corpus)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except VCVALError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Localizers: given a question and the retrieved candidate videos, pick answer spans.
+
+Every localizer answers ``localize(question, candidates, top_n) -> list[Answer]`` ranked
+across the candidate videos. :class:`BaselineLocalizer` is the transparent, training-free
+baseline; CCGS (``vcval.modeling.localizer.CCGSLocalizer``) plugs in behind the same shape.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+from vcval.types import Answer, Cue, Hit, VideoRecord
+
+logger = logging.getLogger(__name__)
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOPWORDS = frozenset(
+    """a an the and or but if of to in on at by for with from into onto over under how do does did i
+    you your we our my me is are was were be been being it its this that these those what which who whom
+    when where why can could should would will shall may might must have has had not no so than then
+    there here up down out about as just very too also get got make made use using way step""".split()
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One retrieved video handed to a localizer.
+
+    ``features`` is (T, D) visual features at 1 frame/s, or None.
+    ``hits`` are this video's retrieval hits (cue windows), best first.
+    """
+
+    record: VideoRecord
+    cues: list[Cue]
+    features: np.ndarray | None
+    retrieval_score: float
+    hits: list[Hit] = field(default_factory=list)
+
+
+class Localizer(Protocol):
+    """Picks answer spans inside candidate videos and ranks them across videos."""
+
+    def localize(self, question: str, candidates: Sequence[Candidate], top_n: int = 10) -> list[Answer]:
+        ...
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased alphanumeric tokens of ``text`` without stopwords (a crude stem: strip plural s)."""
+    words = set()
+    for w in _WORD.findall(text.lower()):
+        if w in _STOPWORDS or len(w) < 2:
+            continue
+        words.add(w[:-1] if len(w) > 3 and w.endswith("s") else w)
+    return words
+
+
+def best_span(scores: np.ndarray, threshold: float, max_len: int) -> tuple[int, int, float]:
+    """Contiguous cue span maximizing sum(scores - threshold), at most ``max_len`` cues.
+
+    ``scores``: (N,) per-cue relevance. Returns (first, last, gain) with first <= last;
+    ties go to the earliest, shortest span. For N == 0 raises ValueError.
+    """
+    n = len(scores)
+    if n == 0:
+        raise ValueError("best_span needs at least one cue")
+    gains = scores - threshold
+    prefix = np.concatenate([[0.0], np.cumsum(gains)])
+    best = (0, 0, -math.inf)
+    for i in range(n):
+        hi = min(n, i + max_len)
+        sums = prefix[i + 1 : hi + 1] - prefix[i]  # span i..j for j in [i, hi)
+        j = int(np.argmax(sums))
+        if sums[j] > best[2] + 1e-12:
+            best = (i, i + j, float(sums[j]))
+    return best
+
+
+class BaselineLocalizer:
+    """Training-free localizer: dense + lexical per-cue relevance, then the best contiguous span.
+
+    Per cue c: relevance r_c = cos(q, cue-window containing c) + lexical_weight * overlap(q, c),
+    where the cue context is the cue with its neighbours (single cues are too short to embed
+    well). The span is the maximum-gain run of cues over a threshold halfway between the
+    video's median and maximum relevance. Videos keep the retriever's order: every video's
+    best span ranks before any video's second span, so the baseline never changes retrieval.
+    """
+
+    def __init__(
+        self,
+        embed: Callable[[list[str]], np.ndarray],
+        *,
+        context: int = 1,
+        lexical_weight: float = 0.15,
+        max_span_seconds: float = 180.0,
+        spans_per_video: int = 3,
+    ) -> None:
+        self.embed = embed
+        self.context = context
+        self.lexical_weight = lexical_weight
+        self.max_span_seconds = max_span_seconds
+        self.spans_per_video = spans_per_video
+        self._cue_vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._cache_size = 4096
+
+    def cue_vectors(self, cues: Sequence[Cue], key: tuple[str, str] | None = None) -> np.ndarray:
+        """(N, D) embeddings of each cue with its neighbours; cached per video (question-independent)."""
+        if key is not None and key in self._cue_vectors:
+            self._cue_vectors.move_to_end(key)
+            return self._cue_vectors[key]
+        texts = []
+        for i in range(len(cues)):
+            lo, hi = max(0, i - self.context), min(len(cues), i + self.context + 1)
+            texts.append(" ".join(c.text for c in cues[lo:hi]))
+        vectors = self.embed(texts)
+        if key is not None:
+            self._cue_vectors[key] = vectors
+            if len(self._cue_vectors) > self._cache_size:
+                self._cue_vectors.popitem(last=False)
+        return vectors
+
+    def cue_relevance(
+        self,
+        question: str,
+        cues: Sequence[Cue],
+        q_vec: np.ndarray | None = None,
+        cache_key: tuple[str, str] | None = None,
+    ) -> np.ndarray:
+        """(N,) relevance of each cue to the question."""
+        if not cues:
+            return np.zeros(0, dtype=np.float32)
+        if q_vec is None:
+            q_vec = self.embed([question])[0]
+        dense = self.cue_vectors(cues, cache_key) @ q_vec  # (N,)
+        q_words = content_words(question)
+        lexical = np.array(
+            [len(q_words & content_words(c.text)) / max(1, len(q_words)) for c in cues], dtype=np.float32
+        )
+        return dense.astype(np.float32) + self.lexical_weight * lexical
+
+    def spans_for_video(self, relevance: np.ndarray, cues: Sequence[Cue], n_spans: int) -> list[tuple[int, int, float]]:
+        """Up to ``n_spans`` non-overlapping (first, last, mean relevance) spans, best first."""
+        if len(cues) == 0:
+            return []
+        mean_dur = max(1e-3, (cues[-1].end - cues[0].start) / len(cues))
+        max_len = max(1, int(self.max_span_seconds / mean_dur))
+        threshold = float(np.median(relevance) + 0.5 * (relevance.max() - np.median(relevance)))
+        remaining = relevance.astype(np.float64).copy()
+        spans: list[tuple[int, int, float]] = []
+        for _ in range(n_spans):
+            if np.all(np.isneginf(remaining)):
+                break
+            first, last, _gain = best_span(np.where(np.isneginf(remaining), -1e6, remaining), threshold, max_len)
+            if np.isneginf(remaining[first]):
+                break
+            spans.append((first, last, float(relevance[first : last + 1].mean())))
+            remaining[first : last + 1] = -np.inf
+        return spans
+
+    def localize(self, question: str, candidates: Sequence[Candidate], top_n: int = 10) -> list[Answer]:
+        if not candidates:
+            return []
+        q_vec = self.embed([question])[0]
+        raw = np.array([c.retrieval_score for c in candidates], dtype=np.float64)
+        spread = raw.max() - raw.min()
+        norm = (raw - raw.min()) / spread if spread > 0 else np.ones_like(raw)
+        n_spans = max(1, min(self.spans_per_video, math.ceil(top_n / len(candidates))))
+        scored: list[tuple[int, float, Answer]] = []
+        for cand, video_score in zip(candidates, norm):
+            rec = cand.record
+            if not cand.cues:  # searchable by title only: answer the whole video
+                ans = Answer(rec.video_id, rec.title, 0.0, rec.duration, float(n_spans - 1 + video_score), ())
+                scored.append((0, -video_score, ans))
+                continue
+            relevance = self.cue_relevance(question, cand.cues, q_vec, (rec.video_id, rec.content_hash))
+            for tier, (first, last, _mean) in enumerate(self.spans_for_video(relevance, cand.cues, n_spans)):
+                span_cues = tuple(cand.cues[first : last + 1])
+                score = float(n_spans - tier - 1 + video_score)
+                ans = Answer(rec.video_id, rec.title, span_cues[0].start, span_cues[-1].end, score, span_cues)
+                scored.append((tier, -video_score, ans))
+        scored.sort(key=lambda t: (t[0], t[1]))
+        return [a for _, _, a in scored[:top_n]]

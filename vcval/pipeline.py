@@ -1,0 +1,160 @@
+"""The question-answering pipeline: retrieve videos, localize answer spans, cut clips.
+
+    qa = VCVAL.from_pretrained(corpus="corpus/")
+    answers = qa.ask("How do I put on a sling?", k=5)
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+from vcval.config import PipelineConfig
+from vcval.errors import EmptyCorpusError, InvalidInputError
+from vcval.localize import BaselineLocalizer, Candidate, Localizer
+from vcval.types import Answer
+
+logger = logging.getLogger(__name__)
+
+BASELINE_METHODS = ("bm25-video", "bm25", "dense", "hybrid")
+MAX_QUESTION_CHARS = 1000
+REPO_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def validate_question(question: object) -> str:
+    """Return the stripped question, or raise InvalidInputError for empty / non-text / huge input."""
+    if not isinstance(question, str) or not question.strip():
+        raise InvalidInputError("the question is empty: type a question such as 'How do I put on a sling?'")
+    question = " ".join(question.split())
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InvalidInputError(
+            f"the question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}"
+        )
+    return question
+
+
+class VCVAL:
+    """Retriever + localizer over a :class:`~vcval.corpus.Corpus`."""
+
+    def __init__(self, corpus, retriever, localizer: Localizer, config: PipelineConfig | None = None) -> None:
+        self.corpus = corpus
+        self.retriever = retriever
+        self.localizer = localizer
+        self.config = config or PipelineConfig()
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | Path | None = None,
+        *,
+        corpus=None,
+        device: str = "auto",
+        method: str = "default",
+        revision: str | None = None,
+        n_videos: int = 10,
+    ) -> "VCVAL":
+        """Build the pipeline over ``corpus`` (a Corpus or a directory, default ``./corpus``).
+
+        ``name_or_path``: a CCGS checkpoint directory or a Hub repo id (opt-in network);
+        None uses the checkpoint shipped in the repository when there is one.
+        """
+        from vcval.corpus import Corpus
+
+        if corpus is None or isinstance(corpus, (str, Path)):
+            corpus = Corpus.open(corpus or "corpus")
+        return build_pipeline(
+            corpus, method, device=device, checkpoint=name_or_path, revision=revision, n_videos=n_videos
+        )
+
+    def candidates(self, question: str) -> list[Candidate]:
+        """Retrieve the top ``config.n_videos`` videos for the question as localizer candidates."""
+        from vcval.retrieval import rank_videos
+
+        hits = self.retriever.search(question, self.config.n_windows)
+        by_video: dict[str, list] = {}
+        for hit in hits:
+            by_video.setdefault(hit.video_id, []).append(hit)
+        out = []
+        for video_id, score, _best in rank_videos(hits, self.config.n_videos):
+            out.append(
+                Candidate(
+                    record=self.corpus.get(video_id),
+                    cues=self.corpus.cues(video_id),
+                    features=self.corpus.features(video_id),
+                    retrieval_score=float(score),
+                    hits=by_video.get(video_id, []),
+                )
+            )
+        return out
+
+    def ask(self, question: str, k: int = 5, *, with_clips: bool = False) -> list[Answer]:
+        """Answers to ``question`` across the corpus, best first (at most ``k``)."""
+        question = validate_question(question)
+        if k < 1:
+            raise InvalidInputError(f"k must be at least 1 (got {k})")
+        if len(self.corpus) == 0:
+            raise EmptyCorpusError("the corpus is empty: add videos with `vcval ingest PATH` first")
+        answers = self.localizer.localize(question, self.candidates(question), top_n=k)
+        if with_clips:
+            answers = [self.with_clip(a) for a in answers]
+        return answers
+
+    def clip(self, answer: Answer) -> Path:
+        """Trimmed H.264 clip of the answer span (cached by video, start, end)."""
+        return self.corpus.clip(answer.video_id, answer.start, answer.end)
+
+    def with_clip(self, answer: Answer) -> Answer:
+        """The answer with ``clip_path`` set when the video has media (transcript-only: unchanged)."""
+        from dataclasses import replace
+
+        if self.corpus.media_file(answer.video_id) is None:
+            return answer
+        return replace(answer, clip_path=str(self.clip(answer)))
+
+
+def available_methods() -> Sequence[str]:
+    return (*BASELINE_METHODS, "ccgs", "default")
+
+
+def find_default_checkpoint() -> Path | None:
+    """The CCGS checkpoint shipped in the repository, if present."""
+    if (REPO_CHECKPOINT / "config.json").is_file():
+        return REPO_CHECKPOINT
+    return None
+
+
+def build_pipeline(
+    corpus,
+    method: str = "default",
+    *,
+    device: str = "auto",
+    checkpoint: str | Path | None = None,
+    revision: str | None = None,
+    n_videos: int = 10,
+    encoder=None,
+) -> VCVAL:
+    """A VCVAL over ``corpus`` for a named method.
+
+    "bm25-video" | "bm25" | "dense" | "hybrid": that retriever + the baseline localizer.
+    "ccgs": hybrid retrieval + the CCGS localizer from ``checkpoint`` (default: the shipped one).
+    "default": what ``vcval ask`` uses: "ccgs" when a checkpoint is available, else "hybrid".
+    """
+    from vcval.encoders import TextEncoder
+    from vcval.retrieval import make_retriever
+
+    if method not in available_methods():
+        raise InvalidInputError(f"unknown method {method!r}; choose one of {', '.join(available_methods())}")
+    encoder = encoder or TextEncoder.load(device=device)
+    if method == "default":
+        method = "ccgs" if (checkpoint is not None or find_default_checkpoint() is not None) else "hybrid"
+    config = PipelineConfig(method=method, n_videos=n_videos)
+    if method == "ccgs":
+        from vcval.modeling.localizer import load_ccgs_localizer
+
+        retriever = make_retriever(corpus, "hybrid", encoder=encoder)
+        localizer = load_ccgs_localizer(checkpoint or find_default_checkpoint(), device=device, revision=revision)
+    else:
+        retriever = make_retriever(corpus, method, encoder=encoder)
+        localizer = BaselineLocalizer(encoder.encode)
+    logger.info("pipeline: method=%s, %d videos in corpus", method, len(corpus))
+    return VCVAL(corpus, retriever, localizer, config)
