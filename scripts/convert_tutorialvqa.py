@@ -24,6 +24,8 @@ Outputs (in ``--out``):
 Each question record is in the MedVidQA format: ``question, video_id, answer_start_second,
 answer_end_second, video_length, sample_id`` plus ``answer_start_cue`` / ``answer_end_cue`` (inclusive
 sentence = cue indexes) and ``official_split``. ``sample_id`` is ``"<official split>-<row index>"``.
+Questions that are blank (2 rows of the official train file, ``" "``) are dropped and listed in the
+summary; every other row is kept, row indexes included.
 
 Time clean-up (deterministic): the timed file has 13 null begin/end values (all in video 4255) and a
 few sentences whose end is before their begin. Null times are filled by linear interpolation over
@@ -228,10 +230,14 @@ def convert(
     (out / "videos.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
     official: dict[str, list[dict]] = {}
+    dropped: list[str] = []  # blank questions (2 in the official train file)
     for name in OFFICIAL_SPLITS:
         rows = json.loads((src / f"{name}.json").read_text(encoding="utf-8"))
         recs = []
         for i, q in enumerate(rows):
+            if not str(q.get("question") or "").strip():
+                dropped.append(f"{name}-{i}")
+                continue
             vid = str(q["video_id"])
             if vid not in timed:
                 raise ConversionError(f"{name}.json row {i}: unknown video {vid}")
@@ -258,6 +264,7 @@ def convert(
             "questions": len(recs),
             "videos": len({r["video_id"] for r in recs}),
         }
+    summary["dropped_blank_questions"] = dropped
     summary["split_videos"] = {k: len(split[k]) for k in ("train", "dev", "test")}
     summary["filled_null_times"] = sum(
         1 for v in timed_raw for seg in v["segments"] for s in seg["sentences"] for k in ("begin", "end") if s[k] is None

@@ -1,0 +1,247 @@
+#!/usr/bin/env python
+"""Regenerate benchmarks/RESULTS.md: every baseline method on every development dataset.
+
+Usage::
+
+    .venv/bin/python scripts/make_results.py            # convert data if needed, run all, write RESULTS.md
+    .venv/bin/python scripts/make_results.py --reuse    # reuse runs/eval/*.json already computed
+    .venv/bin/python scripts/make_results.py --methods bm25 hybrid --limit 50   # quick look (not for RESULTS.md)
+
+Each run is exactly ``vcval eval --questions Q --transcripts T --method M --k 100 --json J`` (the
+command is printed under each table); its full report (metrics + per-question predictions) lands in
+``runs/eval/<dataset>__<method>.json``. The setting is the CCGS paper's "pipeline": retrieval first
+over the WHOLE corpus (the question's video id is hidden), then localization inside the retrieved
+videos.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from vcval.evaluation import EvalReport, Evaluator, format_table, metric_legend, metric_names  # noqa: E402
+
+logger = logging.getLogger("make_results")
+
+METHODS = {
+    "bm25-video": "BM25 over whole transcripts (one document per video) + baseline localizer",
+    "bm25": "BM25 over cue windows + baseline localizer",
+    "dense": "dense (packaged all-MiniLM-L6-v2) over cue windows + baseline localizer",
+    "hybrid": "hybrid fusion of BM25 and dense over cue windows + baseline localizer",
+}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    key: str
+    title: str
+    questions: str
+    transcripts: str
+    note: str
+
+
+DATASETS = [
+    Dataset(
+        "tutorialvqa-test-by-video",
+        "TutorialVQA, by-video test split (main development benchmark)",
+        "data/tutorialvqa/test.json",
+        "data/tutorialvqa/transcripts",
+        "Questions of the 16 held-out videos of `scripts/splits/tutorialvqa_video_split.json` (seed 2024), "
+        "pooled from all three official files; the corpus is all 76 videos. No method here is trained, so "
+        "the split matters for the trained models that come later.",
+    ),
+    Dataset(
+        "tutorialvqa-official-test-LEAKY",
+        "TutorialVQA, official test split (LEAKY: split by question, its videos are also in train)",
+        "data/tutorialvqa/official_test.json",
+        "data/tutorialvqa/transcripts",
+        "The official question split. Every test video also appears in the official train split, so a model "
+        "trained on `official_train.json` has read the test transcripts; reported for comparison with "
+        "published TutorialVQA numbers only. The corpus is all 76 videos.",
+    ),
+    Dataset(
+        "medvidqa-with-transcripts",
+        "MedVidQA (MedVidCQA setting), train questions whose video has a transcript",
+        "data/medvidqa/questions_with_transcripts.json",
+        "data/medvidqa/transcripts",
+        "Only 29 of the 800 MedVidQA train videos have transcripts here, so this is 59 questions over a "
+        "29-video corpus: far easier retrieval than the paper's 50-video test corpus with visual features, "
+        "and small (one question = 1.7 points). YouTube auto-captions for 19 of the 29 videos.",
+    ),
+]
+
+# The CCGS paper's MedVidCQA test results (50 videos, 155 questions, I3D + DeBERTa-v3-base), as quoted
+# in /work/shared/data/README.md "Facts worth knowing". Not reproduced here: a different split.
+PAPER_ROWS = [
+    ("CCGS (paper, MedVidCQA test)", {
+        "R@1": 78.62, "R@5": 97.93, "MRR": 86.70,
+        "Rank@1 IoU=0.3": 59.31, "Rank@1 IoU=0.5": 48.28, "Rank@1 IoU=0.7": 38.62, "Rank@1 mIoU": 47.00,
+        "Rank@10 IoU=0.3": 80.00, "Rank@10 IoU=0.5": 70.34, "Rank@10 IoU=0.7": 58.62, "Rank@10 mIoU": 66.09,
+    }),
+    ("BM25 pipeline (paper, MedVidCQA test)", {"R@1": 64.83}),
+    ("BM25 + VPTSL pipeline (paper, MedVidCQA test)", {"Rank@1 mIoU": 28.89}),
+]
+
+
+def ensure_data() -> None:
+    """Run the converters when their outputs are missing (they are deterministic)."""
+    jobs = [
+        ("data/tutorialvqa/official_test.json", ["scripts/convert_tutorialvqa.py"]),
+        ("data/medvidqa/questions_with_transcripts.json", ["scripts/convert_medvidqa.py"]),
+    ]
+    for target, cmd in jobs:
+        if not (ROOT / target).exists():
+            logger.info("converting: %s", " ".join(cmd))
+            subprocess.run([sys.executable, *cmd], cwd=ROOT, check=True)
+
+
+def eval_command(ds: Dataset, method: str, k: int, json_path: str) -> str:
+    """The reproducible CLI command of one row."""
+    return (f"vcval eval --questions {ds.questions} --transcripts {ds.transcripts} "
+            f"--method {method} --k {k} --json {json_path}")
+
+
+def run_all(methods: Sequence[str], k: int, out_dir: Path, reuse: bool, limit: int | None) -> dict[str, list[EvalReport]]:
+    """Evaluate every method on every dataset; returns {dataset key: [reports]}."""
+    results: dict[str, list[EvalReport]] = {}
+    for ds in DATASETS:
+        evaluator = Evaluator(ROOT / ds.transcripts)
+        results[ds.key] = []
+        for method in methods:
+            path = out_dir / f"{ds.key}__{method}.json"
+            if reuse and path.exists():
+                data = json.loads(path.read_text(encoding="utf-8"))
+                if data.get("k") == k and (limit is None or data["n_questions"] == limit):
+                    results[ds.key].append(EvalReport(**data))
+                    logger.info("reused %s", path)
+                    continue
+            logger.info("running %s on %s", method, ds.key)
+            report = evaluator.run(ROOT / ds.questions, method, k=k, dataset=ds.key, limit=limit)
+            report.save(path)
+            results[ds.key].append(report)
+            logger.info("%s %s: R@1 %.2f, Rank@1 mIoU %.2f, %.3f s/q", ds.key, method,
+                        report.metrics["R@1"], report.metrics["Rank@1 mIoU"], report.seconds_per_question)
+    return results
+
+
+def paper_table() -> str:
+    """Markdown rows of the paper's reference numbers (blank where the paper gives none)."""
+    names = metric_names()
+    from vcval.evaluation import short_name
+
+    head = ["Reference (TAKEN FROM THE PAPER, its own test split)"] + [short_name(m) for m in names]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
+    for label, vals in PAPER_ROWS:
+        lines.append("| " + " | ".join([label] + [f"{vals[m]:.2f}" if m in vals else "–" for m in names]) + " |")
+    return "\n".join(lines)
+
+
+def machine_line() -> str:
+    """A short description of the machine the timings come from."""
+    try:
+        import torch
+
+        torch_v = torch.__version__
+        threads = torch.get_num_threads()
+    except ImportError:  # pragma: no cover
+        torch_v, threads = "n/a", 0
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores (shared with other jobs), "
+            f"torch {torch_v} CPU with {threads} threads, Python {platform.python_version()}")
+
+
+def render(results: dict[str, list[EvalReport]], k: int, out_dir: Path, limit: int | None) -> str:
+    """The whole RESULTS.md text."""
+    rel_out = out_dir.relative_to(ROOT) if out_dir.is_relative_to(ROOT) else out_dir
+    parts = [
+        "# Baseline results",
+        "",
+        f"Generated by `scripts/make_results.py` on {_dt.date.today().isoformat()}; do not edit by hand.",
+        f"Timings: {machine_line()}.",
+        "",
+        "Setting (the CCGS paper's *pipeline*): for each question, retrieve over the WHOLE corpus (the "
+        "question's video id is hidden), hand the top 10 videos to the localizer, keep the top "
+        f"k = {k} (video, span) answers. Every method below is training-free: a retriever + the baseline "
+        "localizer (`vcval.localize.BaselineLocalizer`: dense + lexical cue relevance, best contiguous span; "
+        "it keeps the retriever's video order and returns at most 3 spans per video, so at most 30 answers "
+        "reach Rank@100).",
+        "",
+        metric_legend(),
+        "",
+    ]
+    if limit is not None:
+        parts += [f"**Partial run: only the first {limit} questions of each set.**", ""]
+    for ds in DATASETS:
+        reports = results.get(ds.key, [])
+        if not reports:
+            continue
+        r0 = reports[0]
+        parts += [
+            f"## {ds.title}",
+            "",
+            f"{r0.n_questions} questions, corpus of {r0.corpus_size} videos. {ds.note}",
+            "",
+            format_table(reports, show_dataset=False),
+            "",
+            "Rows: " + "; ".join(f"`{r.method}` = {METHODS.get(r.method, r.method)}" for r in reports) + ".",
+            "",
+            "Commands:",
+            "",
+            "```",
+            *[eval_command(ds, r.method, k, f"{rel_out}/{ds.key}__{r.method}.json") for r in reports],
+            "```",
+            "",
+            "Corpus build (first run, cached afterwards): "
+            + ", ".join(f"{r.corpus_build_seconds:.1f} s" for r in reports[:1])
+            + "; pipeline build per method: "
+            + ", ".join(f"{r.method} {r.pipeline_build_seconds:.1f} s" for r in reports)
+            + ".",
+            "",
+        ]
+    parts += [
+        "## Reference: the CCGS paper (MedVidCQA test)",
+        "",
+        "Numbers TAKEN FROM THE PAPER, not measured here: its own MedVidCQA test split (50 videos, 155 "
+        "questions, I3D visual features + DeBERTa-v3-base), which is not available in this repository. "
+        "They are a reference point, not comparable row-for-row with the tables above.",
+        "",
+        paper_table(),
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--methods", nargs="+", default=list(METHODS))
+    ap.add_argument("--k", type=int, default=100)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "eval", help="per-run JSON reports")
+    ap.add_argument("--reuse", action="store_true", help="reuse per-run JSON reports that exist")
+    ap.add_argument("--limit", type=int, default=None, help="first N questions per set (quick look)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.chdir(ROOT)
+    ensure_data()
+    args.runs.mkdir(parents=True, exist_ok=True)
+    results = run_all(args.methods, args.k, args.runs.resolve(), args.reuse, args.limit)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(render(results, args.k, args.runs.resolve(), args.limit), encoding="utf-8")
+    logger.info("wrote %s", args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""The Gradio app, launched for real over a small corpus and driven through gradio_client."""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import make_video
+from vcval.types import Answer, Cue
+
+ROOT = Path(__file__).resolve().parents[1]
+
+NOSEBLEED_SRT = """1
+00:00:00,000 --> 00:00:04,000
+Sit down and lean forward during a nosebleed.
+
+2
+00:00:04,000 --> 00:00:09,000
+Pinch the soft part of the nose for ten to fifteen minutes.
+
+3
+00:00:09,000 --> 00:00:13,000
+Get medical help if the bleeding lasts more than twenty minutes.
+"""
+
+SLING_SRT = """1
+00:00:00,000 --> 00:00:02,000
+First, wash your hands with soap and water.
+
+2
+00:00:02,000 --> 00:00:04,000
+Next, place the triangular sling under the injured arm.
+
+3
+00:00:04,000 --> 00:00:06,000
+Finally, tie the sling with a knot behind the neck.
+"""
+
+
+def _load_app():
+    spec = importlib.util.spec_from_file_location("vcval_app_under_test", ROOT / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_module():
+    return _load_app()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, app_module):
+    """(client, demo, work dir): the app over a real pipeline on a 2-record corpus."""
+    from gradio_client import Client
+
+    from vcval.corpus import Corpus
+    from vcval.pipeline import build_pipeline
+
+    work = tmp_path_factory.mktemp("app")
+    corpus = Corpus.open(work / "corpus")
+    make_video(work / "sling_demo.mp4", seconds=6.0, srt_text=SLING_SRT)
+    corpus.add_video(work / "sling_demo.mp4", title="Sling demo", video_id="sling", visual_features=False)
+    (work / "nosebleed.srt").write_text(NOSEBLEED_SRT, encoding="utf-8")
+    corpus.add_transcript(work / "nosebleed.srt", video_id="nosebleed", title="Nosebleed notes")
+    pipeline = build_pipeline(corpus, "hybrid", device="cpu")
+
+    demo = app_module.build_demo(pipeline, examples=["How do I tie a sling?"])
+    port = _free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False, analytics_enabled=False,
+                        download_files=str(work / "downloads"))
+        yield client, demo, work
+    finally:
+        demo.close()
+
+
+def test_import_is_cheap(app_module):
+    """`import app` must not build the default pipeline; `demo` is built on first access."""
+    assert app_module._demo is None
+    assert "demo" not in vars(app_module)
+
+
+def test_formatting_helpers(app_module):
+    assert app_module.fmt_time(0) == "00:00"
+    assert app_module.fmt_time(83.4) == "01:23"
+    assert app_module.fmt_time(3725) == "1:02:05"
+    assert app_module.fmt_span(5, 65) == "00:05\u201301:05"
+    cues = [Cue(i, i * 2.0, i * 2.0 + 2.0, f"cue <{i}>") for i in range(20)]
+    ans = Answer("v", "T", 20.0, 24.0, 0.5, (cues[10], cues[11]))
+    page = app_module.subtitles_html(cues, ans, context=2)
+    assert page.count("<mark") == 2
+    assert "cue &lt;10&gt;" in page and "cue <10>" not in page  # escaped
+    assert "8 earlier cues" in page and "6 later cues" in page
+    assert "00:20" in page  # timestamps per cue
+    # no cue list on the answer: the cues overlapping the span are highlighted
+    assert app_module.subtitles_html(cues, Answer("v", "T", 20.5, 23.0, 0.5)).count("<mark") == 2
+    d = ans.to_dict()
+    assert app_module.answer_from_dict(d) == ans
+
+
+def test_ask_returns_clip_subtitles_and_table(served):
+    client, _, _ = served
+    video, info, subs, table, answers = client.predict("How do I tie the sling behind the neck?", api_name="/ask")
+    assert answers[0]["video_id"] == "sling"
+    assert "Sling demo" in info and "score" in info
+    print(video)
+    path = video["video"] if isinstance(video, dict) else video
+    assert Path(path).is_file() and Path(path).suffix == ".mp4"
+    assert "<mark" in subs and "knot behind the neck" in subs
+    rows = table["data"] if isinstance(table, dict) else table
+    assert rows[0][0] == 1 and rows[0][1] == "Sling demo"
+    assert len(rows) == len(answers) >= 1
+    start, end = answers[0]["start"], answers[0]["end"]
+    assert 0 <= start < end <= 6.5
+
+
+def test_transcript_only_answer_has_no_video(served):
+    client, _, _ = served
+    video, info, subs, _, answers = client.predict("How long should I pinch my nose?", api_name="/ask")
+    assert answers[0]["video_id"] == "nosebleed"
+    assert video is None
+    assert "Transcript-only" in info
+    assert "<mark" in subs and "Pinch the soft part" in subs
+
+
+def test_errors_are_clear_and_do_not_crash(served, monkeypatch):
+    from gradio_client.exceptions import AppError
+
+    client, demo, _ = served
+    with pytest.raises(AppError, match="question is empty"):
+        client.predict("   ", api_name="/ask")
+    # an unexpected failure is logged and shown as a short generic message, no traceback
+    def boom(*args, **kwargs):
+        raise RuntimeError("internal detail that must not leak")
+
+    monkeypatch.setattr(demo.vcval_handlers.pipeline, "ask", boom)
+    with pytest.raises(AppError) as info:
+        client.predict("How do I tie a sling?", api_name="/ask")
+    assert "went wrong" in str(info.value) and "internal detail" not in str(info.value)
+    monkeypatch.undo()
+    rows = client.predict(api_name="/list_videos")  # the server is still up
+    assert len(rows["data"] if isinstance(rows, dict) else rows) == 2
+
+
+def test_list_videos(served):
+    client, _, _ = served
+    rows = client.predict(api_name="/list_videos")
+    rows = rows["data"] if isinstance(rows, dict) else rows
+    by_id = {r[0]: r for r in rows}
+    assert set(by_id) >= {"sling", "nosebleed"}
+    assert by_id["sling"][1] == "Sling demo" and by_id["sling"][2] == "00:06"
+    assert by_id["nosebleed"][4] == "transcript"
+
+
+def test_add_video_and_url(served):
+    from gradio_client import handle_file
+
+    client, _, work = served
+    clip = make_video(work / "upload" / "burn care.mp4", seconds=4.0,
+                      srt_text="1\n00:00:00,000 --> 00:00:03,000\nCool a burn under running water.\n")
+    srt_path = clip.with_suffix(".srt")
+    status, table = client.predict(handle_file(str(clip)), handle_file(str(srt_path)), "Burn care",
+                                   api_name="/add_video")
+    assert "Added" in status and "Burn care" in status, status
+    rows = table["data"] if isinstance(table, dict) else table
+    assert any(r[1] == "Burn care" for r in rows)
+    # the same content again: a clear message, the corpus is unchanged
+    status, table = client.predict(handle_file(str(clip)), None, "", api_name="/add_video")
+    assert "same content" in status
+    status, _ = client.predict(None, None, "", api_name="/add_video")
+    assert "Choose a video" in status
+    status, _ = client.predict("not a url", api_name="/add_url")
+    assert status.startswith("\u274c") and "URL" in status
+    _, _, _, _, answers = client.predict("How do I cool a burn?", api_name="/ask")
+    assert answers[0]["title"] == "Burn care"
+
+
+@pytest.mark.browser
+def test_screenshot(served, tmp_path):
+    """Headless Chromium renders the page (layout check; the PNG is kept in the tmp dir)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed")
+    client, _, _ = served
+    out = tmp_path / "app.png"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--window-size=1280,1400", "--virtual-time-budget=8000", f"--screenshot={out}", client.src],
+                   check=True, capture_output=True, timeout=120)
+    assert out.is_file() and out.stat().st_size > 10_000

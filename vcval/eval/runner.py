@@ -1,0 +1,329 @@
+"""Run a method over a question set and score it: questions file + transcripts folder -> EvalReport.
+
+The corpus is EVERY transcript in the folder (the question's video id is hidden from the system: the
+MedVidCQA setting). It is built once into a throwaway corpus directory keyed by the SHA-256 of the
+folder contents (``$VCVAL_CACHE/eval/<hash>``, default ``~/.cache/vcval/eval/<hash>``), so reruns only
+pay for the questions.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from vcval.errors import InvalidInputError, NotFoundError, VCVALError
+from vcval.eval.metrics import Gold, as_prediction, compute_all, correct_video_rank, prediction_ious
+
+logger = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1  # bump when the way the throwaway corpus is built changes
+REQUIRED_FIELDS = ("question", "video_id", "answer_start_second", "answer_end_second")
+
+
+@dataclass(frozen=True)
+class Question:
+    """One evaluation question (a MedVidQA-format record; extra fields are ignored)."""
+
+    question: str
+    gold: Gold
+    sample_id: Any = None
+
+
+@dataclass
+class EvalReport:
+    """Metrics of one method on one question set, plus every prediction.
+
+    ``seconds_per_question`` is the mean wall time of ``ask()`` (first questions included, which pay
+    for caches such as per-video cue embeddings); ``median_seconds_per_question`` is the steady state.
+    ``per_question[i]``: sample_id, question, video_id, gold [start, end], video_length,
+    video_rank (1-based rank of the correct video or None), iou_at_1, error (or None) and
+    predictions (the top-k list of ``[video_id, start, end, score]``).
+    """
+
+    dataset: str
+    method: str
+    metrics: dict[str, float]
+    n_questions: int
+    seconds_per_question: float
+    corpus_size: int
+    k: int
+    per_question: list[dict] = field(default_factory=list)
+    median_seconds_per_question: float = 0.0
+    corpus_build_seconds: float = 0.0
+    pipeline_build_seconds: float = 0.0
+    n_errors: int = 0
+    questions_path: str = ""
+    transcripts_dir: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (what ``--json`` writes)."""
+        return asdict(self)
+
+    def save(self, path: str | Path) -> Path:
+        """Write :meth:`to_dict` as JSON to ``path`` (parents created); returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        return path
+
+
+# --------------------------------------------------------------------------- inputs
+def load_questions(path: str | Path) -> list[Question]:
+    """Read a MedVidQA-format questions file: a JSON list of records with at least
+    question, video_id, answer_start_second, answer_end_second (video_length and sample_id optional).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(f"questions file {path} does not exist")
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InvalidInputError(f"{path} is not valid JSON ({err}); expected a list of question records") from err
+    if not isinstance(rows, list) or not rows:
+        raise InvalidInputError(f"{path}: expected a non-empty JSON list of question records")
+    out = []
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict):
+            raise InvalidInputError(f"{path}: record {i} is not an object")
+        missing = [k for k in REQUIRED_FIELDS if r.get(k) in (None, "")]
+        if missing:
+            raise InvalidInputError(f"{path}: record {i} lacks {', '.join(missing)} (required: {', '.join(REQUIRED_FIELDS)})")
+        try:
+            start, end = float(r["answer_start_second"]), float(r["answer_end_second"])
+            length = float(r["video_length"]) if r.get("video_length") not in (None, "") else None
+        except (TypeError, ValueError) as err:
+            raise InvalidInputError(f"{path}: record {i} has a non-numeric time ({err})") from err
+        if end < start or start < 0:
+            raise InvalidInputError(f"{path}: record {i} has answer span [{start}, {end}]; need 0 <= start <= end")
+        out.append(Question(str(r["question"]), Gold(str(r["video_id"]), start, end, length), r.get("sample_id")))
+    return out
+
+
+def transcript_files(transcripts_dir: str | Path) -> dict[str, Path]:
+    """``{video_id: path}`` of the ``<video_id>.json`` transcripts in a folder (sorted by id)."""
+    d = Path(transcripts_dir)
+    if not d.is_dir():
+        raise NotFoundError(f"transcripts folder {d} does not exist")
+    files = {p.stem: p for p in sorted(d.glob("*.json"))}
+    if not files:
+        raise InvalidInputError(f"{d} holds no <video_id>.json transcripts")
+    return files
+
+
+def content_hash(transcripts_dir: str | Path, features_dir: str | Path | None = None) -> str:
+    """SHA-256 over the names and bytes of the transcripts (and ``.npy`` features), plus the cache format."""
+    h = hashlib.sha256(f"vcval-eval-corpus-v{CACHE_FORMAT}\n".encode())
+    groups = [("transcripts", sorted(Path(transcripts_dir).glob("*.json")))]
+    if features_dir is not None:
+        groups.append(("features", sorted(Path(features_dir).glob("*.npy"))))
+    for label, paths in groups:
+        for p in paths:
+            h.update(f"{label}/{p.name}\n".encode())
+            with open(p, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()
+
+
+def default_cache_root() -> Path:
+    """``$VCVAL_CACHE/eval`` or ``~/.cache/vcval/eval``."""
+    base = os.environ.get("VCVAL_CACHE")
+    return (Path(base) if base else Path.home() / ".cache" / "vcval") / "eval"
+
+
+# --------------------------------------------------------------------------- evaluator
+class Evaluator:
+    """Builds (or reuses) the throwaway corpus of a transcripts folder and scores methods on it."""
+
+    def __init__(
+        self,
+        transcripts_dir: str | Path,
+        features_dir: str | Path | None = None,
+        *,
+        cache_dir: str | Path | None = None,
+        corpus: Any = None,
+    ) -> None:
+        """``corpus``: an already-built corpus of exactly these transcripts to use instead of the cache."""
+        self.transcripts_dir = Path(transcripts_dir)
+        self.features_dir = Path(features_dir) if features_dir is not None else None
+        if self.features_dir is not None and not self.features_dir.is_dir():
+            raise NotFoundError(f"features folder {self.features_dir} does not exist")
+        self.files = transcript_files(self.transcripts_dir)
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_root() / content_hash(
+            self.transcripts_dir, self.features_dir
+        )
+        self.corpus_build_seconds = 0.0
+        self._corpus = corpus
+
+    @property
+    def corpus(self):
+        """The corpus of every transcript in the folder (built on first use, then cached on disk)."""
+        if self._corpus is None:
+            self._corpus = self._open_corpus()
+        return self._corpus
+
+    def _open_corpus(self):
+        from vcval.corpus import Corpus
+
+        t0 = time.perf_counter()
+        corpus = Corpus.open(self.cache_dir)
+        have = {r.video_id for r in corpus}
+        missing = [vid for vid in self.files if vid not in have]
+        if missing:
+            logger.info("building the eval corpus in %s (%d transcripts)", self.cache_dir, len(missing))
+            if self.features_dir is None:  # one batched encoding pass, one commit
+                corpus.add_transcripts([self.files[vid] for vid in missing], progress=sys.stderr.isatty())
+            else:
+                for vid in missing:
+                    feats = self.features_dir / f"{vid}.npy"
+                    corpus.add_transcript(
+                        self.files[vid], video_id=vid, features_path=feats if feats.is_file() else None
+                    )
+            have = {r.video_id for r in corpus}
+            renamed = [vid for vid in missing if vid not in have]
+            if renamed:
+                raise InvalidInputError(
+                    f"{len(renamed)} transcript file names are not usable video ids (e.g. {renamed[0]!r}); "
+                    "rename them to <video_id>.json with letters, digits, '-' and '_' only"
+                )
+        extra = have - set(self.files)
+        if extra:
+            raise VCVALError(
+                f"the cached eval corpus {self.cache_dir} holds {len(extra)} videos not in {self.transcripts_dir}; "
+                "delete that folder and rerun"
+            )
+        self.corpus_build_seconds = time.perf_counter() - t0
+        return corpus
+
+    def run(
+        self,
+        questions: Sequence[Question] | str | Path,
+        method: str = "default",
+        *,
+        k: int = 100,
+        pipeline: Any = None,
+        dataset: str | None = None,
+        missing: str = "error",
+        limit: int | None = None,
+        pipeline_kwargs: dict | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> EvalReport:
+        """Ask every question through ``pipeline`` (default: ``build_pipeline(corpus, method)``) and score.
+
+        ``missing``: what to do with questions whose video has no transcript in the folder:
+        "error" (raise), "skip" (leave them out, logged) or "keep" (score them; they can never be right).
+        ``limit``: only the first N questions (quick runs).
+        """
+        questions_path = ""
+        if isinstance(questions, (str, Path)):
+            questions_path = str(questions)
+            dataset = dataset or Path(questions).stem
+            questions = load_questions(questions)
+        questions = list(questions)
+        if k < 1:
+            raise InvalidInputError(f"k must be at least 1 (got {k})")
+        if missing not in ("error", "skip", "keep"):
+            raise InvalidInputError(f"missing must be 'error', 'skip' or 'keep' (got {missing!r})")
+        absent = [q for q in questions if q.gold.video_id not in self.files]
+        if absent and missing == "error":
+            raise InvalidInputError(
+                f"{len(absent)} of {len(questions)} questions point to videos with no transcript in "
+                f"{self.transcripts_dir} (e.g. {absent[0].gold.video_id}); add the transcripts or pass "
+                "--skip-missing to evaluate only the others"
+            )
+        if absent and missing == "skip":
+            logger.warning("skipping %d questions whose video has no transcript", len(absent))
+            questions = [q for q in questions if q.gold.video_id in self.files]
+        if limit is not None:
+            questions = questions[:limit]
+        if not questions:
+            raise InvalidInputError("no questions left to evaluate")
+
+        corpus = self.corpus
+        t0 = time.perf_counter()
+        if pipeline is None:
+            from vcval.pipeline import build_pipeline
+
+            pipeline = build_pipeline(corpus, method, **(pipeline_kwargs or {}))
+        pipeline_seconds = time.perf_counter() - t0
+
+        predictions: list[list] = []
+        errors: list[str | None] = []
+        ask_times: list[float] = []
+        for i, q in enumerate(questions):
+            t = time.perf_counter()
+            try:
+                answers = pipeline.ask(q.question, k=k)
+                preds = [as_prediction(a) for a in answers][:k]
+                err = None
+            except VCVALError as e:  # a question the system refuses: scored as no answer
+                preds, err = [], f"{type(e).__name__}: {e}"
+                logger.warning("question %s failed: %s", q.sample_id if q.sample_id is not None else i, err)
+            ask_times.append(time.perf_counter() - t)
+            predictions.append(preds)
+            errors.append(err)
+            if progress is not None:
+                progress(i + 1, len(questions))
+
+        golds = [q.gold for q in questions]
+        metrics = compute_all(predictions, golds)
+        per_question = []
+        for q, preds, err in zip(questions, predictions, errors):
+            ious = prediction_ious(preds, q.gold)
+            per_question.append(
+                {
+                    "sample_id": q.sample_id,
+                    "question": q.question,
+                    "video_id": q.gold.video_id,
+                    "gold": [q.gold.start, q.gold.end],
+                    "video_length": q.gold.video_length,
+                    "video_rank": correct_video_rank(preds, q.gold),
+                    "iou_at_1": round(ious[0], 4) if ious else 0.0,
+                    "error": err,
+                    "predictions": [p.to_list() for p in preds],
+                }
+            )
+        return EvalReport(
+            dataset=dataset or "questions",
+            method=method,
+            metrics=metrics,
+            n_questions=len(questions),
+            seconds_per_question=sum(ask_times) / len(ask_times),
+            median_seconds_per_question=statistics.median(ask_times),
+            corpus_size=len(corpus),
+            k=k,
+            per_question=per_question,
+            corpus_build_seconds=round(self.corpus_build_seconds, 3),
+            pipeline_build_seconds=round(pipeline_seconds, 3),
+            n_errors=sum(e is not None for e in errors),
+            questions_path=questions_path,
+            transcripts_dir=str(self.transcripts_dir),
+        )
+
+
+def evaluate(
+    questions_path: str | Path,
+    transcripts_dir: str | Path,
+    features_dir: str | Path | None = None,
+    method: str = "default",
+    k: int = 100,
+    json_out: str | Path | None = None,
+    **kwargs: Any,
+) -> EvalReport:
+    """One-call evaluation (see :class:`Evaluator`); writes the report JSON to ``json_out`` when given.
+
+    Extra keyword arguments go to :meth:`Evaluator.run` (``missing``, ``limit``, ``pipeline_kwargs``...);
+    ``cache_dir`` goes to the Evaluator.
+    """
+    cache_dir = kwargs.pop("cache_dir", None)
+    report = Evaluator(transcripts_dir, features_dir, cache_dir=cache_dir).run(questions_path, method, k=k, **kwargs)
+    if json_out is not None:
+        report.save(json_out)
+    return report

@@ -1,0 +1,213 @@
+"""Retrievers over a :class:`~vcval.corpus.Corpus`: every one answers ``search(query, k) -> list[Hit]``.
+
+- :class:`BM25Retriever` -- BM25 over cue windows, or over whole transcripts (+ title) with
+  ``granularity="video"`` (the "BM25 whole-transcript" baseline);
+- :class:`DenseRetriever` -- cosine similarity of MiniLM sentence vectors (FAISS);
+- :class:`HybridRetriever` -- several retrievers fused by a small pure function
+  (:func:`fuse_rrf`, reciprocal rank fusion; or :func:`fuse_weighted`, min-max normalised
+  weighted sum).
+
+Retrievers hold the corpus, not a copy of its index, so they see every add/remove at once.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Protocol, Sequence
+
+from vcval.errors import EmptyCorpusError, InvalidInputError
+from vcval.types import Hit
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("bm25", "bm25-video", "dense", "hybrid")
+EMPTY_CORPUS_MESSAGE = "the corpus is empty: add videos with `vcval ingest`"
+
+
+class Retriever(Protocol):
+    """Anything with ``search(query, k) -> list[Hit]`` (best first)."""
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        ...
+
+
+def _check(corpus: Any, query: str, k: int) -> str:
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidInputError("the question is empty: type a question, e.g. 'How do I put on an arm sling?'")
+    if not isinstance(k, int) or k < 1:
+        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+    if len(corpus) == 0:
+        raise EmptyCorpusError(EMPTY_CORPUS_MESSAGE)
+    return query.strip()
+
+
+def _key(h: Hit) -> tuple[str, int, int]:
+    return (h.video_id, h.first_cue, h.last_cue)
+
+
+class BM25Retriever:
+    """BM25 (bm25s) over cue windows (``"window"``) or one document per video (``"video"``)."""
+
+    def __init__(self, corpus: Any, granularity: str = "window") -> None:
+        if granularity not in ("window", "video"):
+            raise InvalidInputError(f"granularity must be 'window' or 'video', got {granularity!r}")
+        self.corpus = corpus
+        self.granularity = granularity
+
+    def __repr__(self) -> str:
+        return f"BM25Retriever(granularity={self.granularity!r})"
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        """Top-``k`` hits with a positive BM25 score, best first (fewer when few documents match)."""
+        q = _check(self.corpus, query, k)
+        return self.corpus.bm25_search(q, k, granularity=self.granularity)
+
+
+class DenseRetriever:
+    """Cosine similarity between the query vector and every window vector (exact FAISS search)."""
+
+    def __init__(self, corpus: Any, encoder: Any = None) -> None:
+        self.corpus = corpus
+        self._encoder = encoder
+        if encoder is not None:
+            corpus.check_encoder(encoder)
+
+    def __repr__(self) -> str:
+        return "DenseRetriever()"
+
+    @property
+    def encoder(self) -> Any:
+        """The query encoder: the one given, else the corpus's own (loaded lazily)."""
+        return self._encoder if self._encoder is not None else self.corpus.text_encoder
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        """Top-``k`` windows by cosine similarity, best first."""
+        q = _check(self.corpus, query, k)
+        vec = self.encoder.encode([q])  # (1, D)
+        return self.corpus.dense_search(vec, k)[0]
+
+
+def fuse_rrf(lists: Sequence[Sequence[Hit]], k: int, rrf_k: int = 60,
+             weights: Sequence[float] | None = None) -> list[Hit]:
+    """Reciprocal rank fusion: score(h) = sum_i w_i / (rrf_k + rank_i(h)), ranks from 1.
+
+    Hits are identified by (video_id, first_cue, last_cue); each fused hit keeps the times of
+    its first occurrence. Ties break by the best single rank, then by the identity key.
+    """
+    w = _weights(lists, weights)
+    scores: dict[tuple[str, int, int], float] = {}
+    best_rank: dict[tuple[str, int, int], int] = {}
+    first: dict[tuple[str, int, int], Hit] = {}
+    for hits, wi in zip(lists, w):
+        seen: set[tuple[str, int, int]] = set()
+        for rank, h in enumerate(hits, start=1):
+            key = _key(h)
+            if key in seen:  # a list should not repeat a hit; count its best rank only
+                continue
+            seen.add(key)
+            scores[key] = scores.get(key, 0.0) + wi / (rrf_k + rank)
+            best_rank[key] = min(best_rank.get(key, rank), rank)
+            first.setdefault(key, h)
+    return _top(scores, best_rank, first, k)
+
+
+def fuse_weighted(lists: Sequence[Sequence[Hit]], k: int, weights: Sequence[float] | None = None) -> list[Hit]:
+    """Weighted sum of min-max normalised scores (each list mapped to [0, 1]; absent = 0)."""
+    w = _weights(lists, weights)
+    scores: dict[tuple[str, int, int], float] = {}
+    best_rank: dict[tuple[str, int, int], int] = {}
+    first: dict[tuple[str, int, int], Hit] = {}
+    for hits, wi in zip(lists, w):
+        if not hits:
+            continue
+        vals = [h.score for h in hits]
+        lo, hi = min(vals), max(vals)
+        seen: set[tuple[str, int, int]] = set()
+        for rank, h in enumerate(hits, start=1):
+            key = _key(h)
+            if key in seen:
+                continue
+            seen.add(key)
+            norm = (h.score - lo) / (hi - lo) if hi > lo else 1.0
+            scores[key] = scores.get(key, 0.0) + wi * norm
+            best_rank[key] = min(best_rank.get(key, rank), rank)
+            first.setdefault(key, h)
+    return _top(scores, best_rank, first, k)
+
+
+def _weights(lists: Sequence[Sequence[Hit]], weights: Sequence[float] | None) -> list[float]:
+    if weights is None:
+        return [1.0] * len(lists)
+    if len(weights) != len(lists):
+        raise InvalidInputError(f"{len(weights)} weights for {len(lists)} result lists")
+    return [float(x) for x in weights]
+
+
+def _top(scores: dict, best_rank: dict, first: dict, k: int) -> list[Hit]:
+    order = sorted(scores, key=lambda key: (-scores[key], best_rank[key], key))[: max(k, 0)]
+    out = []
+    for key in order:
+        h = first[key]
+        out.append(Hit(h.video_id, float(scores[key]), h.first_cue, h.last_cue, h.start, h.end))
+    return out
+
+
+FUSIONS: dict[str, Callable[..., list[Hit]]] = {"rrf": fuse_rrf, "weighted": fuse_weighted}
+
+
+class HybridRetriever:
+    """Fuses the results of several retrievers (default: RRF with k=60).
+
+    Each retriever is asked for ``max(k, candidates)`` hits before fusion.
+    """
+
+    def __init__(self, retrievers: Sequence[Retriever], fusion: str = "rrf", weights: Sequence[float] | None = None,
+                 rrf_k: int = 60, candidates: int = 100) -> None:
+        if not retrievers:
+            raise InvalidInputError("HybridRetriever needs at least one retriever")
+        if fusion not in FUSIONS:
+            raise InvalidInputError(f"unknown fusion {fusion!r}; choose one of {sorted(FUSIONS)}")
+        _weights([[]] * len(retrievers), weights)
+        self.retrievers = list(retrievers)
+        self.fusion = fusion
+        self.weights = None if weights is None else [float(x) for x in weights]
+        self.rrf_k = int(rrf_k)
+        self.candidates = int(candidates)
+
+    def __repr__(self) -> str:
+        return f"HybridRetriever({self.retrievers!r}, fusion={self.fusion!r})"
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        """Fused top-``k`` hits, best first."""
+        if not isinstance(k, int) or k < 1:
+            raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+        depth = max(k, self.candidates)
+        lists = [r.search(query, depth) for r in self.retrievers]
+        if self.fusion == "rrf":
+            return fuse_rrf(lists, k, rrf_k=self.rrf_k, weights=self.weights)
+        return fuse_weighted(lists, k, weights=self.weights)
+
+
+def rank_videos(hits: Sequence[Hit], k: int) -> list[tuple[str, float, Hit]]:
+    """Rank videos by their best hit: [(video_id, best score, best hit)], at most ``k``, best first."""
+    best: dict[str, Hit] = {}
+    order: dict[str, int] = {}
+    for i, h in enumerate(hits):
+        if h.video_id not in best or h.score > best[h.video_id].score:
+            best[h.video_id] = h
+        order.setdefault(h.video_id, i)
+    ranked = sorted(best, key=lambda v: (-best[v].score, order[v]))[: max(k, 0)]
+    return [(v, float(best[v].score), best[v]) for v in ranked]
+
+
+def make_retriever(corpus: Any, method: str = "hybrid", encoder: Any = None) -> Retriever:
+    """A retriever by name: "bm25" (windows), "bm25-video" (whole transcripts), "dense", "hybrid"
+    (RRF of window BM25 and dense)."""
+    if method == "bm25":
+        return BM25Retriever(corpus, "window")
+    if method == "bm25-video":
+        return BM25Retriever(corpus, "video")
+    if method == "dense":
+        return DenseRetriever(corpus, encoder)
+    if method == "hybrid":
+        return HybridRetriever([BM25Retriever(corpus, "window"), DenseRetriever(corpus, encoder)])
+    raise InvalidInputError(f"unknown retrieval method {method!r}; choose one of {', '.join(METHODS)}")

@@ -1,0 +1,166 @@
+"""Training data for CCGS: transcripts, labelled questions, and negatives mined per question.
+
+Files (written by scripts/convert_*.py): a transcripts folder of ``<video_id>.json`` lists of
+``{start, duration, text}`` and question files (JSON list) of records with ``question``,
+``video_id``, ``answer_start_second``, ``answer_end_second`` (+ optional ``sample_id``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from vcval.errors import NotFoundError, SubtitleError
+from vcval.types import Cue
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QAExample:
+    """One labelled question: the answer is [start, end] seconds of ``video_id``."""
+
+    question: str
+    video_id: str
+    start: float
+    end: float
+    sample_id: str = ""
+    video_length: float | None = None
+
+
+@dataclass(frozen=True)
+class TrainItem:
+    """A question with its positive video first, then M negative videos."""
+
+    question: str
+    video_ids: tuple[str, ...]
+    start: float
+    end: float
+    crops: tuple[float, ...] = ()  # per negative, where a cropped excerpt starts (fraction of its cues)
+
+
+def read_transcript(path: str | Path) -> list[Cue]:
+    """Cues of a ``[{start, duration, text}]`` JSON transcript (empty texts kept, times as given)."""
+    path = Path(path)
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+        cues = [
+            Cue(k, float(x["start"]), float(x["start"]) + max(0.0, float(x.get("duration", 0.0))), str(x.get("text", "")))
+            for k, x in enumerate(items)
+        ]
+    except (ValueError, KeyError, TypeError) as e:
+        raise SubtitleError(f"{path} is not a [{{start, duration, text}}] transcript: {e}") from e
+    return cues
+
+
+def load_transcripts(folder: str | Path, video_ids: Iterable[str] | None = None) -> dict[str, list[Cue]]:
+    """{video_id: cues} for every ``*.json`` in ``folder`` (or only ``video_ids``); videos without cues are skipped."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NotFoundError(f"transcripts folder {folder} does not exist; run scripts/convert_*.py first")
+    wanted = set(video_ids) if video_ids is not None else None
+    out: dict[str, list[Cue]] = {}
+    for p in sorted(folder.glob("*.json")):
+        if wanted is not None and p.stem not in wanted:
+            continue
+        cues = read_transcript(p)
+        if cues:
+            out[p.stem] = cues
+        else:
+            logger.warning("transcript %s has no cues; skipped", p)
+    return out
+
+
+def load_questions(path: str | Path) -> list[QAExample]:
+    """Labelled questions of a JSON list file (see module doc)."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(f"question file {path} does not exist; run scripts/convert_*.py first")
+    out = []
+    for k, r in enumerate(json.loads(path.read_text(encoding="utf-8"))):
+        length = r.get("video_length")
+        out.append(
+            QAExample(
+                str(r["question"]).strip(), str(r["video_id"]), float(r["answer_start_second"]),
+                float(r["answer_end_second"]), str(r.get("sample_id", k)),
+                float(length) if length not in (None, "") else None,
+            )
+        )
+    return out
+
+
+class VideoBM25:
+    """Whole-transcript BM25 over a set of videos (negative mining and dev retrieval)."""
+
+    def __init__(self, transcripts: dict[str, list[Cue]]) -> None:
+        import bm25s
+
+        self.video_ids = sorted(transcripts)
+        corpus = [" ".join(c.text for c in transcripts[v]) for v in self.video_ids]
+        self._bm25s = bm25s
+        self.retriever = bm25s.BM25()
+        self.retriever.index(bm25s.tokenize(corpus, stopwords="en", show_progress=False), show_progress=False)
+
+    def search(self, questions: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
+        """Per question the top-k (video_id, score), best first."""
+        k = min(k, len(self.video_ids))
+        toks = self._bm25s.tokenize(list(questions), stopwords="en", show_progress=False)
+        docs, scores = self.retriever.retrieve(toks, k=k, show_progress=False, n_threads=1)
+        return [[(self.video_ids[int(d)], float(s)) for d, s in zip(drow, srow)] for drow, srow in zip(docs, scores)]
+
+
+class CCGSTrainDataset(Dataset):
+    """Questions with negatives: ``n_hard`` from the BM25 top ``hard_pool`` of the training videos
+    (the positive excluded) plus ``n_random`` others. Sampling is a pure function of
+    (seed, epoch, index), so runs are reproducible and resumable."""
+
+    def __init__(
+        self,
+        examples: Sequence[QAExample],
+        transcripts: dict[str, list[Cue]],
+        *,
+        n_hard: int = 2,
+        n_random: int = 1,
+        hard_pool: int = 8,
+        seed: int = 0,
+    ) -> None:
+        self.examples = [e for e in examples if e.video_id in transcripts]
+        dropped = len(examples) - len(self.examples)
+        if dropped:
+            logger.warning("%d questions point to videos without a transcript; left out", dropped)
+        self.video_ids = sorted(transcripts)
+        self.n_hard, self.n_random, self.seed, self.epoch = n_hard, n_random, seed, 0
+        self.hard: list[list[str]] = [[] for _ in self.examples]
+        if n_hard > 0 and len(self.video_ids) > 1:
+            bm25 = VideoBM25(transcripts)
+            results = bm25.search([e.question for e in self.examples], hard_pool + 1)
+            self.hard = [[v for v, _ in res if v != e.video_id][:hard_pool] for e, res in zip(self.examples, results)]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, i: int) -> TrainItem:
+        ex = self.examples[i]
+        rng = random.Random(hash((self.seed, self.epoch, i)) & 0xFFFFFFFF)
+        hard = rng.sample(self.hard[i], min(self.n_hard, len(self.hard[i])))
+        others = [v for v in self.video_ids if v != ex.video_id and v not in hard]
+        rand = rng.sample(others, min(self.n_random, len(others)))
+        negs = (*hard, *rand)
+        return TrainItem(ex.question, (ex.video_id, *negs), ex.start, ex.end, tuple(rng.random() for _ in negs))
+
+
+def split_examples(examples: Sequence[QAExample], n: int, seed: int = 0) -> list[QAExample]:
+    """A deterministic random subset of ``n`` examples (all when n <= 0 or n >= len)."""
+    if n <= 0 or n >= len(examples):
+        return list(examples)
+    idx = np.random.default_rng(seed).choice(len(examples), size=n, replace=False)
+    return [examples[int(k)] for k in sorted(idx)]
