@@ -160,9 +160,17 @@ class DemoHandlers:
             return gr.Video(value=None), "*No answer found.*", "", [], [], []
         progress(0.7, desc="cutting the clip")
         video, info, subs = self.render(answers[0], 1)
-        table = [[i + 1, a.title, fmt_span(a.start, a.end), round(float(a.score), 3)] for i, a in enumerate(answers)]
+        table = [[i + 1, a.title, fmt_span(a.start, a.end), f"{float(a.score):.3f}"] for i, a in enumerate(answers)]
         data = [a.to_dict() for a in answers]
         return video, info, subs, table, data, data
+
+    def ask_from_url(self, request: gr.Request, progress: gr.Progress = gr.Progress()):
+        """On page load, ask the question given as ``?q=...`` in the URL (shareable links)."""
+        params = getattr(request, "query_params", None) or {}
+        q = (params.get("q") or "").strip()
+        if not q:
+            return tuple(gr.skip() for _ in range(7))
+        return (q, *self.ask(q, progress))
 
     def select(self, state: list[dict], evt: gr.SelectData):
         """Show the answer of the selected table row."""
@@ -222,7 +230,12 @@ def _default_pipeline(corpus_dir: str | os.PathLike | None) -> "VCVAL":
     from vcval.pipeline import VCVAL
 
     corpus = ensure_demo_corpus(corpus_dir)
-    return VCVAL.from_pretrained(corpus=corpus)
+    pipeline = VCVAL.from_pretrained(corpus=corpus)
+    try:  # warm-up: load the encoders and cache the cue vectors before the first user asks
+        pipeline.ask("How do I put on an arm sling?", k=TOP_K)
+    except VCVALError as exc:
+        logger.warning("warm-up question failed: %s", exc)
+    return pipeline
 
 
 def _default_examples() -> list[str]:
@@ -256,6 +269,9 @@ def build_demo(pipeline: "VCVAL | None" = None, corpus_dir: str | os.PathLike | 
             question = gr.Textbox(label="Your question", placeholder="e.g. How do I put on an arm sling?",
                                   scale=6, lines=1, max_lines=3, autofocus=True)
             ask_btn = gr.Button("Ask", variant="primary", scale=1, min_width=100)
+        if examples:
+            gr.Examples(examples=[[q] for q in examples], inputs=[question], label="Example questions",
+                        examples_per_page=len(examples))
         with gr.Row():
             with gr.Column(scale=3):
                 video = gr.Video(label="Answer clip", interactive=False, height=360)
@@ -263,20 +279,17 @@ def build_demo(pipeline: "VCVAL | None" = None, corpus_dir: str | os.PathLike | 
             with gr.Column(scale=2):
                 gr.Markdown("**Subtitles** (the answer is highlighted)")
                 subs = gr.HTML()
-        answers_table = gr.Dataframe(headers=ANSWER_HEADERS, datatype=["number", "str", "str", "number"],
+        answers_table = gr.Dataframe(headers=ANSWER_HEADERS, datatype=["number", "str", "str", "str"],
                                      interactive=False, label="Top answers (select a row to show it)",
                                      column_widths=["8%", "52%", "25%", "15%"], max_height=260)
         with gr.Accordion("Answers as JSON", open=False):
             answers_json = gr.JSON(label="answers")
-        if examples:
-            gr.Examples(examples=[[q] for q in examples], inputs=[question], label="Example questions",
-                        examples_per_page=12)
         with gr.Accordion("Add to corpus", open=False):
             with gr.Row():
                 with gr.Column():
-                    video_file = gr.File(label="Video file", file_types=["video"], type="filepath")
+                    video_file = gr.File(label="Video file", file_types=["video"], type="filepath", height=130)
                     sub_file = gr.File(label="Subtitles (optional: .srt, .vtt or .json)",
-                                       file_types=[".srt", ".vtt", ".json"], type="filepath")
+                                       file_types=[".srt", ".vtt", ".json"], type="filepath", height=130)
                     title = gr.Textbox(label="Title (optional)")
                     add_btn = gr.Button("Add video")
                 with gr.Column():
@@ -301,6 +314,8 @@ def build_demo(pipeline: "VCVAL | None" = None, corpus_dir: str | os.PathLike | 
                       concurrency_limit=1, concurrency_id="ingest")
         refresh_btn.click(_guard(h.list_videos), outputs=[corpus_table], api_name="list_videos")
         demo.load(_guard(h.list_videos), outputs=[corpus_table], api_name="list_videos_on_load",
+                  api_visibility="private")
+        demo.load(_guard(h.ask_from_url), outputs=[question, *ask_outputs], api_name="ask_from_url",
                   api_visibility="private")
     demo.vcval_handlers = h  # for tests and embedding
     return demo

@@ -48,6 +48,15 @@ def _load_app():
     return module
 
 
+def _video_files(video) -> tuple[Path, Path | None]:
+    """(clip, subtitles .vtt or None) from a gr.Video output as gradio_client returns it."""
+    if isinstance(video, dict):
+        path = video.get("video") or video.get("value")
+        vtt = video.get("subtitles")
+        return Path(path), (Path(vtt) if vtt else None)
+    return Path(video), None
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -115,9 +124,9 @@ def test_ask_returns_clip_subtitles_and_table(served):
     video, info, subs, table, answers = client.predict("How do I tie the sling behind the neck?", api_name="/ask")
     assert answers[0]["video_id"] == "sling"
     assert "Sling demo" in info and "score" in info
-    print(video)
-    path = video["video"] if isinstance(video, dict) else video
-    assert Path(path).is_file() and Path(path).suffix == ".mp4"
+    path, vtt = _video_files(video)
+    assert path.is_file() and path.suffix == ".mp4"
+    assert vtt is not None and "knot behind the neck" in vtt.read_text(encoding="utf-8")
     assert "<mark" in subs and "knot behind the neck" in subs
     rows = table["data"] if isinstance(table, dict) else table
     assert rows[0][0] == 1 and rows[0][1] == "Sling demo"
@@ -130,7 +139,7 @@ def test_transcript_only_answer_has_no_video(served):
     client, _, _ = served
     video, info, subs, _, answers = client.predict("How long should I pinch my nose?", api_name="/ask")
     assert answers[0]["video_id"] == "nosebleed"
-    assert video is None
+    assert video is None or (isinstance(video, dict) and video.get("value") is None)
     assert "Transcript-only" in info
     assert "<mark" in subs and "Pinch the soft part" in subs
 
@@ -168,6 +177,7 @@ def test_add_video_and_url(served):
     from gradio_client import handle_file
 
     client, _, work = served
+    (work / "upload").mkdir(exist_ok=True)
     clip = make_video(work / "upload" / "burn care.mp4", seconds=4.0,
                       srt_text="1\n00:00:00,000 --> 00:00:03,000\nCool a burn under running water.\n")
     srt_path = clip.with_suffix(".srt")

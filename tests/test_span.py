@@ -131,9 +131,10 @@ def test_best_target_cell_respects_valid_mask():
 
 
 def test_best_target_cell_ties_earliest_then_shortest():
-    # two cue spans equally good: [0, 4] vs [4, 8] for an answer [2, 6] -> earliest start wins
-    i, j, _ = best_target_cell([0.0, 4.0], [4.0, 8.0], 2.0, 6.0)
-    assert (i, j) == (0, 0)
+    # (0, 0) and (1, 1) both have IoU 0.5 with [1, 2]: the earlier start wins
+    assert best_target_cell([0.0, 1.0], [2.0, 3.0], 1.0, 2.0)[:2] == (0, 0)
+    # a zero-length cue at 2 s: (0, 0) and (0, 1) both match [0, 2] exactly: the shorter wins
+    assert best_target_cell([0.0, 2.0], [2.0, 2.0], 0.0, 2.0)[:2] == (0, 0)
 
 
 def test_best_target_cell_answer_outside_cues_falls_back_to_nearest():

@@ -230,7 +230,6 @@ class _Staged:
     media_src: Path | None = None
     features: np.ndarray | None = None
     vectors: np.ndarray | None = None  # (n_windows, D) float32
-    id_is_default: bool = True
 
     @property
     def window_tokens(self) -> list[list[str]]:
@@ -684,13 +683,13 @@ class Corpus:
             return []
         encoder = self._text_encoder  # set by _encode_windows whenever a batch has windows
         with self._write_lock():
+            seen: set[str] = set()
+            for it in items:  # under the lock: no other writer can interleave
+                self._check_new(it, seen)
+                seen.add(it.content_hash)
             db, moved = self._db, []
             db.execute("BEGIN IMMEDIATE")
             try:
-                seen: set[str] = set()
-                for it in items:
-                    self._check_new(it, seen)
-                    seen.add(it.content_hash)
                 new_dense: list[tuple[np.ndarray, np.ndarray]] = []
                 for it in items:
                     moved += self._place_files(it)
@@ -769,13 +768,14 @@ class Corpus:
         return placed
 
     def _rollback(self, placed: Iterable[Path]) -> None:
+        """Undo a failed write: database, files placed so far, and the in-memory indexes."""
         try:
             self._db.execute("ROLLBACK")
         except sqlite3.Error as exc:  # pragma: no cover
             logger.error("rollback failed: %s", exc)
         for p in placed:
             p.unlink(missing_ok=True)
-        self._load_indexes(save_if_rebuilt=False)
+        self._load_indexes(save_if_rebuilt=False)  # the index files on disk were never replaced
 
     def remove(self, video_id: str) -> VideoRecord:
         """Delete a video, its rows, files, vectors and cached clips; returns its record."""
@@ -861,8 +861,7 @@ class Corpus:
 
     def add_transcripts(self, paths: Iterable[str | os.PathLike], progress: bool = True) -> list[VideoRecord]:
         """Add many transcript files with one batched encoding pass and one commit (all or nothing)."""
-        records, failures = self._add_transcripts(paths, progress=progress, collect=False)
-        return records
+        return self._add_transcripts(paths, progress=progress, collect=False)[0]
 
     def _add_transcripts(self, paths: Iterable[str | os.PathLike], *, progress: bool,
                          collect: bool) -> tuple[list[VideoRecord], list[tuple[Path, str]]]:
@@ -914,7 +913,7 @@ class Corpus:
         return _Staged(video_id=vid, title=title or path.stem, duration=float(duration), source=str(path.resolve()),
                        source_kind="transcript", subtitle_source="transcript", content_hash=content_hash,
                        cues=list(cues), windows=make_windows(cues, self.window_config), warnings=list(warnings),
-                       features=features, id_is_default=is_default)
+                       features=features)
 
     # ------------------------------------------------------------------ ingest: videos
     def add_video(self, path: str | os.PathLike, subtitles: str | os.PathLike | None = None, *, title: str | None = None,
@@ -943,7 +942,7 @@ class Corpus:
         report(0.0, "hashing")
         content_hash = sha256_file(path)
         self._precheck(path, content_hash)
-        vid, is_default = self._resolve_id(video_id, path.stem, content_hash, prefer_stem=False)
+        vid, _ = self._resolve_id(video_id, path.stem, content_hash, prefer_stem=False)
         if vid in self:
             raise InvalidInputError(f"video id {vid!r} is already used; pass another video_id or remove it first")
         report(0.05, "probing")
@@ -975,7 +974,7 @@ class Corpus:
                            windows=make_windows(cues, self.window_config), warnings=warnings,
                            info={"width": meta.width, "height": meta.height, "has_audio": meta.has_audio,
                                  "original_name": path.name, **(info or {})},
-                           media_src=staged_media, features=features, id_is_default=is_default)
+                           media_src=staged_media, features=features)
             report(0.8, "encoding subtitles")
             self._encode_windows([item])
             report(0.9, "saving")
@@ -1031,8 +1030,10 @@ class Corpus:
             raise InvalidInputError(f"not an http(s) URL: {url!r}")
         with self._staging() as stage:
             res = dl.download(url.strip(), stage)
-            info = {"url": res.url, "download": {k: v for k, v in (res.info or {}).items()
-                                                 if isinstance(v, (str, int, float, bool)) or v is None}}
+            info = {"url": res.url, "subtitle_lang": getattr(res, "subtitle_lang", None),
+                    "automatic_captions": getattr(res, "automatic_captions", False),
+                    "download": {k: v for k, v in (res.info or {}).items()
+                                 if isinstance(v, (str, int, float, bool)) or v is None}}
             return self._add_video(Path(res.video_path), res.subtitles_path, title=title or res.title,
                                    video_id=video_id, visual_features=visual_features, progress=progress,
                                    source=res.url or url, info=info,
@@ -1103,7 +1104,7 @@ class Corpus:
             return out
         tmp = out.with_name(f".{uuid.uuid4().hex[:12]}.mp4")
         try:
-            media.trim(self.root / rec.media_path, tmp, start, end)
+            media.trim(self.root / rec.media_path, tmp, start, end, accurate=False)
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)

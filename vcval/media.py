@@ -13,6 +13,7 @@ import math
 import os
 import re
 import subprocess
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +102,7 @@ def _check_file(path: StrPath) -> Path:
 
 def _tmp_for(dst: Path) -> Path:
     """A hidden temporary sibling of ``dst`` with the same suffix (so ffmpeg picks the muxer)."""
-    return dst.with_name(f".{dst.stem}.{os.getpid()}.part{dst.suffix or '.mp4'}")
+    return dst.with_name(f".{dst.stem}.{uuid.uuid4().hex[:12]}.part{dst.suffix or '.mp4'}")
 
 
 def _run_atomic(args: Sequence[str], dst: StrPath, src: Path, what: str, fmt: str) -> None:
@@ -236,7 +237,10 @@ def normalize(src: StrPath, dst: StrPath, *, max_height: int | None = None, pres
     scale = "scale=trunc(iw/2)*2:trunc(ih/2)*2"
     if max_height is not None and info.height > max_height:
         scale = f"scale=-2:{int(max_height) // 2 * 2}"
-    args = ["-i", str(src_p), "-map", "0:v:0", "-vf", f"{scale},setsar=1", *_h264_args(preset, crf)]
+    # A keyframe every second lets trim() stream-copy answer clips (fast) and still start
+    # within a second of the asked time (an mp4 edit list makes players start exactly there).
+    args = ["-i", str(src_p), "-map", "0:v:0", "-vf", f"{scale},setsar=1", *_h264_args(preset, crf),
+            "-force_key_frames", "expr:gte(t,n_forced*1)"]
     if info.has_audio:
         args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", "128k"]
     args += ["-sn", "-dn", "-map_metadata", "-1", "-movflags", "+faststart"]
@@ -287,9 +291,9 @@ def _frame_cmd(path: Path, vf: str, first_only: bool) -> list[str]:
 def iter_frames(path: StrPath, fps: float = 1.0, size: int = 224, *, chunk: int = 64) -> Iterator[np.ndarray]:
     """Yield RGB frames sampled at ``fps`` in chunks of (<= chunk, size, size, 3) uint8.
 
-    Frames are resized to cover size x size and center-cropped; frame t is (about) time
-    t / fps (the frame shown at that time). Yields at least one frame for any non-empty video (a clip shorter than one
-    sampling period gives its first frame). Memory stays bounded by ``chunk`` frames.
+    Frames are resized to cover size x size and center-cropped; frame t is the frame shown
+    at time t / fps. Yields at least one frame for any non-empty video (a clip shorter than
+    one sampling period gives its first frame). Memory stays bounded by ``chunk`` frames.
     """
     p = _check_file(path)
     if not (fps > 0 and size > 0):

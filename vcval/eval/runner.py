@@ -271,6 +271,8 @@ class Evaluator:
             errors.append(err)
             if progress is not None:
                 progress(i + 1, len(questions))
+            if (i + 1) % 100 == 0:
+                logger.info("%d/%d questions, %.3f s/question so far", i + 1, len(questions), sum(ask_times) / (i + 1))
 
         golds = [q.gold for q in questions]
         metrics = compute_all(predictions, golds)

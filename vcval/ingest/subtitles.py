@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import ast
 import html
-import io
 import json
 import logging
 import math
 import os
 import re
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -331,9 +331,9 @@ def write_srt(cues: list[Cue], path: str | os.PathLike) -> None:
     p.parent.mkdir(parents=True, exist_ok=True)
     subs = [srt.Subtitle(index=i + 1, start=_td(c.start), end=_td(max(c.end, c.start)), content=c.text or " ")
             for i, c in enumerate(cues)]
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.part")
+    tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex[:12]}.part")
     try:
-        with io.open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
             f.write(srt.compose(subs, reindex=False))
         os.replace(tmp, p)
     finally:

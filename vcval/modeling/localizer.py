@@ -29,6 +29,18 @@ def video_text(tokenizer, cues: Sequence[Cue]) -> VideoText:
     )
 
 
+def bf16_supported(device: torch.device) -> bool:
+    """Whether bf16 autocast is fast on ``device`` (native bf16 support)."""
+    try:
+        if device.type == "cuda":
+            return bool(torch.cuda.is_bf16_supported())
+        if device.type == "cpu":
+            return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except (AttributeError, RuntimeError):
+        return False
+    return False
+
+
 def fuse_scores(span_scores: np.ndarray, retrieval: np.ndarray, weight: float) -> np.ndarray:
     """span score + weight * min-max normalised retrieval score of the span's video.
 
@@ -48,7 +60,8 @@ class CCGSLocalizer:
     (video, span) pairs are ranked across videos; each video contributes up to
     ``spans_per_video`` non-overlapping spans. ``retrieval_weight`` (default: the checkpoint's,
     tuned on development data) adds the min-max normalised retrieval score.
-    ``precision``: "fp32" or "bf16" (autocast; faster on CPUs with bf16 support).
+    ``precision``: "fp32", "bf16" (autocast) or "auto" (bf16 where the device supports it natively:
+    CUDA with bf16, or a CPU with AVX512-BF16/AMX; the shipped model was trained under bf16 autocast).
     """
 
     def __init__(
@@ -60,12 +73,14 @@ class CCGSLocalizer:
         *,
         spans_per_video: int = 3,
         retrieval_weight: float | None = None,
-        precision: str = "fp32",
+        precision: str = "auto",
         cache_size: int = 2048,
     ) -> None:
-        if precision not in ("fp32", "bf16"):
-            raise InvalidInputError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+        if precision not in ("fp32", "bf16", "auto"):
+            raise InvalidInputError(f"precision must be 'fp32', 'bf16' or 'auto', got {precision!r}")
         self.device = resolve_device(device)
+        if precision == "auto":
+            precision = "bf16" if bf16_supported(self.device) else "fp32"
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.batch_size = max(1, int(batch_size))
@@ -158,3 +173,13 @@ class CCGSLocalizer:
         if not candidates:
             return []
         return self.rank(candidates, self.score_videos(question, candidates), top_n)
+
+
+def load_ccgs_localizer(
+    name_or_path: str | Path = "checkpoints", *, device: str = "auto", revision: str | None = None, **kwargs
+) -> CCGSLocalizer:
+    """A :class:`CCGSLocalizer` from a checkpoint directory or a Hub id (pin ``revision``).
+
+    kwargs go to CCGSLocalizer (batch_size, spans_per_video, retrieval_weight, precision).
+    """
+    return CCGSLocalizer.from_pretrained(name_or_path, revision=revision, device=device, **kwargs)

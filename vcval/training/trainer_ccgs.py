@@ -215,8 +215,11 @@ class CCGSTrainer:
         return {"weights": {str(w): m for w, m in res.metrics.items()}, "best_weight": best_w,
                 "score": res.metrics[best_w][self.cfg.selection_metric], "seconds_per_question": res.seconds_per_question}
 
-    def train(self) -> dict[str, Any]:
-        """Run (or resume) to ``max_steps`` or the time budget; returns the best dev result."""
+    def train(self, steps: int | None = None) -> dict[str, Any]:
+        """Run (or resume) to ``max_steps`` or the time budget; returns the best dev result.
+
+        ``steps``: stop after this many steps of this call (state saved; a later call resumes).
+        """
         from tqdm.auto import tqdm
 
         (self.out / "train_config.json").write_text(json.dumps(asdict(self.cfg), indent=2))
@@ -225,6 +228,7 @@ class CCGSTrainer:
         bar = tqdm(total=self.cfg.max_steps, initial=self.step, disable=not self.progress, desc="ccgs", dynamic_ncols=True)
         ema = None
         stop = False
+        first = self.step
         while self.step < self.cfg.max_steps and not stop:
             logs = self.train_step(self.step)
             self.step += 1
@@ -239,6 +243,9 @@ class CCGSTrainer:
                 self._end_epoch()
             elif self.step % self.cfg.save_every == 0:
                 self.save_state()
+            if steps is not None and self.step - first >= steps and not stop:
+                self.save_state()
+                break
         bar.close()
         return {"best": self.best, "step": self.step, "history": self.history}
 
