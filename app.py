@@ -3,6 +3,8 @@
     python app.py                      # default: the embedded demo corpus (ingested on first start)
     GRADIO_SERVER_NAME=0.0.0.0 GRADIO_SERVER_PORT=7860 python app.py
 
+Open ``http://host:port/?q=How+do+I+stop+a+nosebleed%3F`` to ask a question on page load.
+
 The UI is thin over the library: ``build_demo(pipeline)`` wires a :class:`vcval.pipeline.VCVAL`
 into a ``gr.Blocks``. Every action has an ``api_name`` (``/ask``, ``/add_video``, ``/add_url``,
 ``/list_videos``) so it can be called with ``gradio_client``. The module-level ``demo`` (for

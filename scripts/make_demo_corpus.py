@@ -1166,8 +1166,10 @@ def render_video(video: Video, out_dir: Path, keep_slides: Path | None = None) -
                "-map", "0:v", "-map", "1:a", "-vf", f"fps={FPS},format=yuv420p",
                "-c:v", "libx264", "-preset", "medium", "-tune", "stillimage", "-crf", "26", "-g", str(FPS * 5),
                "-c:a", "aac", "-b:a", "48k", "-ac", "1", "-ar", "44100",
-               "-t", f"{total:.3f}", "-map_metadata", "-1", "-fflags", "+bitexact",
-               "-flags:v", "+bitexact", "-flags:a", "+bitexact", "-max_interleave_delta", "0", "-movflags", "+faststart", str(mp4)]
+               "-t", f"{total:.3f}", "-map_metadata", "-1",
+               # bit-exact, deterministic output: no version strings, interleaving strictly by timestamp
+               "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact", "-max_interleave_delta", "0",
+               "-movflags", "+faststart", str(mp4)]
         subprocess.run(cmd, check=True)
         n_cues = write_srt(segments, out_dir / f"{video.slug}.srt")
     steps = [{"step": s.step_no, "heading": video.steps[s.step_no - 1].heading,

@@ -126,3 +126,54 @@ def test_questions_consistent_with_catalog():
         ends = {round(c.end.total_seconds(), 2) for c in cues}
         assert min(abs(q["answer_start"] - s) for s in starts) < 0.011
         assert min(abs(q["answer_end"] - t) for t in ends) < 0.011
+
+
+def test_demo_catalog_and_questions_load():
+    from vcval.demo import demo_catalog, demo_questions
+
+    videos = demo_catalog()
+    assert [v.slug for v in videos] == SLUGS
+    assert all(v.video.is_file() and v.subtitles.is_file() for v in videos)
+    qs = demo_questions()
+    assert len(qs) == 24 and {q.slug for q in qs} == set(SLUGS)
+
+
+def test_default_demo_dir_honours_vcval_home(monkeypatch, tmp_path):
+    from vcval.demo import default_demo_dir
+
+    monkeypatch.setenv("VCVAL_HOME", str(tmp_path))
+    assert default_demo_dir() == tmp_path / "demo-corpus"
+    monkeypatch.delenv("VCVAL_HOME")
+    assert default_demo_dir() == Path.home() / ".cache" / "vcval" / "demo-corpus"
+
+
+def test_ensure_demo_corpus_ingests_once_and_reuses(tmp_path, video_factory, sample_srt):
+    """First call ingests, a second call reuses the corpus, a changed asset is replaced (synthetic assets)."""
+    from vcval.demo import ensure_demo_corpus
+    from vcval.errors import NotFoundError
+
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    video = video_factory("assets/sling.mp4", seconds=6.0, srt_text=sample_srt)
+    entry = {"slug": "sling", "title": "Sling demo", "description": "d", "duration": 6.0,
+             "video": video.name, "subtitles": "sling.srt"}
+    (assets / "catalog.json").write_text(json.dumps({"videos": [entry]}), encoding="utf-8")
+
+    corpus = ensure_demo_corpus(tmp_path / "corpus", assets_dir=assets, visual_features=False)
+    rec = corpus.get("sling")
+    assert rec.title == "Sling demo" and rec.subtitle_source == "sidecar-srt" and rec.n_cues == 3
+    assert corpus.media_file("sling").is_file()
+    generation, content_hash = corpus.generation, rec.content_hash
+    corpus.close()
+
+    again = ensure_demo_corpus(tmp_path / "corpus", assets_dir=assets, visual_features=False)
+    assert again.generation == generation and len(again) == 1  # reused: nothing re-ingested
+    again.close()
+
+    video_factory("assets/sling.mp4", seconds=5.0, srt_text=sample_srt)  # the asset changed
+    third = ensure_demo_corpus(tmp_path / "corpus", assets_dir=assets, visual_features=False)
+    assert len(third) == 1 and third.get("sling").content_hash != content_hash
+    third.close()
+
+    with pytest.raises(NotFoundError, match="demo corpus assets are missing"):
+        ensure_demo_corpus(tmp_path / "corpus", assets_dir=tmp_path / "nowhere")

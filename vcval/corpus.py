@@ -529,7 +529,7 @@ class Corpus:
         for i, s in zip(pks.tolist(), scores.tolist()):
             if i in by_pk:
                 video_id, n_cues, duration = by_pk[i]
-                hits.append(Hit(video_id, float(s), 0, max(n_cues - 1, 0), 0.0, float(duration)))
+                hits.append(Hit(video_id, float(s), 0, n_cues - 1, 0.0, float(duration)))  # -1: no cues
         return hits
 
     # ------------------------------------------------------------------ indexes
