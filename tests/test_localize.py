@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vcval.localize import BaselineLocalizer, Candidate, best_span, content_words
+from vcval.localize import BaselineLocalizer, Candidate, SpanPrior, content_words
 from vcval.types import Cue, VideoRecord
 
 VOCAB = ["sling", "arm", "burn", "water", "finger", "tape", "hello", "goodbye"]
@@ -28,27 +28,33 @@ def make_cues(texts: list[str]) -> list[Cue]:
     return [Cue(i, i * 5.0, i * 5.0 + 5.0, t) for i, t in enumerate(texts)]
 
 
-def test_best_span_picks_max_gain_run():
-    scores = np.array([0.0, 1.0, 0.9, 0.1, 1.0, 0.0])
-    assert best_span(scores, threshold=0.5, max_len=10) == (1, 4, pytest.approx(1.0))  # bridges the dip
-    assert best_span(scores, threshold=0.6, max_len=10) == (1, 2, pytest.approx(0.7))  # dip too deep
+def test_span_scores_mask_end_before_start_and_max_length():
+    cues = make_cues(["a", "b", "c", "d"])  # 5 s each
+    loc = BaselineLocalizer(toy_embed, max_span_seconds=10.0, prior=None)
+    scores = loc.span_scores(np.array([0.1, 0.9, 0.8, 0.1]), cues)
+    assert scores.shape == (4, 4)
+    assert np.all(np.isneginf(scores[np.tril_indices(4, -1)]))  # end before start
+    assert np.isneginf(scores[0, 2]) and np.isfinite(scores[0, 1])  # 15 s > 10 s, 10 s ok
+    assert np.unravel_index(np.argmax(scores), scores.shape) == (1, 2)
 
 
-def test_best_span_respects_max_len_and_ties_go_first():
-    scores = np.array([1.0, 1.0, 1.0, 1.0])
-    first, last, _ = best_span(scores, threshold=0.5, max_len=2)
-    assert (first, last) == (0, 1)
+def test_spans_are_non_overlapping_and_single_cue_video_works():
+    loc = BaselineLocalizer(toy_embed, prior=None)
+    cues = make_cues(["a", "b", "c", "d", "e", "f"])
+    spans = loc.spans_for_video(np.array([0.0, 1.0, 0.9, 0.0, 0.0, 0.8]), cues, 3)
+    assert spans[0][:2] == (1, 2)
+    covered = [set(range(f, l + 1)) for f, l, _ in spans]
+    assert all(not (x & y) for i, x in enumerate(covered) for y in covered[i + 1 :])
+    assert loc.spans_for_video(np.array([0.3]), make_cues(["only"]), 3) == [(0, 0, pytest.approx(-0.5))]
 
 
-def test_best_span_single_cue_and_all_below_threshold():
-    assert best_span(np.array([0.2]), 0.9, 5)[:2] == (0, 0)
-    first, last, gain = best_span(np.array([0.1, 0.3, 0.2]), 0.9, 5)
-    assert (first, last) == (1, 1) and gain < 0
-
-
-def test_best_span_empty_raises():
-    with pytest.raises(ValueError):
-        best_span(np.array([]), 0.0, 3)
+def test_prior_prefers_typical_answer_length_and_position():
+    prior = SpanPrior()
+    start = np.array([0.0, 200.0, 200.0])
+    end = np.array([50.0, 250.0, 205.0])
+    lp = prior.log_prob(start, end, duration=450.0)
+    assert lp[1] > lp[0]  # same length, centred in the video beats the very start
+    assert lp[1] > lp[2]  # 50 s beats 5 s (median answer is ~51 s)
 
 
 def test_content_words_drops_stopwords_and_plural():
@@ -62,7 +68,7 @@ def test_localize_finds_span_and_keeps_retrieval_order():
         Candidate(make_record("sling", 6), sling, None, 2.0),
         Candidate(make_record("burn", 3), burn, None, 1.0),
     ]
-    loc = BaselineLocalizer(toy_embed, context=0)
+    loc = BaselineLocalizer(toy_embed, context=0, prior=None)
     answers = loc.localize("how to put on a sling on the arm", cands, top_n=4)
     assert answers[0].video_id == "sling"
     assert [c.index for c in answers[0].cues] == [2, 3]
