@@ -231,8 +231,18 @@ def _default_pipeline(corpus_dir: str | os.PathLike | None) -> "VCVAL":
     from vcval.demo import ensure_demo_corpus
     from vcval.pipeline import VCVAL
 
-    corpus = ensure_demo_corpus(corpus_dir)
-    pipeline = VCVAL.from_pretrained(corpus=corpus)
+    if corpus_dir is None:  # the embedded demo corpus, ingested once into the cache
+        corpus = ensure_demo_corpus(None)
+    else:  # a user's corpus, served as it is
+        from vcval.corpus import Corpus
+
+        corpus = Corpus.open(corpus_dir)
+    # Opt-in Hub weights for Spaces: VCVAL_CHECKPOINT=<repo id or dir>, VCVAL_CHECKPOINT_REVISION=<commit>
+    pipeline = VCVAL.from_pretrained(
+        os.environ.get("VCVAL_CHECKPOINT") or None,
+        corpus=corpus,
+        revision=os.environ.get("VCVAL_CHECKPOINT_REVISION") or None,
+    )
     try:  # warm-up: load the encoders and cache the cue vectors before the first user asks
         pipeline.ask("How do I put on an arm sling?", k=TOP_K)
     except VCVALError as exc:
