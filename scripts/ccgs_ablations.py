@@ -43,6 +43,7 @@ from vcval.training.trainer_ccgs import CCGSTrainer, TrainConfig  # noqa: E402
 logger = logging.getLogger("ccgs_ablations")
 CACHE = ROOT / "runs" / "ccgs_ablations"
 VARIANTS = {
+    "baseline": ({}, "training-free baseline localizer (vcval.localize), for scale"),
     "full": ({}, "the main recipe"),
     "no_contrastive": ({"contrastive_weight": 0.0}, "Loss1 only (no cross-video contrastive Loss2)"),
     "independent_heads": ({"span_head": "independent"}, "start/end heads instead of the global-span matrix"),
@@ -95,7 +96,7 @@ def run_eval(args) -> dict:
 # ----------------------------------------------------------------------------- ablations
 def run_ablations(args) -> dict:
     base = TrainConfig.from_json(ROOT / args.config)
-    out = {}
+    out = {"baseline": run_dev_baseline(args)}
     for name in args.variants:
         overrides, _ = VARIANTS[name]
         def go(name=name, overrides=overrides):
@@ -113,6 +114,30 @@ def run_ablations(args) -> dict:
         out[name] = cached(f"ablation__{name}__s{args.steps}__d{args.dev_limit}__k{args.dev_k}", go)
         logger.info("ablation %s: Rank@1 mIoU %.2f", name, out[name]["metrics"]["Rank@1 mIoU"])
     return out
+
+
+def run_dev_baseline(args) -> dict:
+    """The training-free baseline localizer on the same dev questions and BM25 candidates as the ablations."""
+    from vcval.encoders import TextEncoder
+    from vcval.eval.metrics import Gold, compute_all
+    from vcval.localize import BaselineLocalizer
+    from vcval.training.datasets import VideoBM25, load_questions as load_qa, load_transcripts, split_examples
+    from vcval.training.evaluate_ccgs import make_candidates
+
+    base = TrainConfig.from_json(ROOT / args.config)
+
+    def go():
+        dev = load_qa(ROOT / base.dev_questions)
+        tr = load_transcripts(ROOT / base.dev_transcripts, {q.video_id for q in dev})
+        qs = split_examples([q for q in dev if q.video_id in tr], args.dev_limit, base.seed)
+        hits = VideoBM25(tr).search([q.question for q in qs], args.dev_k)
+        loc = BaselineLocalizer(TextEncoder.load(device="cpu").encode)
+        t0 = time.perf_counter()
+        preds = [loc.localize(q.question, make_candidates(tr, h), 100) for q, h in zip(qs, hits)]
+        sec = (time.perf_counter() - t0) / len(qs)
+        return {"metrics": compute_all(preds, [Gold(q.video_id, q.start, q.end, q.video_length) for q in qs]),
+                "steps": 0, "train_minutes": 0.0, "seconds_per_question": sec}
+    return cached(f"ablation__baseline__d{args.dev_limit}__k{args.dev_k}", go)
 
 
 def run_visual(args) -> dict:
@@ -206,12 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parts", nargs="+", default=["eval", "ablations", "visual"], choices=["eval", "ablations", "visual"])
     ap.add_argument("--checkpoint", type=Path, default=ROOT / "checkpoints")
     ap.add_argument("--config", default="configs/ccgs_minilm.json")
-    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    ap.add_argument("--steps", type=int, default=80)
-    ap.add_argument("--dev-limit", type=int, default=60)
+    ap.add_argument("--variants", nargs="+", default=[v for v in VARIANTS if v != "baseline"],
+                    choices=[v for v in VARIANTS if v != "baseline"])
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--dev-limit", type=int, default=80)
     ap.add_argument("--dev-k", type=int, default=3)
     ap.add_argument("--test-limit", type=int, default=120)
-    ap.add_argument("--n-videos", type=int, default=5)
+    ap.add_argument("--n-videos", type=int, default=10)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "ccgs_ablations.md")
@@ -226,8 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     if "eval" not in args.parts:  # keep whatever is cached
         evals = _cached_evals(args)
     if "ablations" not in args.parts:
-        ablations = {n: json.loads(p.read_text()) for n in VARIANTS
-                     for p in [CACHE / f"ablation__{n}__s{args.steps}__d{args.dev_limit}__k{args.dev_k}.json"] if p.exists()} or None
+        names = {n: f"ablation__{n}__s{args.steps}__d{args.dev_limit}__k{args.dev_k}.json" for n in VARIANTS}
+        names["baseline"] = f"ablation__baseline__d{args.dev_limit}__k{args.dev_k}.json"
+        ablations = {n: json.loads((CACHE / f).read_text()) for n, f in names.items() if (CACHE / f).exists()} or None
     if "visual" not in args.parts and (CACHE / "visual_synthetic.json").exists():
         visual = json.loads((CACHE / "visual_synthetic.json").read_text())
     args.out.write_text(render(args, evals, ablations, visual), encoding="utf-8")

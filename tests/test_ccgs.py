@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -226,7 +225,19 @@ def test_bad_config_values_raise():
 
 
 def test_sep_pooling_and_independent_heads_run(tokenizer):
-    for kw in (dict(cue_pooling="sep"), dict(span_head="independent"), dict(use_rotary=False), dict(use_visual=False)):
+    for kw in (dict(cue_pooling="sep"), dict(span_head="independent"), dict(use_rotary=False), dict(use_visual=False),
+               dict(question_aware_head=True), dict(question_aware_head=True, span_head="independent")):
         cfg = tiny_config(**kw)
         out = CCGSModel(cfg)(**inputs_for(tokenizer, cfg, "q?", [make_cues(TEXTS_B)]), labels=torch.tensor([1]))
         assert torch.isfinite(out.loss)
+
+
+def test_pool_question_averages_non_cue_tokens_per_pair():
+    from vcval.modeling.layers import pool_question
+
+    hidden = torch.arange(2 * 4 * 1, dtype=torch.float32).reshape(2, 4, 1)  # 2 windows, 4 tokens
+    att = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
+    token_cue = torch.tensor([[-1, -1, 0, -1], [-1, 1, -1, -1]])
+    sep_cue = torch.tensor([[-1, -1, -1, -1], [-1, -1, 1, -1]])
+    q = pool_question(hidden, att, token_cue, sep_cue, torch.tensor([0, 1]), 2)
+    assert q[:, 0].tolist() == [0.5, (4 + 7) / 2]  # window 0: tokens 0, 1; window 1: tokens 0, 3

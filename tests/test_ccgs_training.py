@@ -90,6 +90,28 @@ def test_dataset_mines_negatives_and_collator_labels(corpus):
     assert batch["cue_mask"][1].sum() < 10  # negatives cut to an excerpt
 
 
+def test_positive_excerpt_always_keeps_the_answer(corpus):
+    from vcval.modeling.ccgs import load_tokenizer
+    from vcval.modeling.windows import spec_from_tokenizer
+
+    qs = load_questions(corpus / "train.json")
+    tr = load_transcripts(corpus / "transcripts", {q.video_id for q in qs})
+    ds = CCGSTrainDataset(qs, tr, n_hard=0, n_random=0, seed=0)
+    cfg = CCGSConfig(encoder_config=TINY_BERT, max_len=40, max_span_cues=4, max_span_seconds=None)
+    tok = load_tokenizer(cfg)
+    col = CCGSCollator(tok, cfg, spec_from_tokenizer(tok, 40, 8), tr, pos_max_tokens=25)
+    starts = set()
+    for k in range(len(ds)):
+        item = ds[k]
+        batch = col([item])
+        n = int(batch["cue_mask"][0].sum())
+        assert n < 10  # cut
+        i, j = divmod(int(batch["labels"][0]), batch["cue_mask"].shape[1])
+        assert batch["cue_start"][0, i] == item.start and batch["cue_end"][0, j] == item.end
+        starts.add(float(batch["cue_start"][0, 0]))
+    assert len(starts) > 3  # the excerpt moves around
+
+
 def test_training_reduces_loss_evaluates_and_keeps_best(corpus, tmp_path):
     torch.manual_seed(0)
     cfg = tiny_train_config(corpus, tmp_path / "run", max_steps=40, steps_per_epoch=20, dev_limit=8)

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
 from torch import nn
 from transformers.utils import ModelOutput
 
 from vcval.errors import InvalidInputError, NotFoundError
-from vcval.modeling.layers import GlobalSpanHead, IndependentSpanHead, VisualFusion, pool_cues
+from vcval.modeling.layers import GlobalSpanHead, IndependentSpanHead, VisualFusion, pool_cues, pool_question
 from vcval.modeling.span import mask_scores, span_mask
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class CCGSConfig:
     span_head: str = "global"  # "global" or "independent" (ablation)
     head_size: int = 64
     use_rotary: bool = True
+    question_aware_head: bool = False  # span head also sees cue * question (elementwise); see README note
     use_visual: bool = True
     visual_dim: int = 1280
     feature_fps: float = 1.0
@@ -164,10 +166,11 @@ class CCGSModel(nn.Module, PyTorchModelHubMixin, library_name="vcval", tags=["vi
         hidden = int(self.encoder.config.hidden_size)
         self._use_token_types = int(getattr(self.encoder.config, "type_vocab_size", 0) or 0) >= 2
         self.fusion = VisualFusion(config.visual_dim, hidden, config.feature_fps, config.dropout) if config.use_visual else None
+        head_in = 2 * hidden if config.question_aware_head else hidden
         if config.span_head == "global":
-            self.span_head: nn.Module = GlobalSpanHead(hidden, config.head_size, config.use_rotary)
+            self.span_head: nn.Module = GlobalSpanHead(head_in, config.head_size, config.use_rotary)
         elif config.span_head == "independent":
-            self.span_head = IndependentSpanHead(hidden)
+            self.span_head = IndependentSpanHead(head_in)
         else:
             raise InvalidInputError(f"span_head must be 'global' or 'independent', got {config.span_head!r}")
         self.cue_dropout = nn.Dropout(config.dropout)
@@ -238,10 +241,12 @@ class CCGSModel(nn.Module, PyTorchModelHubMixin, library_name="vcval", tags=["vi
         feature_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         groups: torch.Tensor | None = None,
+        window_pair: torch.Tensor | None = None,
     ) -> CCGSOutput:
         """Score every span of B videos. Shapes: windows (W, L); cue tensors (B, N);
         features (B, T, D) + feature_mask (B, T) optional; labels (B,) flat cell i*N+j or -100;
-        groups (B,) question id of each row (for the contrastive loss)."""
+        groups (B,) question id of each row (for the contrastive loss); window_pair (W,) the row
+        of each window (needed by question_aware_head)."""
         B, N = cue_mask.shape
         hidden = self.encode(input_ids, attention_mask, token_type_ids)  # (W, L, H)
         cues = pool_cues(hidden, token_cue, sep_cue, B * N, self.config.cue_pooling).reshape(B, N, -1)  # (B, N, H)
@@ -256,8 +261,16 @@ class CCGSModel(nn.Module, PyTorchModelHubMixin, library_name="vcval", tags=["vi
                     f"{self.config.visual_dim}; extract features with the matching image encoder"
                 )
             cues, highlight = self.fusion(cues, cue_mask, cue_start, cue_end, features, feature_mask)
+        head_in = cues
+        if self.config.question_aware_head:
+            if window_pair is None:
+                raise InvalidInputError("question_aware_head needs window_pair (from batch_inputs)")
+            q = pool_question(hidden, attention_mask, token_cue, sep_cue, window_pair, B)  # (B, H)
+            h = cues.shape[-1]
+            rel = F.normalize(cues, dim=-1) * F.normalize(q, dim=-1)[:, None, :].to(cues.dtype) * h  # sums to h*cos
+            head_in = torch.cat([cues, rel], dim=-1)  # (B, N, 2H)
         valid = span_mask(cue_mask, self.config.max_span_cues, cue_start, cue_end, self.config.max_span_seconds)  # (B, N, N)
-        scores = mask_scores(self.span_head(cues), valid)  # (B, N, N) float32
+        scores = mask_scores(self.span_head(head_in), valid)  # (B, N, N) float32
         out = CCGSOutput(scores=scores, valid=valid, cue_vectors=cues, highlight=highlight)
         if labels is not None:
             from vcval.training.losses import GlobalSpanContrastiveLoss

@@ -36,6 +36,28 @@ def pool_cues(
     return sums / counts.clamp(min=1.0)[:, None]
 
 
+def pool_question(
+    hidden: torch.Tensor,
+    attention_mask: torch.Tensor,
+    token_cue: torch.Tensor,
+    sep_cue: torch.Tensor,
+    window_pair: torch.Tensor,
+    n_pairs: int,
+) -> torch.Tensor:
+    """One question vector per (question, video) pair: the mean of the non-cue tokens
+    ([CLS] question [SEP]) over all of the pair's windows.
+
+    hidden: (W, L, H); attention_mask, token_cue, sep_cue: (W, L); window_pair: (W,) pair index.
+    Returns (n_pairs, H).
+    """
+    is_q = (attention_mask > 0) & (token_cue < 0) & (sep_cue < 0)  # (W, L)
+    w = is_q.to(hidden.dtype)
+    per_window = (hidden * w[..., None]).sum(1)  # (W, H)
+    sums = hidden.new_zeros(n_pairs, hidden.shape[-1]).index_add_(0, window_pair, per_window)
+    counts = hidden.new_zeros(n_pairs).index_add_(0, window_pair, w.sum(1))
+    return sums / counts.clamp(min=1.0)[:, None]
+
+
 def rotary(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
     """Rotary ("spiral") position embedding, interleaved pairs as in RoFormer.
 

@@ -150,6 +150,7 @@ def batch_inputs(
 
     Returns tensors: input_ids/attention_mask/token_type_ids (W, L) for all windows of all
     pairs, token_cue/sep_cue (W, L) indexing the flattened (B * N) cue array (-1 = none),
+    window_pair (W,) the pair each window belongs to,
     cue_mask (B, N) bool, cue_start/cue_end (B, N) float, and when any pair has features:
     features (B, T, D) float and feature_mask (B, T) bool. A video needs >= 1 cue.
     """
@@ -169,6 +170,7 @@ def batch_inputs(
         "token_type_ids": torch.from_numpy(np.concatenate([p.token_type_ids for p in packs])),
         "token_cue": torch.from_numpy(np.concatenate([s[0] for s in shift])),
         "sep_cue": torch.from_numpy(np.concatenate([s[1] for s in shift])),
+        "window_pair": torch.cat([torch.full((len(p.input_ids),), b, dtype=torch.long) for b, p in enumerate(packs)]),
     }
     B = len(videos)
     cue_mask = torch.zeros(B, n_max, dtype=torch.bool)

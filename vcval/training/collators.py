@@ -30,6 +30,7 @@ class CCGSCollator:
     transcripts: dict[str, list[Cue]]
     features: dict[str, np.ndarray] | None = None
     neg_max_tokens: int = 0  # > 0: a negative video is cut to a contiguous excerpt of about this many tokens
+    pos_max_tokens: int = 0  # > 0: the positive video is cut to an excerpt around the answer
     _cache: dict[str, VideoText] = field(default_factory=dict, repr=False)
 
     def video(self, video_id: str) -> VideoText:
@@ -42,16 +43,32 @@ class CCGSCollator:
             )
         return self._cache[video_id]
 
-    def crop(self, vt: VideoText, where: float) -> tuple[VideoText, slice]:
-        """A contiguous excerpt of ``vt`` with <= neg_max_tokens cue tokens, starting at fraction ``where``."""
+    def crop(self, vt: VideoText, where: float, max_tokens: int | None = None,
+             keep: tuple[int, int] | None = None) -> tuple[VideoText, slice]:
+        """A contiguous excerpt of ``vt`` with <= max_tokens (default neg_max_tokens) cue tokens.
+
+        ``where`` in [0, 1) picks the start among the allowed placements; ``keep`` = (first, last)
+        cues that must stay inside (the answer; kept whole even when longer than max_tokens).
+        """
+        max_tokens = self.neg_max_tokens if max_tokens is None else max_tokens
         cost = np.array([len(t) + 1 for t in vt.cue_tokens])
-        if self.neg_max_tokens <= 0 or cost.sum() <= self.neg_max_tokens:
-            return vt, slice(0, len(cost))
+        n = len(cost)
+        if max_tokens <= 0 or cost.sum() <= max_tokens:
+            return vt, slice(0, n)
         cum = np.concatenate([[0], np.cumsum(cost)])
-        last_start = int(np.searchsorted(cum, cum[-1] - self.neg_max_tokens))  # latest start that still fills
-        a = int(where * (last_start + 1))
-        b = max(a + 1, int(np.searchsorted(cum, cum[a] + self.neg_max_tokens, side="right")) - 1)
-        sl = slice(a, b)
+        last_start = int(np.searchsorted(cum, cum[-1] - max_tokens))  # latest start that still fills
+        lo, hi = 0, last_start
+        if keep is not None:
+            first, last = keep
+            lo = int(np.searchsorted(cum, cum[last + 1] - max_tokens))  # earliest start still reaching `last`
+            hi = min(first, max(lo, last_start))
+            lo = min(lo, first)
+        a = lo + int(where * (hi - lo + 1))
+        a = min(max(a, lo), hi)
+        b = max(a + 1, int(np.searchsorted(cum, cum[a] + max_tokens, side="right")) - 1)
+        if keep is not None:
+            b = max(b, keep[1] + 1)
+        sl = slice(a, min(b, n))
         return VideoText(vt.cue_tokens[sl], vt.cue_start[sl], vt.cue_end[sl]), sl
 
     def __call__(self, items: Sequence[TrainItem]) -> dict[str, torch.Tensor]:
@@ -63,6 +80,10 @@ class CCGSCollator:
                 vt = self.video(vid)
                 if r > 0 and r - 1 < len(item.crops):
                     vt, _ = self.crop(vt, item.crops[r - 1])
+                elif r == 0 and self.pos_max_tokens > 0:
+                    inside = np.nonzero((vt.cue_end > item.start) & (vt.cue_start < item.end))[0]
+                    keep = (int(inside[0]), int(inside[-1])) if len(inside) else None
+                    vt, _ = self.crop(vt, item.pos_crop, self.pos_max_tokens, keep)
                 q_tokens.append(q)
                 videos.append(vt)
                 f = None if self.features is None else self.features.get(vid)

@@ -43,6 +43,7 @@ class TrainItem:
     start: float
     end: float
     crops: tuple[float, ...] = ()  # per negative, where a cropped excerpt starts (fraction of its cues)
+    pos_crop: float = 0.0  # where the positive's excerpt starts among the placements that keep the answer
 
 
 def read_transcript(path: str | Path) -> list[Cue]:
@@ -155,7 +156,8 @@ class CCGSTrainDataset(Dataset):
         others = [v for v in self.video_ids if v != ex.video_id and v not in hard]
         rand = rng.sample(others, min(self.n_random, len(others)))
         negs = (*hard, *rand)
-        return TrainItem(ex.question, (ex.video_id, *negs), ex.start, ex.end, tuple(rng.random() for _ in negs))
+        crops = tuple(rng.random() for _ in negs)
+        return TrainItem(ex.question, (ex.video_id, *negs), ex.start, ex.end, crops, rng.random())
 
 
 def split_examples(examples: Sequence[QAExample], n: int, seed: int = 0) -> list[QAExample]:

@@ -54,6 +54,7 @@ class TrainConfig:
     n_random: int = 1
     hard_pool: int = 8
     neg_max_tokens: int = 0  # > 0: negatives are cut to an excerpt of this many tokens (cheaper steps)
+    pos_max_tokens: int = 0  # > 0: the positive is cut to an excerpt of this many tokens holding the answer
     dev_limit: int = 150
     dev_k_videos: int = 5
     dev_weights: list = field(default_factory=lambda: [0.0])
@@ -110,7 +111,8 @@ class CCGSTrainer:
         self.dataset = CCGSTrainDataset(
             train_q, train_tr, n_hard=cfg.n_hard, n_random=cfg.n_random, hard_pool=cfg.hard_pool, seed=cfg.seed
         )
-        self.collator = CCGSCollator(self.tokenizer, mc, self.spec, train_tr, neg_max_tokens=cfg.neg_max_tokens)
+        self.collator = CCGSCollator(self.tokenizer, mc, self.spec, train_tr, neg_max_tokens=cfg.neg_max_tokens,
+                                     pos_max_tokens=cfg.pos_max_tokens)
         self.dev_q, self.dev_tr = [], {}
         if cfg.dev_questions:
             dev_all = load_questions(cfg.dev_questions)
@@ -263,3 +265,41 @@ class CCGSTrainer:
             self.model.save_pretrained(self.out / "best")
             (self.out / "dev_metrics.json").write_text(json.dumps(row, indent=2))
         self.save_state()
+
+
+# --------------------------------------------------------------------------- command line
+def _parse_sets(pairs: list[str]) -> dict:
+    out = {}
+    for p in pairs:
+        key, sep, value = p.partition("=")
+        if not sep:
+            raise InvalidInputError(f"--set expects KEY=VALUE, got {p!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def add_train_arguments(ap) -> None:
+    """Arguments of ``vcval train ccgs`` / scripts/train_01_ccgs.py on an argparse parser."""
+    ap.add_argument("--config", type=Path, default=Path("configs/ccgs_minilm.json"), help="TrainConfig JSON")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override TrainConfig keys (JSON values)")
+    ap.add_argument("--model-set", nargs="*", default=[], metavar="KEY=VALUE", help="override CCGSConfig keys")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_train_command(args) -> int:
+    """Train (or resume) from parsed :func:`add_train_arguments` args; returns an exit code."""
+    cfg = TrainConfig.from_json(args.config)
+    data = asdict(cfg)
+    data.update(_parse_sets(args.set))
+    data["model"] = {**data["model"], **_parse_sets(args.model_set)}
+    unknown = set(data) - {f.name for f in fields(TrainConfig)}
+    if unknown:
+        raise InvalidInputError(f"unknown TrainConfig keys {sorted(unknown)}")
+    cfg = TrainConfig(**data)
+    result = CCGSTrainer(cfg, progress=not args.no_progress).train()
+    logger.info("done: step %d, best dev %s = %.2f; best checkpoint: %s", result["step"], cfg.selection_metric,
+                result["best"], Path(cfg.out_dir) / "best")
+    return 0
