@@ -86,11 +86,51 @@ def run_eval(args) -> dict:
                         "n_questions": report.n_questions, "corpus_size": report.corpus_size}
             tag = f"eval__{key}__{method}__n{len(questions)}__v{args.n_videos}"
             if method == "ccgs":
-                tag += f"__{Path(args.checkpoint).resolve().name}"
+                tag += f"__{checkpoint_tag(args.checkpoint)}"
             rows[method] = cached(tag, go)
             logger.info("%s %s: %s", key, method, {k: round(v, 2) for k, v in rows[method]["metrics"].items()})
         out[key] = rows
     return out
+
+
+# ----------------------------------------------------------------------------- tune
+def run_tune(args) -> dict:
+    """Pick the retrieval-fusion weight on TutorialVQA DEV questions through the real pipeline
+    (hybrid retrieval over all 76 videos, top --n-videos) and write it into the checkpoint config."""
+    from vcval.eval.metrics import compute_all
+    from vcval.pipeline import build_pipeline
+
+    weights = [0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 1e6]
+
+    def go():
+        base = TrainConfig.from_json(ROOT / args.config)
+        questions = load_questions(ROOT / base.dev_questions)
+        questions = sorted(random.Random(args.seed).sample(questions, min(args.tune_limit, len(questions))),
+                           key=lambda q: str(q.sample_id))
+        evaluator = Evaluator(ROOT / base.dev_transcripts)
+        pipe = build_pipeline(evaluator.corpus, "ccgs", checkpoint=str(args.checkpoint), n_videos=args.n_videos, device="cpu")
+        loc = pipe.localizer
+        preds = {w: [] for w in weights}
+        for q in questions:
+            cands = pipe.candidates(q.question)
+            spans = loc.score_videos(q.question, cands)
+            for w in weights:
+                preds[w].append(loc.rank(cands, spans, 100, retrieval_weight=w))
+        golds = [q.gold for q in questions]
+        return {"n_questions": len(questions), "metrics": {str(w): compute_all(preds[w], golds) for w in weights}}
+
+    cfg_path = Path(args.checkpoint) / "config.json"
+    weights_hash = checkpoint_tag(args.checkpoint).rsplit("-", 1)[0] + "-" + __import__("hashlib").sha1(
+        (Path(args.checkpoint) / "model.safetensors").read_bytes()).hexdigest()[:8]
+    res = cached(f"tune__{weights_hash}__n{args.tune_limit}__v{args.n_videos}", go)
+    best = max(res["metrics"], key=lambda w: res["metrics"][w]["Rank@1 mIoU"])
+    res["best_weight"] = float(best)
+    cfg = json.loads(cfg_path.read_text())
+    if cfg.get("retrieval_weight") != float(best):
+        cfg["retrieval_weight"] = float(best)
+        cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True))
+        logger.info("set retrieval_weight = %s in %s", best, cfg_path)
+    return res
 
 
 # ----------------------------------------------------------------------------- ablations
@@ -111,9 +151,25 @@ def run_ablations(args) -> dict:
             last = trainer.history[-1]["eval"]
             return {"metrics": last["weights"]["0.0"], "steps": trainer.step, "train_minutes": (time.monotonic() - t0) / 60,
                     "seconds_per_question": last["seconds_per_question"]}
-        out[name] = cached(f"ablation__{name}__s{args.steps}__d{args.dev_limit}__k{args.dev_k}", go)
+        out[name] = cached(f"ablation__{name}__{config_tag(base)}__s{args.steps}__d{args.dev_limit}__k{args.dev_k}", go)
         logger.info("ablation %s: Rank@1 mIoU %.2f", name, out[name]["metrics"]["Rank@1 mIoU"])
     return out
+
+
+def checkpoint_tag(path: Path) -> str:
+    """Directory name + short hash of the weights and config (cache keys change with the checkpoint)."""
+    import hashlib
+
+    h = hashlib.sha1((Path(path) / "model.safetensors").read_bytes())
+    h.update((Path(path) / "config.json").read_bytes())
+    return f"{Path(path).resolve().name}-{h.hexdigest()[:8]}"
+
+
+def config_tag(cfg: TrainConfig) -> str:
+    """Short hash of a training config (cache keys change when the recipe changes)."""
+    import hashlib
+
+    return hashlib.sha1(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:8]
 
 
 def run_dev_baseline(args) -> dict:
@@ -167,7 +223,7 @@ def table(rows: list[tuple[str, dict]], extra: list[str] | None = None) -> list[
     return lines
 
 
-def render(args, evals: dict | None, ablations: dict | None, visual: dict | None) -> str:
+def render(args, tune: dict | None, evals: dict | None, ablations: dict | None, visual: dict | None) -> str:
     ck = Path(args.checkpoint)
     cfg = json.loads((ck / "config.json").read_text()) if (ck / "config.json").exists() else {}
     size = (ck / "model.safetensors").stat().st_size / 2**20 if (ck / "model.safetensors").exists() else 0
@@ -182,6 +238,18 @@ def render(args, evals: dict | None, ablations: dict | None, visual: dict | None
         f"Checkpoint `{ck}`: {size:.1f} MiB; trained on: {cfg.get('trained_on', '?')}.",
         "",
     ]
+    if tune:
+        m = tune["metrics"]
+        best = max(m, key=lambda w: m[w]["Rank@1 mIoU"])
+        lines += ["## Retrieval-fusion weight (tuned on TutorialVQA dev only)", "",
+                  f"{tune['n_questions']} dev questions through the real pipeline (hybrid retrieval over all 76 videos, "
+                  f"top {args.n_videos}); answer score = span score + w * min-max-normalised retrieval score "
+                  "(w = 1e6: the video order is the retriever's). Chosen: "
+                  f"w = {float(best):g} (written to the checkpoint's config.json).", "",
+                  "| w | R@1 | MRR | Rank@1 mIoU | Rank@10 mIoU |", "|---|---|---|---|---|"]
+        for w, r in m.items():
+            lines.append(f"| {float(w):g} | {fmt(r['R@1'])} | {fmt(r['MRR'])} | {fmt(r['Rank@1 mIoU'])} | {fmt(r['Rank@10 mIoU'])} |")
+        lines.append("")
     if evals:
         lines += ["## CCGS beside the hybrid baseline (same questions, same retrieval)", "",
                   f"Pipeline: hybrid retrieval (BM25 + dense over cue windows) over the WHOLE corpus, top "
@@ -201,9 +269,12 @@ def render(args, evals: dict | None, ablations: dict | None, visual: dict | None
                   "benchmarks/RESULTS.md. MedVidQA: every question whose video has a transcript (YouTube "
                   "captions, a different domain: the model never saw medical data).", ""]
     if ablations:
+        base = TrainConfig.from_json(ROOT / args.config)
         lines += ["## Ablations (TutorialVQA dev videos, short runs)", "",
                   f"Each row is its own training run of the main recipe (`{args.config}`) for {args.steps} steps "
-                  f"(1 question + 2 negatives per step, same seed, same data order), changed in ONE switch; scored on "
+                  f"(1 question + {base.n_hard} hard + {base.n_random} random negatives per step, positive cut to "
+                  f"{base.pos_max_tokens} and negatives to {base.neg_max_tokens} tokens, same seed, same data order), "
+                  "changed in ONE switch; scored on "
                   f"{args.dev_limit} dev questions with BM25 top-{args.dev_k} dev videos, no retrieval fusion. These runs "
                   "are far shorter than the paper's; differences of a few points are within noise "
                   f"(one question = {100 / max(1, args.dev_limit):.1f} points of an IoU-threshold metric).", ""]
@@ -228,7 +299,7 @@ def render(args, evals: dict | None, ablations: dict | None, visual: dict | None
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--parts", nargs="+", default=["eval", "ablations", "visual"], choices=["eval", "ablations", "visual"])
+    ap.add_argument("--parts", nargs="+", default=["tune", "eval", "ablations", "visual"], choices=["tune", "eval", "ablations", "visual"])
     ap.add_argument("--checkpoint", type=Path, default=ROOT / "checkpoints")
     ap.add_argument("--config", default="configs/ccgs_minilm.json")
     ap.add_argument("--variants", nargs="+", default=[v for v in VARIANTS if v != "baseline"],
@@ -237,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dev-limit", type=int, default=80)
     ap.add_argument("--dev-k", type=int, default=3)
     ap.add_argument("--test-limit", type=int, default=120)
+    ap.add_argument("--tune-limit", type=int, default=100)
     ap.add_argument("--n-videos", type=int, default=10)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
@@ -246,18 +318,23 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("bm25s").setLevel(logging.WARNING)
     torch.set_num_threads(args.threads)
+    tune = run_tune(args) if "tune" in args.parts else None
     evals = run_eval(args) if "eval" in args.parts else None
     ablations = run_ablations(args) if "ablations" in args.parts else None
     visual = run_visual(args) if "visual" in args.parts else None
     if "eval" not in args.parts:  # keep whatever is cached
         evals = _cached_evals(args)
     if "ablations" not in args.parts:
-        names = {n: f"ablation__{n}__s{args.steps}__d{args.dev_limit}__k{args.dev_k}.json" for n in VARIANTS}
+        tag = config_tag(TrainConfig.from_json(ROOT / args.config))
+        names = {n: f"ablation__{n}__{tag}__s{args.steps}__d{args.dev_limit}__k{args.dev_k}.json" for n in VARIANTS}
         names["baseline"] = f"ablation__baseline__d{args.dev_limit}__k{args.dev_k}.json"
         ablations = {n: json.loads((CACHE / f).read_text()) for n, f in names.items() if (CACHE / f).exists()} or None
+    if tune is None:
+        hits = sorted(CACHE.glob(f"tune__{Path(args.checkpoint).resolve().name}-*__v{args.n_videos}.json"))
+        tune = json.loads(hits[-1].read_text()) if hits else None
     if "visual" not in args.parts and (CACHE / "visual_synthetic.json").exists():
         visual = json.loads((CACHE / "visual_synthetic.json").read_text())
-    args.out.write_text(render(args, evals, ablations, visual), encoding="utf-8")
+    args.out.write_text(render(args, tune, evals, ablations, visual), encoding="utf-8")
     logger.info("wrote %s", args.out)
     return 0
 
@@ -267,7 +344,8 @@ def _cached_evals(args) -> dict | None:
     for key, _, _ in EVAL_SETS:
         rows = {}
         for method in ("hybrid", "ccgs"):
-            hits = sorted(CACHE.glob(f"eval__{key}__{method}__*__v{args.n_videos}*.json"))
+            suffix = f"__{checkpoint_tag(args.checkpoint)}" if method == "ccgs" else ""
+            hits = sorted(CACHE.glob(f"eval__{key}__{method}__*__v{args.n_videos}{suffix}.json"))
             if hits:
                 rows[method] = json.loads(hits[-1].read_text())
         if rows:

@@ -241,3 +241,22 @@ def test_pool_question_averages_non_cue_tokens_per_pair():
     sep_cue = torch.tensor([[-1, -1, -1, -1], [-1, -1, 1, -1]])
     q = pool_question(hidden, att, token_cue, sep_cue, torch.tensor([0, 1]), 2)
     assert q[:, 0].tolist() == [0.5, (4 + 7) / 2]  # window 0: tokens 0, 1; window 1: tokens 0, 3
+
+
+SHIPPED = __import__("pathlib").Path(__file__).resolve().parents[1] / "checkpoints" / "ccgs-minilm-tvqa"
+
+
+@pytest.mark.skipif(not (SHIPPED / "config.json").exists(), reason="no shipped CCGS checkpoint")
+def test_shipped_checkpoint_loads_offline_and_answers():
+    from vcval.modeling.localizer import load_ccgs_localizer
+
+    assert (SHIPPED / "model.safetensors").stat().st_size < 50 * 2**20
+    loc = load_ccgs_localizer(SHIPPED, device="cpu", precision="fp32")
+    assert loc.model.config.encoder == "packaged:all-MiniLM-L6-v2"
+    texts = ["welcome to this video about photo editing", "first open the layers panel from the window menu",
+             "then click the new layer button at the bottom", "now pick the brush tool and paint", "thanks for watching"]
+    other = ["today we cook pasta", "boil the water with salt", "add the pasta and stir"]
+    answers = loc.localize("how do i create a new layer?", [_candidate("ps", make_cues(texts), 1.0),
+                                                           _candidate("food", make_cues(other), 0.5)], top_n=4)
+    assert answers and answers[0].video_id == "ps"
+    assert all(a.start <= a.end for a in answers)
