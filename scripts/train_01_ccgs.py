@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vcval.training.trainer_ccgs import add_train_arguments, run_train_command  # noqa: E402
+from vcval.training.cli import add_train_arguments, run_train_command  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from vcval.localize import Candidate
 from vcval.modeling.ccgs import CCGSConfig, CCGSModel, load_ccgs, load_tokenizer
 from vcval.modeling.layers import GlobalSpanHead, rotary
 from vcval.modeling.localizer import CCGSLocalizer, fuse_scores
+from vcval.modeling.span import decode_spans
 from vcval.modeling.windows import VideoText, batch_inputs, spec_from_tokenizer, tokenize_cues
 from vcval.training.losses import contrastive_loss, span_loss
 from vcval.types import Cue, VideoRecord
@@ -208,6 +209,56 @@ def test_localizer_ranks_spans_across_videos(tokenizer):
     assert loc.localize("how?", [], top_n=3) == []
     with pytest.raises(InvalidInputError):
         loc.localize("  ", cands)
+
+
+def test_span_prior_fusion_moves_the_answer_towards_plausible_spans(tokenizer):
+    from vcval.localize import SpanPrior
+
+    cfg = tiny_config()
+    loc = CCGSLocalizer(CCGSModel(cfg), tokenizer, "cpu", spans_per_video=1)
+    cues = make_cues([f"cue {k}" for k in range(30)], step=10.0)  # 300 s video, 10 s cues
+    cand = _candidate("v", cues, 1.0)
+    flat = np.where(np.triu(np.ones((30, 30), dtype=bool)), 0.0, -np.inf).astype(np.float32)
+    flat[0, 0] = 0.5  # the model slightly prefers the first cue alone
+    assert loc.spans_from_matrices([cand], [flat], prior_weight=0.0)[0][0][:2] == (0, 0)
+    prior = SpanPrior(length_median_s=60.0, length_log_sigma=0.3, center_mean=0.5, center_std=0.1)
+    loc.prior = prior
+    (i, j, score), = loc.spans_from_matrices([cand], [flat], prior_weight=1.0)[0]
+    assert (i, j) == (12, 17)  # 120-180 s: 60 s long, centred on the middle of the video
+    expected = prior.log_prob(np.array([120.0]), np.array([180.0]), 300.0)[0]
+    assert score == pytest.approx(expected)
+    assert loc.spans_from_matrices([cand, cand], [None, flat], prior_weight=1.0)[0] == []
+    # the model's own matrices feed the same decoder (score_videos = score_matrices + spans_from_matrices)
+    loc.prior_weight = 0.0
+    mats = loc.score_matrices("cue 3?", [cand])
+    assert mats[0].shape == (30, 30) and np.isinf(mats[0][1, 0])
+    assert loc.score_videos("cue 3?", [cand]) == loc.spans_from_matrices([cand], mats)
+
+
+def test_baseline_fusion_with_a_dominant_weight_follows_the_baseline(tokenizer):
+    from vcval.localize import BaselineLocalizer
+
+    words = ["sling", "arm", "burn", "water", "cool", "elbow"]
+
+    def embed(texts):  # bag of words, L2-normalised: (N, 6)
+        v = np.array([[t.lower().count(w) for w in words] for t in texts], dtype=np.float32) + 1e-3
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    base = BaselineLocalizer(embed)
+    texts = ["welcome", "a burn needs cool water", "hold it under cool water", "for ten minutes",
+             "now the sling", "support the arm and elbow", "tie the sling", "thanks"]
+    cand = _candidate("a", make_cues(texts, step=6.0), 1.0)
+    question = "how do I put on a sling for my arm?"
+    want = base.spans_for_video(base.cue_relevance(question, cand.cues), cand.cues, 1)[0][:2]
+    torch.manual_seed(0)
+    model = CCGSModel(tiny_config())
+    loc = CCGSLocalizer(model, tokenizer, "cpu", spans_per_video=1, baseline=base, baseline_weight=1e4)
+    assert loc.score_videos(question, [cand])[0][0][:2] == want
+    mats = loc.score_matrices(question, [cand])
+    pure = loc.spans_from_matrices([cand], mats, baseline_weight=0.0)[0][0]
+    assert pure == decode_spans(np.where(np.isfinite(mats[0]), mats[0], 0), np.isfinite(mats[0]), 1)[0]
+    with pytest.raises(InvalidInputError, match="baseline"):
+        CCGSLocalizer(model, tokenizer, "cpu", baseline_weight=1.0)
 
 
 def test_retrieval_fusion():

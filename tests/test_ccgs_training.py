@@ -157,3 +157,25 @@ def test_dev_videos_overlapping_train_videos_are_refused(corpus, tmp_path):
     cfg = tiny_train_config(corpus, tmp_path / "leak", dev_questions=str(corpus / "train.json"))
     with pytest.raises(InvalidInputError, match="split by video"):
         CCGSTrainer(cfg, progress=False)
+
+
+def test_vcval_train_ccgs_command_trains_and_resumes(corpus, tmp_path):
+    from vcval.cli import main
+
+    cfg_path = tmp_path / "cfg.json"
+    cfg_path.write_text(json.dumps(asdict(tiny_train_config(corpus, tmp_path / "cli"))))
+    assert main(["train", "ccgs", "--config", str(cfg_path), "--set", "max_steps=3", "--no-progress"]) == 0
+    assert json.loads((tmp_path / "cli" / "train_config.json").read_text())["max_steps"] == 3
+    assert (tmp_path / "cli" / "best" / "config.json").exists()
+    # rerunning with a larger budget resumes from last/ instead of starting over
+    assert main(["train", "ccgs", "--config", str(cfg_path), "--set", "max_steps=5", "--no-progress"]) == 0
+    rows = [json.loads(x) for x in (tmp_path / "cli" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3, 4, 5]
+
+
+def test_vcval_train_reports_a_missing_config(tmp_path, capsys):
+    from vcval.cli import main
+
+    code = main(["train", "ccgs", "--config", str(tmp_path / "nope.json")])
+    assert code != 0
+    assert "not found" in capsys.readouterr().err

@@ -157,6 +157,24 @@ def test_run_scores_scripted_answers(dataset):
     assert report.seconds_per_question >= 0.0
 
 
+def test_seeded_sample_is_reproducible_and_keeps_file_order(dataset, tmp_path):
+    _, tdir = dataset
+    many = [dict(QUESTIONS[0], sample_id=i, question=f"question {i}") for i in range(20)]
+    qpath = tmp_path / "many.json"
+    qpath.write_text(json.dumps(many))
+    answer = [("sling", 5, 15, 1.0)]
+    pipe = ScriptedPipeline({q["question"]: answer for q in many})
+    ev = Evaluator(tdir, corpus=FakeCorpus(3))
+    ids = lambda r: [q["sample_id"] for q in r.per_question]  # noqa: E731
+    a = ev.run(qpath, "scripted", pipeline=pipe, sample=5, seed=1)
+    b = ev.run(qpath, "scripted", pipeline=pipe, sample=5, seed=1)
+    c = ev.run(qpath, "scripted", pipeline=pipe, sample=5, seed=2)
+    assert ids(a) == ids(b) == sorted(ids(a)) and len(ids(a)) == 5 and ids(c) != ids(a)
+    assert ids(ev.run(qpath, "scripted", pipeline=pipe, sample=50)) == list(range(20))  # larger than the set: all
+    with pytest.raises(InvalidInputError, match="sample"):
+        ev.run(qpath, "scripted", pipeline=pipe, sample=0)
+
+
 def test_run_counts_refused_questions_as_unanswered(dataset):
     qpath, tdir = dataset
     pipe = ScriptedPipeline({

@@ -163,9 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:
         pass
     else:
-        p = sub.add_parser("train", help="train a model (see scripts/ for recipes)")
-        add_train_arguments(p)
-        p.set_defaults(func=run_train_command)
+        p = sub.add_parser("train", help="train a model (recipes: configs/; see README, Training)")
+        models = p.add_subparsers(dest="model", required=True, metavar="MODEL")
+        m = models.add_parser("ccgs", help="train CCGS from a TrainConfig JSON (resumes from <out_dir>/last)")
+        add_train_arguments(m)
+        m.set_defaults(func=run_train_command)
 
     p = sub.add_parser("serve", help="start the Gradio demo")
     p.add_argument("--corpus", default=None, help="corpus directory (default: the embedded demo corpus)")

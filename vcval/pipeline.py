@@ -152,7 +152,8 @@ def build_pipeline(
         from vcval.modeling.localizer import load_ccgs_localizer
 
         retriever = make_retriever(corpus, "hybrid", encoder=encoder)
-        localizer = load_ccgs_localizer(checkpoint or find_default_checkpoint(), device=device, revision=revision)
+        localizer = load_ccgs_localizer(checkpoint or find_default_checkpoint(), device=device, revision=revision,
+                                        baseline=BaselineLocalizer(encoder.encode))
     else:
         retriever = make_retriever(corpus, method, encoder=encoder)
         localizer = BaselineLocalizer(encoder.encode)

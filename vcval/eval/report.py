@@ -62,6 +62,9 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-missing", action="store_true",
                         help="leave out questions whose video has no transcript (default: error)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N questions")
+    parser.add_argument("--sample", type=int, default=None,
+                        help="evaluate a seeded random subset of N questions (see --seed)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="corpus cache folder (default $VCVAL_CACHE/eval/<hash> or ~/.cache/vcval/eval/<hash>)")
 
@@ -78,6 +81,8 @@ def run_eval_command(args: argparse.Namespace) -> int:
         k=args.k,
         missing="skip" if args.skip_missing else "error",
         limit=args.limit,
+        sample=args.sample,
+        seed=args.seed,
         pipeline_kwargs=pipeline_kwargs,
     )
     print(format_table([report]))

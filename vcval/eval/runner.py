@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import statistics
+import random
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -212,6 +213,8 @@ class Evaluator:
         dataset: str | None = None,
         missing: str = "error",
         limit: int | None = None,
+        sample: int | None = None,
+        seed: int = 0,
         pipeline_kwargs: dict | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> EvalReport:
@@ -219,7 +222,8 @@ class Evaluator:
 
         ``missing``: what to do with questions whose video has no transcript in the folder:
         "error" (raise), "skip" (leave them out, logged) or "keep" (score them; they can never be right).
-        ``limit``: only the first N questions (quick runs).
+        ``limit``: only the first N questions (quick runs). ``sample``: a random subset of N questions
+        drawn with ``seed`` (reproducible; kept in file order), applied before ``limit``.
         """
         questions_path = ""
         if isinstance(questions, (str, Path)):
@@ -241,6 +245,12 @@ class Evaluator:
         if absent and missing == "skip":
             logger.warning("skipping %d questions whose video has no transcript", len(absent))
             questions = [q for q in questions if q.gold.video_id in self.files]
+        if sample is not None:
+            if sample < 1:
+                raise InvalidInputError(f"sample must be at least 1 (got {sample})")
+            if sample < len(questions):
+                keep = sorted(random.Random(seed).sample(range(len(questions)), sample))
+                questions = [questions[i] for i in keep]
         if limit is not None:
             questions = questions[:limit]
         if not questions:

@@ -64,6 +64,8 @@ class CCGSConfig:
     span_weight: float = 1.0
     contrastive_weight: float = 1.0
     retrieval_weight: float = 0.0  # localizer fusion with the retrieval score (tuned on dev only)
+    prior_weight: float = 0.0  # localizer: + weight * log SpanPrior (answer length/position; tuned on dev only)
+    baseline_weight: float = 0.0  # localizer: + weight * the training-free baseline's span score (tuned on dev only)
     save_dtype: str = "float16"
     trained_on: str = ""
     extra: dict = field(default_factory=dict)

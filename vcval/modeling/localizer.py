@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from vcval.errors import InvalidInputError
-from vcval.localize import Candidate
+from vcval.localize import BaselineLocalizer, Candidate, SpanPrior
 from vcval.modeling.ccgs import CCGSModel, load_ccgs, resolve_device
 from vcval.modeling.span import decode_spans
 from vcval.modeling.windows import VideoText, batch_inputs, spec_from_tokenizer, tokenize_cues
@@ -59,7 +59,13 @@ class CCGSLocalizer:
     All span cells of all candidate videos are scored (``batch_size`` videos per forward) and
     (video, span) pairs are ranked across videos; each video contributes up to
     ``spans_per_video`` non-overlapping spans. ``retrieval_weight`` (default: the checkpoint's,
-    tuned on development data) adds the min-max normalised retrieval score.
+    tuned on development data) adds the min-max normalised retrieval score; ``prior_weight``
+    (default: the checkpoint's) adds ``prior_weight * log p(span)`` of :class:`SpanPrior`, the
+    answer length/position prior fitted to the MedVidQA train annotations, to every span cell;
+    ``baseline_weight`` (default: the checkpoint's) adds that many times the span score of the
+    training-free ``baseline`` localizer (lexical + dense cue relevance, see
+    :class:`vcval.localize.BaselineLocalizer`); it needs ``baseline``. Both weights are tuned on
+    development data (scripts/ccgs_ablations.py --parts tune).
     ``precision``: "fp32", "bf16" (autocast) or "auto" (bf16 where the device supports it natively:
     CUDA with bf16, or a CPU with AVX512-BF16/AMX; the shipped model was trained under bf16 autocast).
     """
@@ -73,6 +79,10 @@ class CCGSLocalizer:
         *,
         spans_per_video: int = 3,
         retrieval_weight: float | None = None,
+        prior_weight: float | None = None,
+        prior: SpanPrior = SpanPrior(),
+        baseline: BaselineLocalizer | None = None,
+        baseline_weight: float | None = None,
         precision: str = "auto",
         cache_size: int = 2048,
     ) -> None:
@@ -86,6 +96,14 @@ class CCGSLocalizer:
         self.batch_size = max(1, int(batch_size))
         self.spans_per_video = max(1, int(spans_per_video))
         self.retrieval_weight = model.config.retrieval_weight if retrieval_weight is None else float(retrieval_weight)
+        self.prior_weight = model.config.prior_weight if prior_weight is None else float(prior_weight)
+        self.prior = prior
+        self.baseline = baseline
+        self.baseline_weight = model.config.baseline_weight if baseline_weight is None else float(baseline_weight)
+        if self.baseline_weight and baseline is None:
+            raise InvalidInputError(
+                f"baseline_weight={self.baseline_weight} needs a baseline localizer (pass baseline=BaselineLocalizer(embed))"
+            )
         self.precision = precision
         cfg = model.config
         self.spec = spec_from_tokenizer(tokenizer, cfg.max_len, cfg.overlap_tokens, cfg.max_question_tokens)
@@ -117,10 +135,10 @@ class CCGSLocalizer:
         return contextlib.nullcontext()
 
     @torch.no_grad()
-    def score_videos(self, question: str, candidates: Sequence[Candidate]) -> list[list[tuple[int, int, float]]]:
-        """Per candidate, its top ``spans_per_video`` (first cue, last cue, score) spans; [] for cue-less ones."""
+    def score_matrices(self, question: str, candidates: Sequence[Candidate]) -> list[np.ndarray | None]:
+        """Per candidate, its (N, N) float32 span-score matrix (invalid cells -inf); None for cue-less ones."""
         q_tokens = self.tokenizer(question, add_special_tokens=False)["input_ids"]
-        out: list[list[tuple[int, int, float]]] = [[] for _ in candidates]
+        out: list[np.ndarray | None] = [None for _ in candidates]
         with_cues = [i for i, c in enumerate(candidates) if c.cues]
         for lo in range(0, len(with_cues), self.batch_size):
             idx = with_cues[lo : lo + self.batch_size]
@@ -130,9 +148,70 @@ class CCGSLocalizer:
             inputs = {k: v.to(self.device) for k, v in inputs.items()}
             with self._autocast():
                 res = self.model(**inputs)
+            scores = res.scores.float().cpu().numpy()
+            valid = res.valid.cpu().numpy()
             for row, i in enumerate(idx):
-                out[i] = decode_spans(res.scores[row], res.valid[row], self.spans_per_video)
+                n = len(candidates[i].cues)
+                out[i] = np.where(valid[row, :n, :n], scores[row, :n, :n], -np.inf).astype(np.float32)
         return out
+
+    def prior_matrix(self, cues: Sequence[Cue]) -> np.ndarray:
+        """(N, N) log prior of every cue span [cues[i].start, cues[j].end] (see :class:`SpanPrior`)."""
+        starts = np.array([c.start for c in cues], dtype=np.float64)
+        ends = np.array([max(c.end, c.start) for c in cues], dtype=np.float64)
+        begin, finish = np.meshgrid(starts, ends, indexing="ij")
+        return self.prior.log_prob(begin, finish, max(float(ends.max()), 1e-3))
+
+    def baseline_matrices(self, question: str, candidates: Sequence[Candidate]) -> list[np.ndarray | None]:
+        """Per candidate, the baseline localizer's (N, N) span scores (invalid cells -inf); None without cues."""
+        if self.baseline is None:
+            raise InvalidInputError("this CCGSLocalizer has no baseline localizer to fuse with")
+        q_vec = self.baseline.embed([question])[0]
+        out: list[np.ndarray | None] = []
+        for cand in candidates:
+            if not cand.cues:
+                out.append(None)
+                continue
+            rec = cand.record
+            relevance = self.baseline.cue_relevance(question, cand.cues, q_vec, (rec.video_id, rec.content_hash))
+            out.append(self.baseline.span_scores(relevance, cand.cues))
+        return out
+
+    def spans_from_matrices(
+        self,
+        candidates: Sequence[Candidate],
+        matrices: Sequence[np.ndarray | None],
+        prior_weight: float | None = None,
+        baseline_matrices: Sequence[np.ndarray | None] | None = None,
+        baseline_weight: float | None = None,
+    ) -> list[list[tuple[int, int, float]]]:
+        """Per candidate, its top ``spans_per_video`` (first cue, last cue, score) spans; [] for cue-less ones.
+
+        cell score = CCGS score + prior_weight * log prior + baseline_weight * baseline span score
+        (weights default to this localizer's; cells invalid in either matrix are dropped).
+        """
+        p_weight = self.prior_weight if prior_weight is None else float(prior_weight)
+        b_weight = self.baseline_weight if baseline_weight is None else float(baseline_weight)
+        if b_weight and baseline_matrices is None:
+            raise InvalidInputError("baseline_weight > 0 needs the baseline matrices (see baseline_matrices())")
+        out: list[list[tuple[int, int, float]]] = []
+        for k, (cand, scores) in enumerate(zip(candidates, matrices)):
+            if scores is None:
+                out.append([])
+                continue
+            scores = scores.astype(np.float64)
+            if p_weight:
+                scores = scores + p_weight * self.prior_matrix(cand.cues)
+            if b_weight:
+                scores = scores + b_weight * baseline_matrices[k]
+            valid = np.isfinite(scores)
+            out.append(decode_spans(np.where(valid, scores, 0.0), valid, self.spans_per_video))
+        return out
+
+    def score_videos(self, question: str, candidates: Sequence[Candidate]) -> list[list[tuple[int, int, float]]]:
+        """Per candidate, its top ``spans_per_video`` (first cue, last cue, score) spans; [] for cue-less ones."""
+        base = self.baseline_matrices(question, candidates) if self.baseline_weight else None
+        return self.spans_from_matrices(candidates, self.score_matrices(question, candidates), baseline_matrices=base)
 
     def rank(
         self,

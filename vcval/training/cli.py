@@ -1,0 +1,53 @@
+"""``vcval train ccgs`` (and scripts/train_01_ccgs.py): argument parsing without importing torch."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, fields
+from pathlib import Path
+
+from vcval.errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+
+def _parse_sets(pairs: list[str]) -> dict:
+    """``["key=value", ...]`` -> dict, values parsed as JSON when they are JSON (else kept as strings)."""
+    out = {}
+    for p in pairs:
+        key, sep, value = p.partition("=")
+        if not sep:
+            raise InvalidInputError(f"--set expects KEY=VALUE, got {p!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def add_train_arguments(ap) -> None:
+    """Arguments of ``vcval train ccgs`` / scripts/train_01_ccgs.py on an argparse parser."""
+    ap.add_argument("--config", type=Path, default=Path("configs/ccgs_minilm.json"), help="TrainConfig JSON")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override TrainConfig keys (JSON values)")
+    ap.add_argument("--model-set", nargs="*", default=[], metavar="KEY=VALUE", help="override CCGSConfig keys")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_train_command(args) -> int:
+    """Train (or resume) from parsed :func:`add_train_arguments` args; returns an exit code."""
+    from vcval.training.trainer_ccgs import CCGSTrainer, TrainConfig
+
+    if not Path(args.config).is_file():
+        raise InvalidInputError(f"training config {args.config} not found; see configs/ccgs_minilm.json")
+    cfg = TrainConfig.from_json(args.config)
+    data = asdict(cfg)
+    data.update(_parse_sets(args.set))
+    data["model"] = {**data["model"], **_parse_sets(args.model_set)}
+    unknown = set(data) - {f.name for f in fields(TrainConfig)}
+    if unknown:
+        raise InvalidInputError(f"unknown TrainConfig keys {sorted(unknown)}")
+    cfg = TrainConfig(**data)
+    result = CCGSTrainer(cfg, progress=not args.no_progress).train()
+    logger.info("done: step %d, best dev %s = %.2f; best checkpoint: %s", result["step"], cfg.selection_metric,
+                result["best"], Path(cfg.out_dir) / "best")
+    return 0
