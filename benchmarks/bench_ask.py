@@ -1,4 +1,5 @@
-"""Question latency on the embedded demo corpus, per method, and answer-clip cutting speed.
+"""Question latency (and, for context, top-1 quality) on the embedded demo corpus, per method,
+and answer-clip cutting speed.
 
     .venv/bin/python benchmarks/bench_ask.py
 
@@ -20,29 +21,41 @@ from vcval.pipeline import build_pipeline
 logging.basicConfig(level=logging.WARNING)
 
 
-def time_method(corpus, method: str, questions: list[str]) -> list[float]:
+def iou(a: tuple[float, float], b: tuple[float, float]) -> float:
+    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+    union = max(a[1], b[1]) - min(a[0], b[0])
+    return inter / union if union > 0 else 0.0
+
+
+def time_method(corpus, method: str, questions: list) -> tuple[list[float], float, float]:
+    """(seconds per question, R@1 in %, mean top-1 IoU in % (0 when the video is wrong))."""
     qa = build_pipeline(corpus, method)
-    qa.ask(questions[0], k=5)  # warm-up: model load + per-video caches
-    times = []
+    qa.ask(questions[0].question, k=5)  # warm-up: model load + per-video caches
+    times, hits, ious = [], 0, []
     for q in questions:
         t0 = time.perf_counter()
-        qa.ask(q, k=5)
+        answers = qa.ask(q.question, k=5)
         times.append(time.perf_counter() - t0)
-    return times
+        top = answers[0]
+        right = top.video_id == q.slug
+        hits += right
+        ious.append(iou((top.start, top.end), (q.answer_start, q.answer_end)) if right else 0.0)
+    return times, 100 * hits / len(questions), 100 * statistics.fmean(ious)
 
 
 def main() -> None:
     corpus = ensure_demo_corpus()
-    questions = [q.question for q in demo_questions()]
-    print(f"ask latency over {len(questions)} demo questions, {len(corpus)} videos")
-    print(f"{'method':12s} {'median ms':>10s} {'p90 ms':>8s} {'x bm25':>7s}")
+    questions = demo_questions()
+    print(f"ask latency over {len(questions)} demo questions, {len(corpus)} videos (k=5)")
+    print(f"{'method':12s} {'median ms':>10s} {'p90 ms':>8s} {'x bm25':>7s} {'R@1':>6s} {'IoU@1':>6s}")
     base = None
-    for method in ("bm25", "dense", "hybrid", "default"):
-        times = sorted(time_method(corpus, method, questions))
+    for method in ("bm25", "dense", "hybrid", "ccgs", "default"):
+        times, r1, iou1 = time_method(corpus, method, questions)
+        times.sort()
         med = statistics.median(times) * 1000
         p90 = times[int(0.9 * (len(times) - 1))] * 1000
         base = base or med
-        print(f"{method:12s} {med:10.1f} {p90:8.1f} {med / base:7.2f}")
+        print(f"{method:12s} {med:10.1f} {p90:8.1f} {med / base:7.2f} {r1:6.1f} {iou1:6.1f}")
 
     video_id = next(iter(corpus)).video_id
     src = corpus.media_file(video_id)

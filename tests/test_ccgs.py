@@ -294,7 +294,7 @@ def test_pool_question_averages_non_cue_tokens_per_pair():
     assert q[:, 0].tolist() == [0.5, (4 + 7) / 2]  # window 0: tokens 0, 1; window 1: tokens 0, 3
 
 
-SHIPPED = __import__("pathlib").Path(__file__).resolve().parents[1] / "checkpoints" / "ccgs-minilm-tvqa"
+SHIPPED = __import__("pathlib").Path(__file__).resolve().parents[1] / "checkpoints"
 
 
 @pytest.mark.skipif(not (SHIPPED / "config.json").exists(), reason="no shipped CCGS checkpoint")
@@ -311,3 +311,27 @@ def test_shipped_checkpoint_loads_offline_and_answers():
                                                            _candidate("food", make_cues(other), 0.5)], top_n=4)
     assert answers and answers[0].video_id == "ps"
     assert all(a.start <= a.end for a in answers)
+
+
+def test_retriever_order_mode_scores_only_the_videos_it_needs(tokenizer):
+    torch.manual_seed(0)
+    loc = CCGSLocalizer(CCGSModel(tiny_config()), tokenizer, "cpu", batch_size=8, spans_per_video=2,
+                        retrieval_weight=1e6)
+    cands = [_candidate(f"v{k}", make_cues(TEXTS_A[: 3 + k]), float(10 - k)) for k in range(6)]
+    cands = cands[::-1]  # arrival order must not matter: the retrieval score does
+    scored = []
+    original = loc.score_videos
+
+    def recording(question, candidates):
+        scored.extend(c.record.video_id for c in candidates)
+        return original(question, candidates)
+
+    loc.score_videos = recording
+    answers = loc.localize("how do I paint a mask?", cands, top_n=3)
+    assert scored == ["v0", "v1"]  # 2 spans per video: two videos give the 3 answers asked for
+    assert [a.video_id for a in answers] == ["v0", "v0", "v1"]
+    assert answers[0].score > answers[1].score > answers[2].score
+    assert all(0 <= a.score < 6 for a in answers)
+    full = loc.localize("how do I paint a mask?", cands, top_n=100)
+    assert [a.video_id for a in full][::2] == ["v0", "v1", "v2", "v3", "v4", "v5"]
+    assert [a.score for a in full] == sorted((a.score for a in full), reverse=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
@@ -39,6 +40,9 @@ def bf16_supported(device: torch.device) -> bool:
     except (AttributeError, RuntimeError):
         return False
     return False
+
+
+RETRIEVER_ORDER = 1e6  # a retrieval_weight this large means: keep the retriever's video order exactly
 
 
 def fuse_scores(span_scores: np.ndarray, retrieval: np.ndarray, weight: float) -> np.ndarray:
@@ -116,6 +120,11 @@ class CCGSLocalizer:
     ) -> "CCGSLocalizer":
         """Load a checkpoint (local dir or Hub id at a pinned revision) and wrap it."""
         model, tokenizer = load_ccgs(name_or_path, revision=revision, device=device)
+        weight = kwargs.get("baseline_weight", model.config.baseline_weight)
+        if weight and kwargs.get("baseline") is None:  # the checkpoint was tuned with the baseline fused in
+            from vcval.encoders import TextEncoder
+
+            kwargs["baseline"] = BaselineLocalizer(TextEncoder.load(device=device).encode)
         return cls(model, tokenizer, device=device, **kwargs)
 
     def _video_text(self, video_id: str, cues: Sequence[Cue]) -> VideoText:
@@ -230,7 +239,15 @@ class CCGSLocalizer:
             raw = np.array([r[3] for r in rows], dtype=np.float64)
             retr = np.array([candidates[r[0]].retrieval_score for r in rows], dtype=np.float64)
             fused = fuse_scores(raw, retr, weight)
-            order = sorted(range(len(rows)), key=lambda k: (-fused[k], rows[k][0], rows[k][1]))
+            if weight >= RETRIEVER_ORDER:  # lexicographic: the retriever's video order, then span score
+                order = sorted(range(len(rows)), key=lambda k: (-retr[k], rows[k][0], -raw[k], rows[k][1]))
+                # readable monotone score: (videos below this one) + squashed span score in (0, 1)
+                video_rank = {ci: r for r, ci in enumerate(sorted({row[0] for row in rows},
+                                                                  key=lambda c: (-candidates[c].retrieval_score, c)))}
+                fused = np.array([len(video_rank) - 1 - video_rank[row[0]] + 0.5 + 0.5 * row[3] / (1 + abs(row[3]))
+                                  for row in rows])
+            else:
+                order = sorted(range(len(rows)), key=lambda k: (-fused[k], rows[k][0], rows[k][1]))
             for k in order:
                 ci, i, j, _ = rows[k]
                 cand = candidates[ci]
@@ -251,7 +268,20 @@ class CCGSLocalizer:
             raise InvalidInputError("the question is empty; ask something about the videos")
         if not candidates:
             return []
-        return self.rank(candidates, self.score_videos(question, candidates), top_n)
+        if self.retrieval_weight < RETRIEVER_ORDER:
+            return self.rank(candidates, self.score_videos(question, candidates), top_n)
+        # The retriever fixes the video order: score videos best-first, only until top_n spans exist.
+        order = sorted(range(len(candidates)), key=lambda c: -candidates[c].retrieval_score)
+        spans: list[list[tuple[int, int, float]]] = [[] for _ in candidates]
+        found, pos = 0, 0
+        while pos < len(order) and found < top_n:
+            need = math.ceil((top_n - found) / self.spans_per_video)
+            chunk = order[pos : pos + max(1, min(self.batch_size, need))]
+            for c, got in zip(chunk, self.score_videos(question, [candidates[c] for c in chunk])):
+                spans[c] = got
+                found += len(got)
+            pos += len(chunk)
+        return self.rank(candidates, spans, top_n)
 
 
 def load_ccgs_localizer(
