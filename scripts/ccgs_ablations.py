@@ -1,20 +1,20 @@
 #!/usr/bin/env python
-"""Regenerate benchmarks/ccgs_ablations.md: CCGS evaluation, the paper's ablations, the visual check.
+"""Regenerate benchmarks/ccgs_ablations.md: CCGS fusion tuning, the paper's ablations, the visual check.
 
-    .venv/bin/python scripts/ccgs_ablations.py                     # everything (hours on a busy CPU)
-    .venv/bin/python scripts/ccgs_ablations.py --parts eval        # only the shipped-checkpoint rows
+    .venv/bin/python scripts/ccgs_ablations.py                     # tune + ablations + visual (~40 min, 2 CPU cores)
+    .venv/bin/python scripts/ccgs_ablations.py --parts tune        # fusion weights of the shipped checkpoint
     .venv/bin/python scripts/ccgs_ablations.py --parts ablations --steps 80
 
 Parts (results cached as JSON under runs/ccgs_ablations/; rerunning reuses them and resumes
 interrupted training runs):
-- eval: the checkpoint (default checkpoints/) through the real pipeline (hybrid retrieval over
-  the whole corpus, top --n-videos videos, CCGS localizer) beside the hybrid baseline on the SAME
-  questions, with the official evaluator (vcval.evaluation, all 16 metrics, s/question on CPU):
-  TutorialVQA by-video test (a fixed random subset of --test-limit questions) and the MedVidQA
-  questions that have transcripts.
+- tune: the checkpoint's inference weights (span prior, baseline fusion, retrieval fusion) chosen
+  on TutorialVQA DEV questions through the real pipeline and written into its config.json.
+- eval (optional): the checkpoint beside the hybrid baseline on the same test questions
+  (benchmarks/RESULTS.md, made by scripts/make_results.py, is the official table).
 - ablations: short training runs of the main recipe (configs/ccgs_minilm.json) that differ in one
   switch each (full / no contrastive loss / independent start-end heads / rotary off / [SEP]
-  pooling), scored on the same TutorialVQA dev questions (BM25 top --dev-k videos).
+  pooling / no question-aware head), scored on the same TutorialVQA dev questions (BM25 top
+  --dev-k videos), with pure CCGS scores (no fusion).
 - visual: the synthetic visual-only task (vcval.training.synthetic): fused vs text-only.
 """
 from __future__ import annotations
@@ -53,6 +53,7 @@ VARIANTS = {
     "independent_heads": ({"span_head": "independent"}, "start/end heads instead of the global-span matrix"),
     "rotary_off": ({"use_rotary": False}, "global span matrix without rotary positions"),
     "sep_pooling": ({"cue_pooling": "sep"}, "cue vector = its closing [SEP] instead of the token mean"),
+    "no_question_head": ({"question_aware_head": False}, "span head without the cue * question input (the paper's head)"),
 }
 EVAL_SETS = [
     ("tutorialvqa-test-by-video", "data/tutorialvqa/test.json", "data/tutorialvqa/transcripts"),
@@ -154,10 +155,8 @@ def run_ablations(args) -> dict:
     for name in args.variants:
         overrides, _ = VARIANTS[name]
         def go(name=name, overrides=overrides):
-            data = asdict(base)
-            data.update(out_dir=str(CACHE / f"run_{name}"), max_steps=args.steps, steps_per_epoch=args.steps,
-                        max_minutes=0, dev_limit=args.dev_limit, dev_k_videos=args.dev_k, dev_weights=[0.0],
-                        warmup_steps=min(base.warmup_steps, max(1, args.steps // 10)))
+            data = ablation_recipe(base, args)
+            data.update(out_dir=str(CACHE / f"run_{name}"))
             data["model"] = {**data["model"], **overrides}
             t0 = time.monotonic()
             trainer = CCGSTrainer(TrainConfig(**data), progress=not args.no_progress)
@@ -165,9 +164,27 @@ def run_ablations(args) -> dict:
             last = trainer.history[-1]["eval"]
             return {"metrics": last["weights"]["0.0"], "steps": trainer.step, "train_minutes": (time.monotonic() - t0) / 60,
                     "seconds_per_question": last["seconds_per_question"]}
-        out[name] = cached(f"ablation__{name}__{config_tag(base)}__s{args.steps}__d{args.dev_limit}__k{args.dev_k}", go)
+        out[name] = cached(f"ablation__{name}__{recipe_tag(base, args)}__s{args.steps}__d{args.dev_limit}__k{args.dev_k}", go)
         logger.info("ablation %s: Rank@1 mIoU %.2f", name, out[name]["metrics"]["Rank@1 mIoU"])
     return out
+
+
+def ablation_recipe(base: TrainConfig, args) -> dict:
+    """The main recipe cut down to a short CPU run: fewer steps, smaller excerpts, fewer negatives."""
+    data = asdict(base)
+    data.update(max_steps=args.steps, steps_per_epoch=args.steps, max_minutes=0, dev_limit=args.dev_limit,
+                dev_k_videos=args.dev_k, dev_weights=[0.0], warmup_steps=min(base.warmup_steps, max(1, args.steps // 10)),
+                pos_max_tokens=args.pos_tokens, neg_max_tokens=args.neg_tokens, n_hard=args.n_hard,
+                n_random=args.n_random)
+    return data
+
+
+def recipe_tag(base: TrainConfig, args) -> str:
+    """Short hash of the ablation recipe (cache keys change when it changes)."""
+    import hashlib
+
+    data = ablation_recipe(base, args)
+    return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def checkpoint_tag(path: Path) -> str:
@@ -177,13 +194,6 @@ def checkpoint_tag(path: Path) -> str:
     h = hashlib.sha1((Path(path) / "model.safetensors").read_bytes())
     h.update((Path(path) / "config.json").read_bytes())
     return f"{Path(path).resolve().name}-{h.hexdigest()[:8]}"
-
-
-def config_tag(cfg: TrainConfig) -> str:
-    """Short hash of a training config (cache keys change when the recipe changes)."""
-    import hashlib
-
-    return hashlib.sha1(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:8]
 
 
 def run_dev_baseline(args) -> dict:
@@ -292,8 +302,8 @@ def render(args, tune: dict | None, evals: dict | None, ablations: dict | None, 
         base = TrainConfig.from_json(ROOT / args.config)
         lines += ["## Ablations (TutorialVQA dev videos, short runs)", "",
                   f"Each row is its own training run of the main recipe (`{args.config}`) for {args.steps} steps "
-                  f"(1 question + {base.n_hard} hard + {base.n_random} random negatives per step, positive cut to "
-                  f"{base.pos_max_tokens} and negatives to {base.neg_max_tokens} tokens, same seed, same data order), "
+                  f"(1 question + {args.n_hard} hard + {args.n_random} random negatives per step, positive cut to "
+                  f"{args.pos_tokens} and negatives to {args.neg_tokens} tokens, same seed, same data order), "
                   "changed in ONE switch; scored on "
                   f"{args.dev_limit} dev questions with BM25 top-{args.dev_k} dev videos, no retrieval fusion. These runs "
                   "are far shorter than the paper's; differences of a few points are within noise "
@@ -319,13 +329,19 @@ def render(args, tune: dict | None, evals: dict | None, ablations: dict | None, 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--parts", nargs="+", default=["tune", "eval", "ablations", "visual"], choices=["tune", "eval", "ablations", "visual"])
+    ap.add_argument("--parts", nargs="+", default=["tune", "ablations", "visual"],
+                    choices=["tune", "eval", "ablations", "visual"],
+                    help="eval (CCGS vs the baseline on test sets) is optional: benchmarks/RESULTS.md holds those rows")
     ap.add_argument("--checkpoint", type=Path, default=ROOT / "checkpoints")
     ap.add_argument("--config", default="configs/ccgs_minilm.json")
     ap.add_argument("--variants", nargs="+", default=[v for v in VARIANTS if v != "baseline"],
                     choices=[v for v in VARIANTS if v != "baseline"])
-    ap.add_argument("--steps", type=int, default=200)
-    ap.add_argument("--dev-limit", type=int, default=80)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--dev-limit", type=int, default=60)
+    ap.add_argument("--pos-tokens", type=int, default=256, help="ablation runs: positive excerpt length")
+    ap.add_argument("--neg-tokens", type=int, default=128, help="ablation runs: negative excerpt length")
+    ap.add_argument("--n-hard", type=int, default=1, help="ablation runs: hard negatives per question")
+    ap.add_argument("--n-random", type=int, default=1, help="ablation runs: random negatives per question")
     ap.add_argument("--dev-k", type=int, default=3)
     ap.add_argument("--test-limit", type=int, default=120)
     ap.add_argument("--tune-limit", type=int, default=100)
@@ -345,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     if "eval" not in args.parts:  # keep whatever is cached
         evals = _cached_evals(args)
     if "ablations" not in args.parts:
-        tag = config_tag(TrainConfig.from_json(ROOT / args.config))
+        tag = recipe_tag(TrainConfig.from_json(ROOT / args.config), args)
         names = {n: f"ablation__{n}__{tag}__s{args.steps}__d{args.dev_limit}__k{args.dev_k}.json" for n in VARIANTS}
         names["baseline"] = f"ablation__baseline__d{args.dev_limit}__k{args.dev_k}.json"
         ablations = {n: json.loads((CACHE / f).read_text()) for n, f in names.items() if (CACHE / f).exists()} or None
