@@ -313,6 +313,11 @@ def render(args, tune: dict | None, evals: dict | None, ablations: dict | None, 
             r["_extra"] = {"change": VARIANTS[name][1], "train min": f"{r['train_minutes']:.0f}"}
             rows.append((name, r))
         lines += table(rows, ["change", "train min"]) + [""]
+        missing = [n for n in VARIANTS if n not in ablations]
+        if missing:
+            lines += ["Not run yet with this recipe (no cached result): " + ", ".join(
+                f"`{n}` ({VARIANTS[n][1]})" for n in missing) + f". Run `.venv/bin/python scripts/ccgs_ablations.py "
+                f"--parts ablations --variants {' '.join(missing)}` to add them.", ""]
     if visual:
         f, t = visual["fused"], visual["text_only"]
         lines += ["## Cross-modal fusion: is the visual branch used?", "",
