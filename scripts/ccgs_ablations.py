@@ -259,7 +259,7 @@ def render(args, tune: dict | None, evals: dict | None, ablations: dict | None, 
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, on a machine shared with other jobs: "
         "timings are upper bounds). All metrics are percentages (see `vcval.eval.metrics`).",
         "",
-        f"Checkpoint `{ck}`: {size:.1f} MiB; trained on: {cfg.get('trained_on', '?')}.",
+        f"Checkpoint `{ck.resolve().relative_to(ROOT) if ck.resolve().is_relative_to(ROOT) else ck}`: {size:.1f} MiB; trained on: {cfg.get('trained_on', '?')}.",
         "",
     ]
     if tune:
@@ -373,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     if tune is None:
         hits = sorted(CACHE.glob(f"tune3__*__v{args.n_videos}.json"))
         tune = json.loads(hits[-1].read_text()) if hits else None
+        if tune is not None:
+            best = max(tune["grid"], key=lambda c: (c["metrics"]["Rank@1 mIoU"], c["metrics"]["MRR"]))
+            tune["best"] = {k: best[k] for k in ("prior_weight", "baseline_weight", "retrieval_weight")}
     if "visual" not in args.parts and (CACHE / "visual_synthetic.json").exists():
         visual = json.loads((CACHE / "visual_synthetic.json").read_text())
     args.out.write_text(render(args, tune, evals, ablations, visual), encoding="utf-8")
