@@ -20,6 +20,7 @@ interrupted training runs):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -113,8 +114,7 @@ def run_tune(args) -> dict:
                            key=lambda q: str(q.sample_id))
         evaluator = Evaluator(ROOT / base.dev_transcripts)
         pipe = build_pipeline(evaluator.corpus, "ccgs", checkpoint=str(args.checkpoint), n_videos=args.n_videos, device="cpu")
-        baseline = build_pipeline(evaluator.corpus, "hybrid", n_videos=args.n_videos)
-        loc = pipe.localizer
+        loc = pipe.localizer  # its .baseline is the hybrid pipeline's localizer, sharing one cue-vector cache
         grid = [(p, b, r) for p in PRIOR_WEIGHTS for b in BASELINE_WEIGHTS for r in RETRIEVAL_WEIGHTS]
         preds = {cell: [] for cell in grid}
         base_preds = []
@@ -128,7 +128,7 @@ def run_tune(args) -> dict:
                                                     baseline_weight=b)
                     for r in RETRIEVAL_WEIGHTS:
                         preds[(p, b, r)].append(loc.rank(cands, spans, 100, retrieval_weight=r))
-            base_preds.append(baseline.localizer.localize(q.question, cands, 100))
+            base_preds.append(loc.baseline.localize(q.question, cands, 100))
         golds = [q.gold for q in questions]
         return {"n_questions": len(questions),
                 "baseline": compute_all(base_preds, golds),
@@ -136,16 +136,20 @@ def run_tune(args) -> dict:
                           "metrics": compute_all(preds[(p, b, r)], golds)} for p, b, r in grid]}
 
     cfg_path = Path(args.checkpoint) / "config.json"
-    weights_hash = "weights-" + __import__("hashlib").sha1((Path(args.checkpoint) / "model.safetensors").read_bytes()).hexdigest()[:8]
-    res = cached(f"tune3__{weights_hash}__n{args.tune_limit}__v{args.n_videos}", go)
-    best = max(res["grid"], key=lambda c: (c["metrics"]["Rank@1 mIoU"], c["metrics"]["MRR"]))
-    res["best"] = {k: best[k] for k in ("prior_weight", "baseline_weight", "retrieval_weight")}
+    weights_hash = "weights-" + hashlib.sha1((Path(args.checkpoint) / "model.safetensors").read_bytes()).hexdigest()[:8]
+    res = with_best_weights(cached(f"tune3__{weights_hash}__n{args.tune_limit}__v{args.n_videos}", go))
     cfg = json.loads(cfg_path.read_text())
     if any(cfg.get(k) != v for k, v in res["best"].items()):
         cfg.update(res["best"])
         cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True))
         logger.info("set %s in %s", res["best"], cfg_path)
     return res
+
+
+def with_best_weights(tune: dict) -> dict:
+    """``tune`` with "best": the grid cell with the highest dev Rank@1 mIoU (ties: MRR)."""
+    best = max(tune["grid"], key=lambda c: (c["metrics"]["Rank@1 mIoU"], c["metrics"]["MRR"]))
+    return {**tune, "best": {k: best[k] for k in ("prior_weight", "baseline_weight", "retrieval_weight")}}
 
 
 # ----------------------------------------------------------------------------- ablations
@@ -181,16 +185,12 @@ def ablation_recipe(base: TrainConfig, args) -> dict:
 
 def recipe_tag(base: TrainConfig, args) -> str:
     """Short hash of the ablation recipe (cache keys change when it changes)."""
-    import hashlib
-
     data = ablation_recipe(base, args)
     return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def checkpoint_tag(path: Path) -> str:
     """Directory name + short hash of the weights and config (cache keys change with the checkpoint)."""
-    import hashlib
-
     h = hashlib.sha1((Path(path) / "model.safetensors").read_bytes())
     h.update((Path(path) / "config.json").read_bytes())
     return f"{Path(path).resolve().name}-{h.hexdigest()[:8]}"
@@ -299,7 +299,6 @@ def render(args, tune: dict | None, evals: dict | None, ablations: dict | None, 
                   "benchmarks/RESULTS.md. MedVidQA: every question whose video has a transcript (YouTube "
                   "captions, a different domain: the model never saw medical data).", ""]
     if ablations:
-        base = TrainConfig.from_json(ROOT / args.config)
         lines += ["## Ablations (TutorialVQA dev videos, short runs)", "",
                   f"Each row is its own training run of the main recipe (`{args.config}`) for {args.steps} steps "
                   f"(1 question + {args.n_hard} hard + {args.n_random} random negatives per step, positive cut to "
@@ -372,10 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         ablations = {n: json.loads((CACHE / f).read_text()) for n, f in names.items() if (CACHE / f).exists()} or None
     if tune is None:
         hits = sorted(CACHE.glob(f"tune3__*__v{args.n_videos}.json"))
-        tune = json.loads(hits[-1].read_text()) if hits else None
-        if tune is not None:
-            best = max(tune["grid"], key=lambda c: (c["metrics"]["Rank@1 mIoU"], c["metrics"]["MRR"]))
-            tune["best"] = {k: best[k] for k in ("prior_weight", "baseline_weight", "retrieval_weight")}
+        tune = with_best_weights(json.loads(hits[-1].read_text())) if hits else None
     if "visual" not in args.parts and (CACHE / "visual_synthetic.json").exists():
         visual = json.loads((CACHE / "visual_synthetic.json").read_text())
     args.out.write_text(render(args, tune, evals, ablations, visual), encoding="utf-8")

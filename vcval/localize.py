@@ -65,6 +65,13 @@ class SpanPrior:
         log_pos = -0.5 * ((center - self.center_mean) / self.center_std) ** 2
         return log_len + log_pos
 
+    def cue_span_matrix(self, cues: Sequence[Cue]) -> np.ndarray:
+        """(N, N) log prior of every cue span [cues[i].start, cues[j].end] (cells with j < i included)."""
+        starts = np.array([c.start for c in cues], dtype=np.float64)
+        ends = np.array([c.end for c in cues], dtype=np.float64)
+        begin, finish = np.meshgrid(starts, ends, indexing="ij")  # (N, N)
+        return self.log_prob(begin, finish, max(float(ends.max()), 1e-3))
+
 
 class Localizer(Protocol):
     """Picks answer spans inside candidate videos and ranks them across videos."""
@@ -166,11 +173,16 @@ class BaselineLocalizer:
         begin, finish = np.meshgrid(starts, ends, indexing="ij")  # (N, N)
         score = gain.copy()
         if self.prior is not None and self.prior_weight:
-            duration = max(float(ends.max()), 1e-3)
-            score += self.prior_weight * self.prior.log_prob(begin, finish, duration)
+            score += self.prior_weight * self.prior.cue_span_matrix(cues)
         valid = np.triu(np.ones((n, n), dtype=bool)) & (finish - begin <= self.max_span_seconds)
         valid |= np.eye(n, dtype=bool)  # a single cue is always a valid span
         return np.where(valid, score, -np.inf)
+
+    def candidate_span_scores(self, question: str, cand: Candidate, q_vec: np.ndarray | None = None) -> np.ndarray:
+        """(N, N) :meth:`span_scores` of one candidate video (its cue vectors cached per video)."""
+        rec = cand.record
+        relevance = self.cue_relevance(question, cand.cues, q_vec, (rec.video_id, rec.content_hash))
+        return self.span_scores(relevance, cand.cues)
 
     def spans_for_video(self, relevance: np.ndarray, cues: Sequence[Cue], n_spans: int) -> list[tuple[int, int, float]]:
         """Up to ``n_spans`` non-overlapping (first, last, score) spans, best first (ties: earliest)."""

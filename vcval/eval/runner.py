@@ -11,8 +11,8 @@ import hashlib
 import json
 import logging
 import os
-import statistics
 import random
+import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass, field

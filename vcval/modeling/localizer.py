@@ -164,27 +164,12 @@ class CCGSLocalizer:
                 out[i] = np.where(valid[row, :n, :n], scores[row, :n, :n], -np.inf).astype(np.float32)
         return out
 
-    def prior_matrix(self, cues: Sequence[Cue]) -> np.ndarray:
-        """(N, N) log prior of every cue span [cues[i].start, cues[j].end] (see :class:`SpanPrior`)."""
-        starts = np.array([c.start for c in cues], dtype=np.float64)
-        ends = np.array([max(c.end, c.start) for c in cues], dtype=np.float64)
-        begin, finish = np.meshgrid(starts, ends, indexing="ij")
-        return self.prior.log_prob(begin, finish, max(float(ends.max()), 1e-3))
-
     def baseline_matrices(self, question: str, candidates: Sequence[Candidate]) -> list[np.ndarray | None]:
         """Per candidate, the baseline localizer's (N, N) span scores (invalid cells -inf); None without cues."""
         if self.baseline is None:
             raise InvalidInputError("this CCGSLocalizer has no baseline localizer to fuse with")
         q_vec = self.baseline.embed([question])[0]
-        out: list[np.ndarray | None] = []
-        for cand in candidates:
-            if not cand.cues:
-                out.append(None)
-                continue
-            rec = cand.record
-            relevance = self.baseline.cue_relevance(question, cand.cues, q_vec, (rec.video_id, rec.content_hash))
-            out.append(self.baseline.span_scores(relevance, cand.cues))
-        return out
+        return [self.baseline.candidate_span_scores(question, c, q_vec) if c.cues else None for c in candidates]
 
     def spans_from_matrices(
         self,
@@ -210,7 +195,7 @@ class CCGSLocalizer:
                 continue
             scores = scores.astype(np.float64)
             if p_weight:
-                scores = scores + p_weight * self.prior_matrix(cand.cues)
+                scores = scores + p_weight * self.prior.cue_span_matrix(cand.cues)
             if b_weight:
                 scores = scores + b_weight * baseline_matrices[k]
             valid = np.isfinite(scores)
