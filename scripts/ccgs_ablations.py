@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """Regenerate benchmarks/ccgs_ablations.md: CCGS fusion tuning, the paper's ablations, the visual check.
 
-    .venv/bin/python scripts/ccgs_ablations.py                     # tune + ablations + visual (~40 min, 2 CPU cores)
+    .venv/bin/python scripts/ccgs_ablations.py                     # tune + ablations + visual (~2 h, 2 CPU cores)
     .venv/bin/python scripts/ccgs_ablations.py --parts tune        # fusion weights of the shipped checkpoint
-    .venv/bin/python scripts/ccgs_ablations.py --parts ablations --steps 80
+    .venv/bin/python scripts/ccgs_ablations.py --parts ablations --steps 300 --variants full no_contrastive
+    .venv/bin/python scripts/ccgs_ablations.py --parts visual      # cheap: re-render the file from the cache
 
 Parts (results cached as JSON under runs/ccgs_ablations/; rerunning reuses them and resumes
 interrupted training runs):
@@ -26,6 +27,7 @@ import logging
 import os
 import platform
 import random
+import re
 import sys
 import time
 from dataclasses import asdict
@@ -153,14 +155,14 @@ def with_best_weights(tune: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- ablations
-def run_ablations(args) -> dict:
+def run_ablations(args, steps: int) -> dict:
     base = TrainConfig.from_json(ROOT / args.config)
     out = {"baseline": run_dev_baseline(args)}
     for name in args.variants:
         overrides, _ = VARIANTS[name]
         def go(name=name, overrides=overrides):
-            data = ablation_recipe(base, args)
-            data.update(out_dir=str(CACHE / f"run_{name}"))
+            data = ablation_recipe(base, args, steps)
+            data.update(out_dir=str(CACHE / (f"run_{name}" if steps == 100 else f"run_{name}_s{steps}")))
             data["model"] = {**data["model"], **overrides}
             t0 = time.monotonic()
             trainer = CCGSTrainer(TrainConfig(**data), progress=not args.no_progress)
@@ -168,25 +170,32 @@ def run_ablations(args) -> dict:
             last = trainer.history[-1]["eval"]
             return {"metrics": last["weights"]["0.0"], "steps": trainer.step, "train_minutes": (time.monotonic() - t0) / 60,
                     "seconds_per_question": last["seconds_per_question"]}
-        out[name] = cached(f"ablation__{name}__{recipe_tag(base, args)}__s{args.steps}__d{args.dev_limit}__k{args.dev_k}", go)
-        logger.info("ablation %s: Rank@1 mIoU %.2f", name, out[name]["metrics"]["Rank@1 mIoU"])
+        out[name] = cached(ablation_key(name, base, args, steps), go)
+        logger.info("ablation %s (%d steps): Rank@1 mIoU %.2f", name, steps, out[name]["metrics"]["Rank@1 mIoU"])
     return out
 
 
-def ablation_recipe(base: TrainConfig, args) -> dict:
+def ablation_recipe(base: TrainConfig, args, steps: int) -> dict:
     """The main recipe cut down to a short CPU run: fewer steps, smaller excerpts, fewer negatives."""
     data = asdict(base)
-    data.update(max_steps=args.steps, steps_per_epoch=args.steps, max_minutes=0, dev_limit=args.dev_limit,
-                dev_k_videos=args.dev_k, dev_weights=[0.0], warmup_steps=min(base.warmup_steps, max(1, args.steps // 10)),
+    data.update(max_steps=steps, steps_per_epoch=steps, max_minutes=0, dev_limit=args.dev_limit,
+                dev_k_videos=args.dev_k, dev_weights=[0.0], warmup_steps=min(base.warmup_steps, max(1, steps // 10)),
                 pos_max_tokens=args.pos_tokens, neg_max_tokens=args.neg_tokens, n_hard=args.n_hard,
                 n_random=args.n_random)
     return data
 
 
-def recipe_tag(base: TrainConfig, args) -> str:
+def recipe_tag(base: TrainConfig, args, steps: int) -> str:
     """Short hash of the ablation recipe (cache keys change when it changes)."""
-    data = ablation_recipe(base, args)
+    data = ablation_recipe(base, args, steps)
     return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def ablation_key(name: str, base: TrainConfig, args, steps: int) -> str:
+    """Cache name of one ablation run (the training-free baseline does not depend on the recipe)."""
+    if name == "baseline":
+        return f"ablation__baseline__d{args.dev_limit}__k{args.dev_k}"
+    return f"ablation__{name}__{recipe_tag(base, args, steps)}__s{steps}__d{args.dev_limit}__k{args.dev_k}"
 
 
 def checkpoint_tag(path: Path) -> str:
@@ -300,23 +309,25 @@ def render(args, tune: dict | None, evals: dict | None, ablations: dict | None, 
                   "captions, a different domain: the model never saw medical data).", ""]
     if ablations:
         lines += ["## Ablations (TutorialVQA dev videos, short runs)", "",
-                  f"Each row is its own training run of the main recipe (`{args.config}`) for {args.steps} steps "
+                  f"Each row is its own training run of the main recipe (`{args.config}`), cut to a CPU-sized run "
                   f"(1 question + {args.n_hard} hard + {args.n_random} random negatives per step, positive cut to "
                   f"{args.pos_tokens} and negatives to {args.neg_tokens} tokens, same seed, same data order), "
                   "changed in ONE switch; scored on "
-                  f"{args.dev_limit} dev questions with BM25 top-{args.dev_k} dev videos, no retrieval fusion. These runs "
-                  "are far shorter than the paper's; differences of a few points are within noise "
-                  f"(one question = {100 / max(1, args.dev_limit):.1f} points of an IoU-threshold metric).", ""]
-        rows = []
-        for name, r in ablations.items():
-            r["_extra"] = {"change": VARIANTS[name][1], "train min": f"{r['train_minutes']:.0f}"}
-            rows.append((name, r))
-        lines += table(rows, ["change", "train min"]) + [""]
-        missing = [n for n in VARIANTS if n not in ablations]
-        if missing:
-            lines += ["Not run yet with this recipe (no cached result): " + ", ".join(
-                f"`{n}` ({VARIANTS[n][1]})" for n in missing) + f". Run `.venv/bin/python scripts/ccgs_ablations.py "
-                f"--parts ablations --variants {' '.join(missing)}` to add them.", ""]
+                  f"{args.dev_limit} dev questions with BM25 top-{args.dev_k} dev videos, pure CCGS scores (no baseline "
+                  "or retrieval fusion). These runs are far shorter than the paper's; differences of a few points are "
+                  f"within noise (one question = {100 / max(1, args.dev_limit):.1f} points of an IoU-threshold metric).", ""]
+        for steps, runs in ablations.items():
+            lines += [f"### {steps} training steps", ""]
+            rows = []
+            for name, r in runs.items():
+                r["_extra"] = {"change": VARIANTS[name][1], "train min": f"{r['train_minutes']:.0f}"}
+                rows.append((name, r))
+            lines += table(rows, ["change", "train min"]) + [""]
+            missing = [n for n in VARIANTS if n not in runs]
+            if missing:
+                lines += [f"Not run at {steps} steps (no cached result): " + ", ".join(
+                    f"`{n}` ({VARIANTS[n][1]})" for n in missing) + f". Run `.venv/bin/python scripts/ccgs_ablations.py "
+                    f"--parts ablations --steps {steps} --variants {' '.join(missing)}` to add them.", ""]
     if visual:
         f, t = visual["fused"], visual["text_only"]
         lines += ["## Cross-modal fusion: is the visual branch used?", "",
@@ -340,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", default="configs/ccgs_minilm.json")
     ap.add_argument("--variants", nargs="+", default=[v for v in VARIANTS if v != "baseline"],
                     choices=[v for v in VARIANTS if v != "baseline"])
-    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--steps", type=int, nargs="+", default=[100],
+                    help="ablation run lengths (each rendered as its own table)")
     ap.add_argument("--dev-limit", type=int, default=60)
     ap.add_argument("--pos-tokens", type=int, default=256, help="ablation runs: positive excerpt length")
     ap.add_argument("--neg-tokens", type=int, default=128, help="ablation runs: negative excerpt length")
@@ -360,15 +372,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     tune = run_tune(args) if "tune" in args.parts else None
     evals = run_eval(args) if "eval" in args.parts else None
-    ablations = run_ablations(args) if "ablations" in args.parts else None
+    if "ablations" in args.parts:
+        for steps in args.steps:
+            run_ablations(args, steps)  # results land in the cache; rendered below with earlier runs
     visual = run_visual(args) if "visual" in args.parts else None
     if "eval" not in args.parts:  # keep whatever is cached
         evals = _cached_evals(args)
-    if "ablations" not in args.parts:
-        tag = recipe_tag(TrainConfig.from_json(ROOT / args.config), args)
-        names = {n: f"ablation__{n}__{tag}__s{args.steps}__d{args.dev_limit}__k{args.dev_k}.json" for n in VARIANTS}
-        names["baseline"] = f"ablation__baseline__d{args.dev_limit}__k{args.dev_k}.json"
-        ablations = {n: json.loads((CACHE / f).read_text()) for n, f in names.items() if (CACHE / f).exists()} or None
+    ablations = _cached_ablations(args)  # every run of this recipe in the cache, not only this call's
     if tune is None:
         hits = sorted(CACHE.glob(f"tune3__*__v{args.n_videos}.json"))
         tune = with_best_weights(json.loads(hits[-1].read_text())) if hits else None
@@ -377,6 +387,20 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(render(args, tune, evals, ablations, visual), encoding="utf-8")
     logger.info("wrote %s", args.out)
     return 0
+
+
+def _cached_ablations(args) -> dict[int, dict] | None:
+    """{steps: {variant: cached row}} for every step count run with this recipe, rows in VARIANTS order."""
+    base = TrainConfig.from_json(ROOT / args.config)
+    counts = {int(m.group(1)) for f in CACHE.glob(f"ablation__*__s*__d{args.dev_limit}__k{args.dev_k}.json")
+              if (m := re.search(r"__s(\d+)__d", f.name))}
+    out = {}
+    for steps in sorted(counts):
+        rows = {n: CACHE / f"{ablation_key(n, base, args, steps)}.json" for n in VARIANTS}
+        rows = {n: json.loads(f.read_text()) for n, f in rows.items() if f.exists()}
+        if set(rows) - {"baseline"}:
+            out[steps] = rows
+    return out or None
 
 
 def _cached_evals(args) -> dict | None:

@@ -223,7 +223,7 @@ def _default_stemmer() -> Any:
     return Stemmer.Stemmer("english")
 
 
-def _bm25s() -> Any:
+def import_bm25s() -> Any:
     """Import bm25s, whose logger is set to DEBUG at import: quiet it to WARNING."""
     import bm25s
 
@@ -248,7 +248,7 @@ def stopwords() -> tuple[str, ...]:
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
     """bm25s tokenisation (lower-case, ``\\w\\w+`` tokens, :func:`stopwords` removed), unstemmed."""
-    bm25s = _bm25s()
+    bm25s = import_bm25s()
 
     if not texts:
         return []
@@ -303,7 +303,7 @@ class BM25Index:
 
     def fit(self) -> None:
         """(Re)build the sparse BM25 matrix from the stored tokens."""
-        bm25s = _bm25s()
+        bm25s = import_bm25s()
 
         self._row_ids = self.ids()
         docs = [self._stem(t) for t in self._docs.values()]

@@ -100,8 +100,9 @@ class VideoBM25:
     """Whole-transcript BM25 over a set of videos (negative mining and dev retrieval)."""
 
     def __init__(self, transcripts: dict[str, list[Cue]]) -> None:
-        import bm25s
+        from vcval.index import import_bm25s
 
+        bm25s = import_bm25s()
         self.video_ids = sorted(transcripts)
         corpus = [" ".join(c.text for c in transcripts[v]) for v in self.video_ids]
         self._bm25s = bm25s
