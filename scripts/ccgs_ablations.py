@@ -328,6 +328,9 @@ def render(args, tune: dict | None, evals: dict | None, ablations: dict | None, 
                 lines += [f"Not run at {steps} steps (no cached result): " + ", ".join(
                     f"`{n}` ({VARIANTS[n][1]})" for n in missing) + f". Run `.venv/bin/python scripts/ccgs_ablations.py "
                     f"--parts ablations --steps {steps} --variants {' '.join(missing)}` to add them.", ""]
+        lines += ["Without cross-modal fusion (text only): on these data it is the `full` row itself, because no visual "
+                  "features exist for TutorialVQA or MedVidQA here; the visual branch is measured on the synthetic "
+                  "task in the next section.", ""]
     if visual:
         f, t = visual["fused"], visual["text_only"]
         lines += ["## Cross-modal fusion: is the visual branch used?", "",
