@@ -155,14 +155,15 @@ def with_best_weights(tune: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- ablations
-def run_ablations(args, steps: int) -> dict:
+def run_ablations(args, steps: int) -> None:
+    """Train and score each of ``args.variants`` for ``steps`` steps (plus the baseline), into the cache."""
     base = TrainConfig.from_json(ROOT / args.config)
-    out = {"baseline": run_dev_baseline(args)}
+    run_dev_baseline(args)
     for name in args.variants:
         overrides, _ = VARIANTS[name]
         def go(name=name, overrides=overrides):
             data = ablation_recipe(base, args, steps)
-            data.update(out_dir=str(CACHE / (f"run_{name}" if steps == 100 else f"run_{name}_s{steps}")))
+            data.update(out_dir=str(CACHE / f"run_{name}_s{steps}"))
             data["model"] = {**data["model"], **overrides}
             t0 = time.monotonic()
             trainer = CCGSTrainer(TrainConfig(**data), progress=not args.no_progress)
@@ -170,9 +171,8 @@ def run_ablations(args, steps: int) -> dict:
             last = trainer.history[-1]["eval"]
             return {"metrics": last["weights"]["0.0"], "steps": trainer.step, "train_minutes": (time.monotonic() - t0) / 60,
                     "seconds_per_question": last["seconds_per_question"]}
-        out[name] = cached(ablation_key(name, base, args, steps), go)
-        logger.info("ablation %s (%d steps): Rank@1 mIoU %.2f", name, steps, out[name]["metrics"]["Rank@1 mIoU"])
-    return out
+        row = cached(ablation_key(name, base, args, steps), go)
+        logger.info("ablation %s (%d steps): Rank@1 mIoU %.2f", name, steps, row["metrics"]["Rank@1 mIoU"])
 
 
 def ablation_recipe(base: TrainConfig, args, steps: int) -> dict:
@@ -377,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     evals = run_eval(args) if "eval" in args.parts else None
     if "ablations" in args.parts:
         for steps in args.steps:
-            run_ablations(args, steps)  # results land in the cache; rendered below with earlier runs
+            run_ablations(args, steps)  # rendered below from the cache, with earlier runs
     visual = run_visual(args) if "visual" in args.parts else None
     if "eval" not in args.parts:  # keep whatever is cached
         evals = _cached_evals(args)

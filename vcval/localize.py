@@ -169,12 +169,11 @@ class BaselineLocalizer:
         prefix = np.concatenate([[0.0], np.cumsum(z - 0.5)])
         starts = np.array([c.start for c in cues])
         ends = np.array([c.end for c in cues])
-        gain = prefix[None, 1:] - prefix[:-1, None]  # (N, N): span i..j
-        begin, finish = np.meshgrid(starts, ends, indexing="ij")  # (N, N)
-        score = gain.copy()
+        score = prefix[None, 1:] - prefix[:-1, None]  # (N, N): span i..j
         if self.prior is not None and self.prior_weight:
             score += self.prior_weight * self.prior.cue_span_matrix(cues)
-        valid = np.triu(np.ones((n, n), dtype=bool)) & (finish - begin <= self.max_span_seconds)
+        seconds = ends[None, :] - starts[:, None]  # (N, N): length of span i..j
+        valid = np.triu(np.ones((n, n), dtype=bool)) & (seconds <= self.max_span_seconds)
         valid |= np.eye(n, dtype=bool)  # a single cue is always a valid span
         return np.where(valid, score, -np.inf)
 
