@@ -50,7 +50,7 @@ PRIOR_WEIGHTS = [0.0, 1.0]
 BASELINE_WEIGHTS = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
 RETRIEVAL_WEIGHTS = [0.0, 16.0, 1e6]
 VARIANTS = {
-    "baseline": ({}, "training-free baseline localizer (vcval.localize), for scale"),
+    "baseline": ({}, "training-free baseline localizer (vcval.localization.baseline), for scale"),
     "full": ({}, "the main recipe"),
     "no_contrastive": ({"contrastive_weight": 0.0}, "Loss1 only (no cross-video contrastive Loss2)"),
     "independent_heads": ({"span_head": "independent"}, "start/end heads instead of the global-span matrix"),
@@ -106,7 +106,7 @@ def run_tune(args) -> dict:
     """Pick the retrieval-fusion and span-prior weights on TutorialVQA DEV questions through the real
     pipeline (hybrid retrieval over all 76 videos, top --n-videos) and write them into the checkpoint
     config. The hybrid baseline on the same questions is scored too, for scale."""
-    from vcval.eval.metrics import compute_all
+    from vcval.evaluation.metrics import compute_all
     from vcval.pipeline import build_pipeline
 
     def go():
@@ -208,8 +208,8 @@ def checkpoint_tag(path: Path) -> str:
 def run_dev_baseline(args) -> dict:
     """The training-free baseline localizer on the same dev questions and BM25 candidates as the ablations."""
     from vcval.encoders import TextEncoder
-    from vcval.eval.metrics import Gold, compute_all
-    from vcval.localize import BaselineLocalizer
+    from vcval.evaluation.metrics import Gold, compute_all
+    from vcval.localization.baseline import BaselineLocalizer
     from vcval.training.datasets import VideoBM25, load_questions as load_qa, load_transcripts, split_examples
     from vcval.training.evaluate_ccgs import make_candidates
 
@@ -266,7 +266,7 @@ def render(args, tune: dict | None, evals: dict | None, ablations: dict | None, 
         f"Regenerate with `.venv/bin/python scripts/ccgs_ablations.py` (this file was written "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; CPU: {platform.processor() or platform.machine()}, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, on a machine shared with other jobs: "
-        "timings are upper bounds). All metrics are percentages (see `vcval.eval.metrics`).",
+        "timings are upper bounds). All metrics are percentages (see `vcval.evaluation.metrics`).",
         "",
         f"Checkpoint `{ck.resolve().relative_to(ROOT) if ck.resolve().is_relative_to(ROOT) else ck}`: {size:.1f} MiB; trained on: {cfg.get('trained_on', '?')}.",
         "",

@@ -84,7 +84,7 @@ DATASETS = [
         "29-video corpus: far easier retrieval than the paper's 50-video test corpus with visual features, "
         "and small (one question = 1.7 points). YouTube auto-captions for 19 of the 29 videos."
         " Not a clean held-out set for the baseline localizer: its answer length/position prior "
-        "(`vcval.localize.SpanPrior`) is fitted to all 2,710 MedVidQA train annotations, these 59 among them,"
+        "(`vcval.localization.baseline.SpanPrior`) is fitted to all 2,710 MedVidQA train annotations, these 59 among them,"
         " and its prior weight was chosen on TutorialVQA dev plus these questions. The CCGS checkpoint never "
         "saw them (its prior weight is 0; its baseline term carries the prior).",
     ),
@@ -206,7 +206,7 @@ def render(results: dict[str, list[EvalReport]], k: int, out_dir: Path, limit: i
         "Setting (the CCGS paper's *pipeline*): for each question, retrieve over the WHOLE corpus (the "
         "question's video id is hidden), hand the top 10 videos to the localizer, keep the top "
         f"k = {k} (video, span) answers. The `bm25-video`, `bm25`, `dense` and `hybrid` rows are training-free: "
-        "a retriever + the baseline localizer (`vcval.localize.BaselineLocalizer`: dense + lexical cue "
+        "a retriever + the baseline localizer (`vcval.localization.baseline.BaselineLocalizer`: dense + lexical cue "
         "relevance, best contiguous span under an answer length/position prior; it keeps the retriever's video "
         "order and returns at most 3 spans per video, so at most 30 answers reach Rank@100). The `ccgs` row is "
         "the trained CCGS localizer over hybrid retrieval (see benchmarks/ccgs_ablations.md for its training, "

@@ -1,7 +1,6 @@
 """The Gradio app, launched for real over a small corpus and driven through gradio_client."""
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import socket
 import subprocess
@@ -42,10 +41,9 @@ Finally, tie the sling with a knot behind the neck.
 
 
 def _load_app():
-    spec = importlib.util.spec_from_file_location("vcval_app_under_test", ROOT / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    import vcval.app
+
+    return vcval.app
 
 
 def _video_files(video) -> tuple[Path, Path | None]:
@@ -116,7 +114,7 @@ def test_formatting_helpers(app_module):
     # no cue list on the answer: the cues overlapping the span are highlighted
     assert app_module.subtitles_html(cues, Answer("v", "T", 20.5, 23.0, 0.5)).count("<mark") == 2
     d = ans.to_dict()
-    assert app_module.answer_from_dict(d) == ans
+    assert Answer.from_dict(d) == ans
 
 
 def test_ask_returns_clip_subtitles_and_table(served):

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from vcval.modeling.ccgs import CCGSConfig, load_ccgs
+from vcval.models.ccgs.configuration_ccgs import CCGSConfig
+from vcval.models.ccgs.modeling_ccgs import load_ccgs
 from vcval.training.collators import CCGSCollator
 from vcval.training.datasets import CCGSTrainDataset, load_questions, load_transcripts
 from vcval.training.trainer_ccgs import CCGSTrainer, TrainConfig
@@ -75,8 +76,8 @@ def test_dataset_mines_negatives_and_collator_labels(corpus):
     item = ds[0]
     assert item.video_ids[0] == qs[0].video_id and len(set(item.video_ids)) == 3
     assert ds[0] == item  # deterministic for (seed, epoch, index)
-    from vcval.modeling.ccgs import load_tokenizer
-    from vcval.modeling.windows import spec_from_tokenizer
+    from vcval.models.ccgs.modeling_ccgs import load_tokenizer
+    from vcval.models.ccgs.inputs import spec_from_tokenizer
 
     cfg = CCGSConfig(encoder_config=TINY_BERT, max_len=40, max_span_cues=4, max_span_seconds=None)
     tok = load_tokenizer(cfg)
@@ -91,8 +92,8 @@ def test_dataset_mines_negatives_and_collator_labels(corpus):
 
 
 def test_positive_excerpt_always_keeps_the_answer(corpus):
-    from vcval.modeling.ccgs import load_tokenizer
-    from vcval.modeling.windows import spec_from_tokenizer
+    from vcval.models.ccgs.modeling_ccgs import load_tokenizer
+    from vcval.models.ccgs.inputs import spec_from_tokenizer
 
     qs = load_questions(corpus / "train.json")
     tr = load_transcripts(corpus / "transcripts", {q.video_id for q in qs})

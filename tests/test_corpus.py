@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import vcval.corpus as corpus_mod
+import vcval.corpus.corpus as corpus_mod
 from vcval import media
-from vcval.corpus import NO_CUES_WARNING, Corpus, default_video_id, slugify, validate_video_id
+from vcval.corpus.corpus import NO_CUES_WARNING, default_video_id, slugify, validate_video_id
+from vcval.corpus import Corpus
 from vcval.encoders import TextEncoder
 from vcval.errors import DuplicateVideoError, InvalidInputError, NotFoundError, VCVALError
-from vcval.index import BM25Index, DenseIndex, WindowConfig, read_generation
+from vcval.corpus.indexes import BM25Index, DenseIndex, read_generation
+from vcval.ingest.windows import WindowConfig
 from vcval.retrieval import make_retriever
 
 SLING = [
@@ -279,7 +281,7 @@ def test_failed_transcript_ingest_leaves_corpus_unchanged(corpus, transcripts, e
     corpus.add_transcripts([transcripts["layers"], transcripts["pasta"]], progress=False)
     files_before, rows_before = snapshot(corpus.root)
     res_before = results(corpus)
-    target = {"encode": (encoder, "encode"), "vector file": (corpus_mod, "_atomic_save_npy"),
+    target = {"encode": (encoder, "encode"), "vector file": (corpus_mod, "atomic_save_npy"),
               "tokenize": (corpus_mod, "tokenize"), "bm25 save": (BM25Index, "save"),
               "dense save": (DenseIndex, "save")}[where]
     with monkeypatch.context() as m:

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from vcval.encoders import DEFAULT_TEXT_ENCODER, TextEncoder, resolve_device
+from vcval.encoders import DEFAULT_TEXT_ENCODER, TextEncoder
+from vcval.utils import resolve_device
 from vcval.errors import InvalidInputError, NotFoundError
 
 

@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from vcval.errors import InvalidInputError, NotFoundError
 from vcval.evaluation import (
-    EvalReport,
     Evaluator,
     content_hash,
     evaluate,

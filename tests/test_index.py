@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from vcval.errors import InvalidInputError
-from vcval.index import BM25Index, DenseIndex, WindowConfig, make_windows, read_generation, tokenize
+from vcval.corpus.indexes import BM25Index, DenseIndex, read_generation, tokenize
+from vcval.ingest.windows import WindowConfig, make_windows
 from vcval.types import Cue
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vcval.localize import BaselineLocalizer, Candidate, SpanPrior, content_words
+from vcval.localization.baseline import BaselineLocalizer, content_words
+from vcval.localization.base import Candidate
+from vcval.localization.prior import SpanPrior
 from vcval.types import Cue, VideoRecord
 
 VOCAB = ["sling", "arm", "burn", "water", "finger", "tape", "hello", "goodbye"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from vcval.modeling.span import (
+from vcval.localization.spans import (
     NEG_INF,
     align_steps_to_cues,
     best_target_cell,
@@ -19,7 +19,7 @@ from vcval.modeling.span import (
     span_mask,
     temporal_iou,
 )
-from vcval.modeling.windows import WindowSpec, batch_inputs, pack_windows, VideoText
+from vcval.models.ccgs.inputs import WindowSpec, batch_inputs, pack_windows, VideoText
 from vcval.types import Cue
 
 
@@ -114,7 +114,7 @@ def test_iou_matrix_matches_pairwise_iou():
     m = iou_matrix(cs, ce, 1.0, 5.0)
     for i in range(3):
         for j in range(3):
-            expect = temporal_iou(cs[i], ce[j], 1.0, 5.0) if i <= j else 0.0
+            expect = temporal_iou((cs[i], ce[j]), (1.0, 5.0)) if i <= j else 0.0
             assert m[i, j] == pytest.approx(expect)
 
 

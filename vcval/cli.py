@@ -99,17 +99,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import importlib.util
+    from vcval.app import build_demo
 
-    app_path = Path(__file__).resolve().parent.parent / "app.py"
-    spec = importlib.util.spec_from_file_location("vcval_app", app_path)
-    if spec is None or spec.loader is None or not app_path.exists():
-        raise VCVALError(f"app.py not found next to the package ({app_path}); run from a source checkout")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    corpus_dir = args.corpus
-    demo = module.build_demo(corpus_dir=corpus_dir)
-    demo.launch(server_name=args.host, server_port=args.port)
+    build_demo(corpus_dir=args.corpus).launch(server_name=args.host, server_port=args.port)
     return 0
 
 

@@ -1,46 +1,98 @@
-"""Dataclass configs with a JSON round-trip (no argparse objects ever land in a checkpoint)."""
+"""Configuration: one idiom for every config, and the paths vcval reads and writes.
+
+Configs are flat dataclasses mixing in :class:`JsonConfig`: ``to_dict`` / ``from_dict`` /
+``from_json`` / ``to_json``. One rule for unknown keys: a config a *person* wrote (a training
+recipe, ``--set`` overrides) is read strictly and an unknown key is an error naming the known
+ones; a config a *program* wrote (a checkpoint's ``config.json``, a corpus's stored settings)
+is read with ``strict=False``, which skips unknown keys with a log line, so checkpoints from a
+newer release still load.
+
+Paths: one cache root, ``$VCVAL_HOME`` (default ``~/.cache/vcval``; the older ``VCVAL_CACHE``
+is still read, with a warning, for one release). The default checkpoint and the demo assets are
+found by :func:`checkpoint_dir` and :func:`demo_assets_dir`: next to the package in a source
+checkout (``checkpoints/``, ``assets/demo/`` at the repository root), inside the package in an
+installed wheel (``vcval/checkpoints``, ``vcval/assets/demo``).
+"""
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+logger = logging.getLogger(__name__)
+
 T = TypeVar("T", bound="JsonConfig")
+
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 class JsonConfig:
-    """Mixin: ``to_dict`` / ``from_dict`` / ``save`` / ``load`` for flat dataclass configs."""
+    """Mixin for flat dataclass configs: a JSON round-trip with one rule for unknown keys."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # type: ignore[call-overload]
 
     @classmethod
-    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    def from_dict(cls: type[T], data: dict[str, Any], *, strict: bool = True) -> T:
+        """Build from ``data``. Unknown keys: ValueError when ``strict``, else skipped with a log line."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{cls.__name__}: expected a JSON object, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         unknown = sorted(set(data) - known)
-        if unknown:
+        if unknown and strict:
             raise ValueError(f"{cls.__name__}: unknown config keys {unknown}; known keys are {sorted(known)}")
-        return cls(**data)
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        if unknown:
+            logger.info("%s: ignoring unknown config keys %s", cls.__name__, unknown)
+        return cls(**{k: v for k, v in data.items() if k in known})
 
     @classmethod
-    def load(cls: type[T], path: str | Path) -> T:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    def from_json(cls: type[T], path: str | os.PathLike, *, strict: bool = True) -> T:
+        """:meth:`from_dict` of the JSON file ``path``."""
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")), strict=strict)
+
+    def to_json(self, path: str | os.PathLike) -> None:
+        """Write :meth:`to_dict` to ``path`` (sorted keys, indented)."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 @dataclass
 class PipelineConfig(JsonConfig):
-    """How ``VCVAL.ask`` turns a question into answers.
+    """How ``VCVAL.ask`` gathers candidates.
 
-    method: "bm25-video" | "bm25" | "dense" | "hybrid" (baseline localizer) | "ccgs" | "default".
     n_videos: how many retrieved videos the localizer sees.
     n_windows: how many cue-window hits the retriever returns before grouping by video.
     """
 
-    method: str = "default"
     n_videos: int = 10
     n_windows: int = 300
+
+
+# --------------------------------------------------------------------------- paths
+def cache_root() -> Path:
+    """vcval's one cache folder: ``$VCVAL_HOME``, else ``~/.cache/vcval``."""
+    home = os.environ.get("VCVAL_HOME")
+    if not home and os.environ.get("VCVAL_CACHE"):
+        logger.warning("VCVAL_CACHE is deprecated; set VCVAL_HOME instead (it is used the same way)")
+        home = os.environ["VCVAL_CACHE"]
+    return Path(home).expanduser() if home else Path.home() / ".cache" / "vcval"
+
+
+def _bundled(*parts: str) -> Path:
+    """``<repo>/<parts>`` in a source checkout, else ``vcval/<parts>`` inside an installed wheel."""
+    repo = PACKAGE_DIR.parent.joinpath(*parts)
+    return repo if repo.exists() else PACKAGE_DIR.joinpath(*parts)
+
+
+def checkpoint_dir() -> Path | None:
+    """The default (shipped) checkpoint folder, or None when this install has none."""
+    path = _bundled("checkpoints")
+    return path if (path / "config.json").is_file() else None
+
+
+def demo_assets_dir() -> Path:
+    """The embedded demo corpus assets (videos, subtitles, catalog, questions)."""
+    return _bundled("assets", "demo")

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from vcval.config import cache_root, demo_assets_dir
 from vcval.errors import DuplicateVideoError, NotFoundError
 
 logger = logging.getLogger(__name__)
 
-DEMO_ASSETS = Path(__file__).resolve().parent.parent / "assets" / "demo"
+DEMO_ASSETS = demo_assets_dir()
 """The demo videos, subtitles, catalog.json and questions.json (in the repository checkout)."""
 
 Progress = Callable[..., Any]
@@ -73,10 +74,8 @@ def demo_questions(assets_dir: str | os.PathLike | None = None) -> list[DemoQues
 
 
 def default_demo_dir() -> Path:
-    """``$VCVAL_HOME/demo-corpus`` when VCVAL_HOME is set, else ``~/.cache/vcval/demo-corpus``."""
-    home = os.environ.get("VCVAL_HOME")
-    base = Path(home).expanduser() if home else Path.home() / ".cache" / "vcval"
-    return base / "demo-corpus"
+    """``<cache root>/demo-corpus`` (see :func:`vcval.config.cache_root`)."""
+    return cache_root() / "demo-corpus"
 
 
 def ensure_demo_corpus(
@@ -94,7 +93,8 @@ def ensure_demo_corpus(
     in the directory are left alone. ``progress(fraction, desc=...)`` is called per video.
     Extra keyword arguments go to :meth:`vcval.corpus.Corpus.open`. Returns the Corpus.
     """
-    from vcval.corpus import Corpus, sha256_file
+    from vcval.corpus import Corpus
+    from vcval.corpus.corpus import sha256_file
 
     videos = demo_catalog(assets_dir)
     corpus = Corpus.open(directory if directory is not None else default_demo_dir(), **open_kwargs)

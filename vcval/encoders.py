@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vcval.errors import InvalidInputError, NotFoundError, VCVALError
+from vcval.utils import resolve_device
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -33,25 +34,6 @@ _DEFAULT_MAX_LENGTH = 256  # all-MiniLM-L6-v2 sentence_bert_config.json max_seq_
 
 _CACHE: dict[tuple[str, str, str | None], "TextEncoder"] = {}
 _CACHE_LOCK = threading.Lock()
-
-
-def resolve_device(device: str | None = "auto") -> str:
-    """Map ``"auto"``/None to ``"cuda"`` when a CUDA device is usable, else ``"cpu"``.
-
-    Any explicit device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``) is returned as is,
-    after checking that CUDA is available when one is asked for.
-    """
-    import torch
-
-    if device is None or device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if not isinstance(device, str) or not device:
-        raise InvalidInputError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InvalidInputError(
-            f"device {device!r} was requested but no CUDA device is available; use device='cpu' or 'auto'"
-        )
-    return device
 
 
 def _packaged_model_dir() -> Path:

@@ -6,19 +6,20 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Sequence
 
-from vcval.config import PipelineConfig
+from vcval.config import PipelineConfig, checkpoint_dir
 from vcval.errors import EmptyCorpusError, InvalidInputError
-from vcval.localize import BaselineLocalizer, Candidate, Localizer
+from vcval.localization.baseline import BaselineLocalizer
+from vcval.localization.base import Candidate, Localizer
 from vcval.types import Answer
 
 logger = logging.getLogger(__name__)
 
 BASELINE_METHODS = ("bm25-video", "bm25", "dense", "hybrid")
 MAX_QUESTION_CHARS = 1000
-REPO_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
 def validate_question(question: object) -> str:
@@ -55,9 +56,13 @@ class VCVAL:
     ) -> "VCVAL":
         """Build the pipeline over ``corpus`` (a Corpus or a directory, default ``./corpus``).
 
-        ``name_or_path``: a CCGS checkpoint directory or a Hub repo id (opt-in network);
-        None uses the checkpoint shipped in the repository when there is one.
+        ``name_or_path``: a CCGS checkpoint directory or a Hub repo id (opt-in network); None
+        uses ``$VCVAL_CHECKPOINT`` (+ ``$VCVAL_CHECKPOINT_REVISION``) when set (how a Space opts in
+        to Hub weights), else the checkpoint shipped with the package.
         """
+        if name_or_path is None and os.environ.get("VCVAL_CHECKPOINT"):
+            name_or_path = os.environ["VCVAL_CHECKPOINT"]
+            revision = revision or os.environ.get("VCVAL_CHECKPOINT_REVISION") or None
         from vcval.corpus import Corpus
 
         if corpus is None or isinstance(corpus, (str, Path)):
@@ -117,10 +122,8 @@ def available_methods() -> Sequence[str]:
 
 
 def find_default_checkpoint() -> Path | None:
-    """The CCGS checkpoint shipped in the repository, if present."""
-    if (REPO_CHECKPOINT / "config.json").is_file():
-        return REPO_CHECKPOINT
-    return None
+    """The shipped default checkpoint (:func:`vcval.config.checkpoint_dir`), if this install has one."""
+    return checkpoint_dir()
 
 
 def build_pipeline(
@@ -147,9 +150,9 @@ def build_pipeline(
     encoder = encoder or TextEncoder.load(device=device)
     if method == "default":
         method = "ccgs" if (checkpoint is not None or find_default_checkpoint() is not None) else "hybrid"
-    config = PipelineConfig(method=method, n_videos=n_videos)
+    config = PipelineConfig(n_videos=n_videos)
     if method == "ccgs":
-        from vcval.modeling.localizer import load_ccgs_localizer
+        from vcval.localization.ccgs import load_ccgs_localizer
 
         retriever = make_retriever(corpus, "hybrid", encoder=encoder)
         localizer = load_ccgs_localizer(checkpoint or find_default_checkpoint(), device=device, revision=revision,

@@ -16,6 +16,7 @@ from pathlib import Path
 from vcval import media
 from vcval.errors import InvalidInputError, NetworkError, NotFoundError
 from vcval.types import Cue
+from vcval.utils import resolve_device as _resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -34,17 +35,8 @@ def default_model_dir() -> Path:
 
 
 def resolve_device(device: str = "auto") -> str:
-    """"auto" -> "cuda" when CTranslate2 sees a CUDA device, else "cpu"."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise InvalidInputError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    if device != "auto":
-        return device
-    import ctranslate2
-
-    try:
-        return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
-    except RuntimeError:
-        return "cpu"
+    """:func:`vcval.utils.resolve_device`, as CTranslate2 names devices (``"cuda:1"`` -> ``"cuda"``)."""
+    return "cuda" if _resolve_device(device).startswith("cuda") else "cpu"
 
 
 def _resolve_model(model: str | os.PathLike | None) -> str:

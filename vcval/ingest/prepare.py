@@ -18,8 +18,8 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from vcval.errors import DuplicateVideoError, InvalidInputError, InvalidMediaError, NotFoundError, SubtitleError
-from vcval.ids import ID_RE, default_video_id, sha256_file, validate_video_id
-from vcval.index import Window, WindowConfig, make_windows
+from vcval.corpus.files import ID_RE, default_video_id, sha256_file, validate_video_id
+from vcval.ingest.windows import Window, WindowConfig, make_windows
 from vcval.types import Cue
 
 logger = logging.getLogger(__name__)

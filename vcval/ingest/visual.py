@@ -15,20 +15,12 @@ import torch.nn.functional as F
 
 from vcval import media
 from vcval.errors import InvalidInputError, NotFoundError
+from vcval.utils import resolve_device
 
 logger = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def _resolve_torch_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError as e:
-        raise InvalidInputError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda'") from e
 
 
 class ImageEncoder:
@@ -67,7 +59,7 @@ class ImageEncoder:
         model = EfficientNet.from_name(cls.model_name)
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state, strict=True)
-        return cls(model, _resolve_torch_device(device), batch_size=batch_size)
+        return cls(model, torch.device(resolve_device(device)), batch_size=batch_size)
 
     @torch.inference_mode()
     def encode(self, frames: np.ndarray) -> np.ndarray:

@@ -7,9 +7,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from vcval.modeling.ccgs import CCGSConfig
-from vcval.modeling.span import best_target_cell, span_mask
-from vcval.modeling.windows import VideoText, WindowSpec, batch_inputs, tokenize_cues
+from vcval.models.ccgs.configuration_ccgs import CCGSConfig
+from vcval.localization.spans import best_target_cell, span_mask
+from vcval.models.ccgs.inputs import VideoText, WindowSpec, batch_inputs, tokenize_cues
 from vcval.training.datasets import TrainItem
 from vcval.types import Cue
 

@@ -100,7 +100,7 @@ class VideoBM25:
     """Whole-transcript BM25 over a set of videos (negative mining and dev retrieval)."""
 
     def __init__(self, transcripts: dict[str, list[Cue]]) -> None:
-        from vcval.index import import_bm25s
+        from vcval.corpus.indexes import import_bm25s
 
         bm25s = import_bm25s()
         self.video_ids = sorted(transcripts)

@@ -2,7 +2,7 @@
 
 Retrieval is whole-transcript BM25 over the evaluation videos (top ``k_videos``); the model
 scores every span of those videos and ranks (video, span) pairs globally. Metrics are the 16
-of :func:`vcval.eval.metrics.compute_all`. Span scores are computed once per question, so the
+of :func:`vcval.evaluation.metrics.compute_all`. Span scores are computed once per question, so the
 retrieval-fusion weight can be swept for free (tune it on development data only).
 """
 from __future__ import annotations
@@ -11,9 +11,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from vcval.eval.metrics import Gold, compute_all
-from vcval.localize import Candidate
-from vcval.modeling.localizer import CCGSLocalizer
+from vcval.evaluation.metrics import Gold, compute_all
+from vcval.localization.base import Candidate
+from vcval.localization.ccgs import CCGSLocalizer
 from vcval.training.datasets import QAExample, VideoBM25
 from vcval.types import Cue, VideoRecord
 

@@ -19,9 +19,11 @@ import numpy as np
 import torch
 
 from vcval.errors import InvalidInputError
-from vcval.modeling.ccgs import CCGSConfig, CCGSModel, load_tokenizer, resolve_device
-from vcval.modeling.localizer import CCGSLocalizer
-from vcval.modeling.windows import spec_from_tokenizer
+from vcval.models.ccgs.configuration_ccgs import CCGSConfig
+from vcval.models.ccgs.modeling_ccgs import CCGSModel, load_tokenizer
+from vcval.utils import resolve_device
+from vcval.localization.ccgs import CCGSLocalizer
+from vcval.models.ccgs.inputs import spec_from_tokenizer
 from vcval.training.collators import CCGSCollator
 from vcval.training.datasets import CCGSTrainDataset, load_questions, load_transcripts, split_examples
 from vcval.training.evaluate_ccgs import evaluate_corpus
@@ -101,7 +103,7 @@ class CCGSTrainer:
         seed_everything(cfg.seed)
         self.out = Path(cfg.out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.device = resolve_device(cfg.device)
+        self.device = torch.device(resolve_device(cfg.device))
         mc = model_config or CCGSConfig.from_dict(cfg.model)
         self.model = CCGSModel(mc).to(self.device)
         self.tokenizer = load_tokenizer(mc)

@@ -12,10 +12,13 @@ import numpy as np
 import torch
 
 from vcval.errors import InvalidInputError
-from vcval.localize import BaselineLocalizer, Candidate, SpanPrior
-from vcval.modeling.ccgs import CCGSModel, load_ccgs, resolve_device
-from vcval.modeling.span import decode_spans
-from vcval.modeling.windows import VideoText, batch_inputs, spec_from_tokenizer, tokenize_cues
+from vcval.localization.baseline import BaselineLocalizer
+from vcval.localization.base import Candidate
+from vcval.localization.prior import SpanPrior
+from vcval.models.ccgs.modeling_ccgs import CCGSModel, load_ccgs
+from vcval.utils import resolve_device
+from vcval.localization.spans import decode_spans
+from vcval.models.ccgs.inputs import VideoText, batch_inputs, spec_from_tokenizer, tokenize_cues
 from vcval.types import Answer, Cue
 
 logger = logging.getLogger(__name__)
@@ -68,7 +71,7 @@ class CCGSLocalizer:
     answer length/position prior fitted to the MedVidQA train annotations, to every span cell;
     ``baseline_weight`` (default: the checkpoint's) adds that many times the span score of the
     training-free ``baseline`` localizer (lexical + dense cue relevance, see
-    :class:`vcval.localize.BaselineLocalizer`); it needs ``baseline``. Both weights are tuned on
+    :class:`vcval.localization.baseline.BaselineLocalizer`); it needs ``baseline``. Both weights are tuned on
     development data (scripts/ccgs_ablations.py --parts tune).
     ``precision``: "fp32", "bf16" (autocast) or "auto" (bf16 where the device supports it natively:
     CUDA with bf16, or a CPU with AVX512-BF16/AMX; the shipped model was trained under bf16 autocast).
@@ -92,7 +95,7 @@ class CCGSLocalizer:
     ) -> None:
         if precision not in ("fp32", "bf16", "auto"):
             raise InvalidInputError(f"precision must be 'fp32', 'bf16' or 'auto', got {precision!r}")
-        self.device = resolve_device(device)
+        self.device = torch.device(resolve_device(device))
         if precision == "auto":
             precision = "bf16" if bf16_supported(self.device) else "fp32"
         self.model = model.to(self.device).eval()

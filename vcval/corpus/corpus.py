@@ -16,9 +16,9 @@ Layout of a corpus directory::
 
 Transactions: heavy work (probe, transcode, ASR, visual features, text encoding;
 :mod:`vcval.ingest.prepare`) runs outside the lock into ``.staging``. The commit then takes
-the lock and, in one SQLite transaction (:mod:`vcval.store`), inserts the rows and bumps
+the lock and, in one SQLite transaction (:mod:`vcval.corpus.store`), inserts the rows and bumps
 ``generation``; it moves the staged files into place, updates the in-memory indexes
-(:mod:`vcval.search_indexes`), writes every index file to a temp name and renames them, and
+(:mod:`vcval.corpus.indexes`), writes every index file to a temp name and renames them, and
 only then COMMITs. Any failure rolls the transaction back, deletes the moved files and
 reloads the indexes from the untouched files, so the corpus is exactly as before. After a
 hard crash the index files may be one generation ahead of the database or files may be
@@ -37,19 +37,19 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from vcval.corpus_reader import CorpusReader
 from vcval.errors import DuplicateVideoError, InvalidInputError, NotFoundError, VCVALError
-from vcval.fsutil import atomic_save_npy as _atomic_save_npy
-from vcval.fsutil import FileLock, remove_dead_staging, remove_path, staging_dir
-from vcval.ids import default_video_id, sha256_file, slugify, validate_video_id
-from vcval.index import WindowConfig, tokenize
+from vcval.corpus.files import (FileLock, default_video_id, remove_dead_staging, remove_path, sha256_file, slugify,
+                                 staging_dir, validate_video_id)
+from vcval.corpus.indexes import DenseIndex, SearchIndexes, load_vectors, tokenize
 from vcval.ingest.discover import TRANSCRIPT_EXTENSIONS, VIDEO_EXTENSIONS, plan_ingest
 from vcval.ingest.prepare import (NO_CUES_WARNING, Progress, StagedVideo, check_video, duplicate_error,
                                   encode_windows, prepare_transcript, progress_bar, reporter, stage_video)
-from vcval.store import SCHEMA_VERSION, Store
-from vcval.types import VideoRecord
+from vcval.corpus.store import SCHEMA_VERSION, Store
+from vcval.ingest.windows import Window, WindowConfig
+from vcval.types import Cue, Hit, VideoRecord
+from vcval.utils import atomic_save_npy
 
-__all__ = ["Corpus", "CorpusReader", "NO_CUES_WARNING", "Progress", "SCHEMA_VERSION", "TRANSCRIPT_EXTENSIONS",
+__all__ = ["Corpus", "NO_CUES_WARNING", "Progress", "SCHEMA_VERSION", "TRANSCRIPT_EXTENSIONS",
            "VIDEO_EXTENSIONS", "default_video_id", "sha256_file", "slugify", "validate_video_id"]
 
 logger = logging.getLogger(__name__)
@@ -63,17 +63,30 @@ def _clip_owner(path: Path) -> str | None:
     return parts[0] if len(parts) == 3 and not path.name.startswith(".") else None
 
 
-class Corpus(CorpusReader):
+class Corpus:
     """Videos and transcript-only records with their cues, features and search indexes.
 
     Open with :meth:`Corpus.open`. Thread-safe within a process; a lock file serialises
     writers across processes, and readers pick up other processes' commits. Queries and
-    search (``get``, ``cues``, ``windows``, ``bm25_search``, ...) come from :class:`CorpusReader`.
+    search: ``get``, ``cues``, ``windows``, ``bm25_search``, ``dense_search``, ... Before a search it
+    compares the database ``generation`` with that of its indexes and reloads them when another
+    process (or a rolled-back change) moved it; stale or damaged index files are rebuilt from the
+    stored tokens and ``index/vectors/*.npy``, never by re-encoding intact vectors.
     """
 
-    def __init__(self, root: Path, store: Store, **state: Any) -> None:
-        """State only; use :meth:`Corpus.open`. ``state``: the keywords of :class:`CorpusReader`."""
-        super().__init__(root, store, **state)
+    def __init__(self, root: Path, store: Store, *, text_encoder: Any, image_encoder: Any,
+                 asr_model: Any, window: WindowConfig) -> None:
+        """State only; open a corpus with :meth:`Corpus.open`."""
+        self.root = root
+        self._store = store
+        self._text_encoder_spec = text_encoder
+        self._text_encoder: Any = None if text_encoder is None or isinstance(text_encoder, (str, os.PathLike)) else text_encoder
+        self._image_encoder = image_encoder
+        self.asr_model = asr_model
+        self.window_config = window
+        self._mutex = store.mutex
+        self._generation = -1
+        self._indexes = SearchIndexes()
         self._lock = FileLock(root / ".lock")
 
     # ------------------------------------------------------------------ open / close
@@ -237,11 +250,11 @@ class Corpus(CorpusReader):
             placed.append(dst)
         if it.features is not None:
             dst = self.root / "features" / f"{it.video_id}.npy"
-            _atomic_save_npy(dst, np.asarray(it.features, dtype=np.float32))
+            atomic_save_npy(dst, np.asarray(it.features, dtype=np.float32))
             placed.append(dst)
         if it.windows:
             dst = self._vector_path(it.video_id)
-            _atomic_save_npy(dst, np.asarray(it.vectors, dtype=np.float32))
+            atomic_save_npy(dst, np.asarray(it.vectors, dtype=np.float32))
             placed.append(dst)
 
     def remove(self, video_id: str) -> VideoRecord:
@@ -410,3 +423,174 @@ class Corpus(CorpusReader):
         finally:
             tmp.unlink(missing_ok=True)
         return out
+
+
+    # ------------------------------------------------------------------ encoders
+    @property
+    def text_encoder(self) -> Any:
+        """The text encoder of this corpus (loaded on first use)."""
+        if self._text_encoder is None:
+            from vcval.encoders import DEFAULT_TEXT_ENCODER, TextEncoder
+
+            spec = self._text_encoder_spec if self._text_encoder_spec is not None else self._store.meta("text_encoder")
+            self._text_encoder = TextEncoder.load(None if spec in (None, DEFAULT_TEXT_ENCODER) else spec)
+        self.check_encoder(self._text_encoder)
+        return self._text_encoder
+
+    def check_encoder(self, encoder: Any) -> None:
+        """InvalidInputError if the stored window vectors were made by a different encoder."""
+        name, dim = self._store.meta("text_encoder"), self._store.meta("text_dim")
+        if name is None or not self._store.has_windows():
+            return
+        if encoder.name != name or int(encoder.dim) != int(dim):
+            raise InvalidInputError(
+                f"corpus {self.root} was indexed with text encoder {name!r} (dim {dim}), not "
+                f"{encoder.name!r} (dim {encoder.dim}); open it with text_encoder={name!r} "
+                "or ingest into a new corpus"
+            )
+
+    @property
+    def image_encoder(self) -> Any:
+        """The image encoder for visual features (loaded on first use)."""
+        if self._image_encoder is None:
+            from vcval.encoders import load_image_encoder
+
+            self._image_encoder = load_image_encoder()
+        return self._image_encoder
+
+    # ------------------------------------------------------------------ read API
+    @property
+    def generation(self) -> int:
+        """Counter bumped by every committed change."""
+        return self._store.generation
+
+    def __len__(self) -> int:
+        return self._store.count_videos()
+
+    def __contains__(self, video_id: object) -> bool:
+        return isinstance(video_id, str) and self._store.contains(video_id)
+
+    def __iter__(self) -> Iterator[VideoRecord]:
+        return iter(self._store.records())
+
+    def video_ids(self) -> list[str]:
+        """All ids, in insertion order."""
+        return self._store.video_ids()
+
+    def get(self, video_id: str) -> VideoRecord:
+        """The record of ``video_id`` (NotFoundError if absent)."""
+        rec = self._store.record(video_id)
+        if rec is None:
+            raise NotFoundError(f"no video {video_id!r} in corpus {self.root}; list ids with `vcval list`")
+        return rec
+
+    def cues(self, video_id: str) -> list[Cue]:
+        """The cleaned cues of a video, in order."""
+        self.get(video_id)
+        return self._store.cues(video_id)
+
+    def windows(self, video_id: str) -> list[Window]:
+        """The retrieval windows of a video, in order."""
+        self.get(video_id)
+        return self._store.windows(video_id)
+
+    def warnings(self, video_id: str) -> list[str]:
+        """Warnings recorded when the video was ingested (e.g. dropped cues, no subtitles)."""
+        self.get(video_id)
+        return self._store.warnings(video_id)
+
+    def info(self, video_id: str) -> dict[str, Any]:
+        """Extra provenance recorded at ingest (source kind, probe results, download info)."""
+        self.get(video_id)
+        return self._store.info(video_id)
+
+    def features(self, video_id: str) -> np.ndarray | None:
+        """(T, D) float32 visual features, or None when the record has none."""
+        rec = self.get(video_id)
+        return None if rec.features_path is None else np.load(self.root / rec.features_path)
+
+    def media_file(self, video_id: str) -> Path | None:
+        """Absolute path of the normalised mp4, or None for transcript-only records."""
+        rec = self.get(video_id)
+        return None if rec.media_path is None else self.root / rec.media_path
+
+    def find_by_hash(self, content_hash: str) -> str | None:
+        """Id of the record whose content has this sha256, if any."""
+        return self._store.find_by_hash(content_hash)
+
+    def index_stats(self) -> dict[str, Any]:
+        """Sizes of the database and the in-memory indexes (for tests, the CLI and debugging)."""
+        with self._mutex:
+            self._sync()
+            return {"videos": len(self), "windows": self._store.count_windows(), **self._indexes.stats(),
+                    "generation": self._generation, "text_encoder": self._store.meta("text_encoder")}
+
+    # ------------------------------------------------------------------ search API (used by vcval.retrieval)
+    def bm25_search(self, query: str, k: int, granularity: str = "window") -> list[Hit]:
+        """BM25 over cue windows (``"window"``) or whole transcripts + titles (``"video"``), best first."""
+        with self._mutex:
+            self._sync()
+            if granularity == "window":
+                scores, ids = self._indexes.bm25_windows.search(query, k)
+                return self._store.window_hits(ids, scores)
+            if granularity == "video":
+                scores, ids = self._indexes.bm25_videos.search(query, k)
+                return self._store.video_hits(ids, scores)
+        raise InvalidInputError(f"granularity must be 'window' or 'video', got {granularity!r}")
+
+    def dense_search(self, query_vectors: np.ndarray, k: int) -> list[list[Hit]]:
+        """Top-``k`` windows per query vector (Q, D) by cosine similarity; one list per query."""
+        with self._mutex:
+            self._sync()
+            if self._indexes.dense is None:
+                return [[] for _ in range(len(query_vectors))]
+            scores, ids = self._indexes.dense.search(query_vectors, k)
+            return [self._store.window_hits(i[i >= 0], s[i >= 0]) for s, i in zip(scores, ids)]
+
+    # ------------------------------------------------------------------ indexes
+    def _vector_path(self, video_id: str) -> Path:
+        return self.root / "index" / "vectors" / f"{video_id}.npy"
+
+    def _sync(self) -> None:
+        """Reload the indexes if another process (or a rollback) changed the database."""
+        if self.generation != self._generation:
+            self._load_indexes(save_if_rebuilt=False)
+
+    def _load_indexes(self, *, save_if_rebuilt: bool) -> None:
+        """Load index files; rebuild from stored vectors + tokens when stale or unreadable."""
+        gen = self.generation
+        try:
+            self._indexes = SearchIndexes.load(self.root / "index", gen,
+                                               keep_empty_dense=bool(self._store.meta("text_dim")))
+            self._generation = gen
+            return
+        except VCVALError as exc:
+            if gen > 0:
+                logger.warning("rebuilding the indexes of %s from stored vectors and tokens: %s", self.root, exc)
+        self._rebuild_indexes()
+        self._generation = gen
+        if save_if_rebuilt:
+            self._save_indexes(gen)
+
+    def _rebuild_indexes(self) -> None:
+        """Indexes from the database tokens and ``index/vectors/*.npy`` (re-encodes only damaged files)."""
+        dim = self._store.meta("text_dim")
+        indexes = SearchIndexes(DenseIndex(int(dim)) if dim is not None else None)
+        docs = self._store.video_documents()
+        indexes.bm25_videos.add([pk for pk, _, _ in docs], [tokens for _, _, tokens in docs])
+        for _, video_id, _ in docs:
+            wins = self._store.window_documents(video_id)
+            if not wins:
+                continue
+            ids = np.array([w[0] for w in wins], np.int64)
+            indexes.bm25_windows.add(ids.tolist(), [w[1] for w in wins])
+            vectors = load_vectors(self._vector_path(video_id), len(wins), None if dim is None else int(dim))
+            if vectors is None:
+                logger.warning("window vectors of %s are missing or damaged: re-encoding them", video_id)
+                vectors = self.text_encoder.encode([w[2] for w in wins])
+                atomic_save_npy(self._vector_path(video_id), vectors)
+            indexes.add_vectors(ids, vectors)
+        self._indexes = indexes
+
+    def _save_indexes(self, generation: int) -> None:
+        self._indexes.save(self.root / "index", generation, int(self._store.meta("text_dim") or 1))

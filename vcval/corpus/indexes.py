@@ -1,4 +1,4 @@
-"""Indexes over cue WINDOWS: a dense FAISS index and a BM25 index.
+"""A corpus's search indexes over cue windows: dense FAISS, BM25, and the set kept per generation.
 
 A *window* is a run of consecutive cues (at most ``max_cues`` cues and ``max_seconds``
 seconds); windows start every ``stride`` cues, so they overlap and every cue lies in at
@@ -21,6 +21,10 @@ the stemmer is applied at fit and query time, so stored tokens never go stale.
 Index files are single ``.npz`` files written atomically (temp file + ``os.replace``) and
 carry a ``generation`` number; the corpus compares it with its database's to detect (and
 rebuild) indexes left behind by a crash.
+
+:class:`SearchIndexes` holds a corpus's three indexes (``dense``, ``bm25_windows``,
+``bm25_videos``), in memory and in ``index/``; window vectors are also kept per video in
+``index/vectors/<id>.npy``, so the indexes can be rebuilt without encoding.
 """
 from __future__ import annotations
 
@@ -28,97 +32,15 @@ import functools
 import json
 import logging
 import os
-import tempfile
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from vcval.errors import InvalidInputError, VCVALError
-from vcval.types import Cue
+from vcval.utils import atomic_savez
 
 logger = logging.getLogger(__name__)
-
-
-# --------------------------------------------------------------------------- windows
-@dataclass(frozen=True)
-class WindowConfig:
-    """How cues are grouped into overlapping windows (the unit of retrieval)."""
-
-    max_cues: int = 4
-    max_seconds: float = 30.0
-    stride: int = 2
-
-    def __post_init__(self) -> None:
-        if self.max_cues < 1 or self.stride < 1 or self.max_seconds <= 0:
-            raise InvalidInputError(
-                f"invalid WindowConfig {self}: max_cues and stride must be >= 1 and max_seconds > 0"
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "WindowConfig":
-        """Inverse of ``to_dict`` (unknown keys are ignored)."""
-        return cls(**{k: d[k] for k in ("max_cues", "max_seconds", "stride") if k in d})
-
-
-@dataclass(frozen=True)
-class Window:
-    """Cues ``first_cue..last_cue`` (inclusive list positions) spanning [start, end] seconds."""
-
-    first_cue: int
-    last_cue: int
-    start: float
-    end: float
-    text: str
-
-
-def make_windows(cues: Sequence[Cue], cfg: WindowConfig = WindowConfig()) -> list[Window]:
-    """Group ``cues`` (sorted by time) into overlapping windows.
-
-    A window starting at cue i grows while it has at most ``cfg.max_cues`` cues and spans at
-    most ``cfg.max_seconds`` (a single long cue is still a window). The next window starts
-    ``cfg.stride`` cues later, but never after the cue following the current window's end,
-    so no cue is skipped. Stops once a window reaches the last cue. 0 cues -> 0 windows.
-    """
-    out: list[Window] = []
-    n = len(cues)
-    i = 0
-    while i < n:
-        j = i
-        while (
-            j + 1 < n
-            and (j + 1 - i + 1) <= cfg.max_cues
-            and cues[j + 1].end - cues[i].start <= cfg.max_seconds
-        ):
-            j += 1
-        text = " ".join(c.text.strip() for c in cues[i : j + 1] if c.text.strip())
-        out.append(Window(i, j, float(cues[i].start), float(max(c.end for c in cues[i : j + 1])), text))
-        if j == n - 1:
-            break
-        i = min(i + cfg.stride, j + 1)
-    return out
-
-
-# --------------------------------------------------------------------------- file helpers
-def _atomic_savez(path: Path, **arrays: Any) -> None:
-    """``np.savez`` into a temp file next to ``path`` then ``os.replace`` (all or nothing)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_generation(path: str | os.PathLike) -> int | None:
@@ -132,6 +54,7 @@ def read_generation(path: str | os.PathLike) -> int | None:
     except Exception as exc:  # zipfile.BadZipFile and friends on a truncated file
         logger.debug("cannot read generation of %s: %s", path, exc)
         return None
+
 
 
 # --------------------------------------------------------------------------- dense
@@ -195,7 +118,7 @@ class DenseIndex:
         import faiss
 
         blob = faiss.serialize_index(self._index)  # uint8 array
-        _atomic_savez(Path(path), faiss=blob, dim=np.int64(self.dim), generation=np.int64(generation))
+        atomic_savez(Path(path), faiss=blob, dim=np.int64(self.dim), generation=np.int64(generation))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> tuple["DenseIndex", int]:
@@ -335,7 +258,7 @@ class BM25Index:
         ids = self.ids()
         joined = np.array([" ".join(t) for t in self._docs.values()], dtype=np.str_)
         meta = json.dumps({"k1": self.k1, "b": self.b})
-        _atomic_savez(Path(path), ids=ids, tokens=joined, meta=np.array(meta), generation=np.int64(generation))
+        atomic_savez(Path(path), ids=ids, tokens=joined, meta=np.array(meta), generation=np.int64(generation))
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, stemmer: Any = "auto") -> tuple["BM25Index", int]:
@@ -349,3 +272,89 @@ class BM25Index:
         obj = cls(k1=meta.get("k1", 1.5), b=meta.get("b", 0.75), stemmer=stemmer)
         obj.add(ids.tolist(), [str(t).split() for t in toks])
         return obj, gen
+
+
+# --------------------------------------------------------------------------- the set of indexes
+INDEX_FILES = {"dense": "dense.npz", "bm25_windows": "bm25_windows.npz", "bm25_videos": "bm25_videos.npz"}
+
+
+def load_vectors(path: Path, n: int, dim: int | None) -> np.ndarray | None:
+    """(n, dim) float32 window vectors from ``path``; None when missing, unreadable or misshapen."""
+    try:
+        v = np.load(path)
+    except (OSError, ValueError, EOFError):
+        return None
+    if v.ndim != 2 or v.shape[0] != n or (dim is not None and v.shape[1] != dim):
+        return None
+    return v.astype(np.float32, copy=False)
+
+
+class SearchIndexes:
+    """The dense and BM25 indexes of one corpus generation."""
+
+    def __init__(self, dense: DenseIndex | None = None, bm25_windows: BM25Index | None = None,
+                 bm25_videos: BM25Index | None = None) -> None:
+        self.dense = dense
+        self.bm25_windows = bm25_windows if bm25_windows is not None else BM25Index()
+        self.bm25_videos = bm25_videos if bm25_videos is not None else BM25Index()
+
+    @staticmethod
+    def paths(folder: Path) -> dict[str, Path]:
+        """The index files in ``folder``, by index name."""
+        return {name: folder / file for name, file in INDEX_FILES.items()}
+
+    @classmethod
+    def load(cls, folder: Path, generation: int, *, keep_empty_dense: bool) -> "SearchIndexes":
+        """The indexes saved at ``generation``; VCVALError when a file is stale or unreadable.
+
+        An empty dense index is dropped (None) unless ``keep_empty_dense`` (the encoder is known).
+        """
+        paths = cls.paths(folder)
+        if any(read_generation(p) != generation for p in paths.values()):
+            raise VCVALError(f"index generation differs from the database's ({generation})")
+        dense, _ = DenseIndex.load(paths["dense"])
+        bm25w, _ = BM25Index.load(paths["bm25_windows"])
+        bm25v, _ = BM25Index.load(paths["bm25_videos"])
+        return cls(dense if dense.ntotal or keep_empty_dense else None, bm25w, bm25v)
+
+    def save(self, folder: Path, generation: int, dim: int) -> None:
+        """Write all index files under temp names, then rename them all (originals untouched on failure).
+
+        ``dim``: vector size of the empty dense index saved while there is none.
+        """
+        paths = self.paths(folder)
+        pending = {k: p.with_name(p.name + ".pending") for k, p in paths.items()}
+        try:
+            dense = self.dense if self.dense is not None else DenseIndex(dim)
+            dense.save(pending["dense"], generation)
+            self.bm25_windows.save(pending["bm25_windows"], generation)
+            self.bm25_videos.save(pending["bm25_videos"], generation)
+        except BaseException:
+            for p in pending.values():
+                p.unlink(missing_ok=True)
+            raise
+        for k in paths:
+            os.replace(pending[k], paths[k])
+
+    def ensure_dense(self, dim: int) -> None:
+        """Start an empty dense index of ``dim`` unless one of that size exists."""
+        if self.dense is None or self.dense.dim != dim:
+            self.dense = DenseIndex(dim)
+
+    def add_vectors(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add (n,) int64 window ids with their (n, D) vectors to the dense index."""
+        if self.dense is None:
+            self.dense = DenseIndex(vectors.shape[1])
+        self.dense.add(ids, vectors)
+
+    def remove_video(self, pk: int, window_ids: Sequence[int]) -> None:
+        """Drop a video's document and its windows from every index."""
+        if self.dense is not None:
+            self.dense.remove(window_ids)
+        self.bm25_windows.remove(window_ids)
+        self.bm25_videos.remove([pk])
+
+    def stats(self) -> dict[str, Any]:
+        """Number of entries per index."""
+        return {"dense_vectors": 0 if self.dense is None else self.dense.ntotal,
+                "bm25_windows": len(self.bm25_windows), "bm25_videos": len(self.bm25_videos)}

@@ -51,12 +51,19 @@ def mask_scores(scores: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     return scores.float().masked_fill(~valid, NEG_INF)
 
 
-def temporal_iou(a_start: float, a_end: float, b_start: float, b_end: float) -> float:
-    """IoU of two time intervals in seconds (0 when disjoint; a zero-length pair counts as equal points)."""
-    inter = max(0.0, min(a_end, b_end) - max(a_start, b_start))
-    union = max(a_end, b_end) - min(a_start, b_start)
-    if union <= 0:
-        return 1.0 if (a_start == b_start and a_end == b_end) else 0.0
+def temporal_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Temporal IoU in [0, 1] of spans ``a = (start, end)`` and ``b`` (seconds): disjoint spans -> 0; two instants -> 1 when equal, else 0.
+
+    The one IoU of vcval (training targets, decoding and the evaluation metrics). Raises ValueError
+    for a reversed span.
+    """
+    (s1, e1), (s2, e2) = (float(a[0]), float(a[1])), (float(b[0]), float(b[1]))
+    if e1 < s1 or e2 < s2:
+        raise ValueError(f"span end before start: {a} / {b}")
+    inter = max(0.0, min(e1, e2) - max(s1, s2))
+    union = (e1 - s1) + (e2 - s2) - inter
+    if union <= 0.0:  # both spans are instants
+        return 1.0 if s1 == s2 else 0.0
     return inter / union
 
 

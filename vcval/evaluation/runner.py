@@ -2,7 +2,7 @@
 
 The corpus is EVERY transcript in the folder (the question's video id is hidden from the system: the
 MedVidCQA setting). It is built once into a throwaway corpus directory keyed by the SHA-256 of the
-folder contents (``$VCVAL_CACHE/eval/<hash>``, default ``~/.cache/vcval/eval/<hash>``), so reruns only
+folder contents (``$VCVAL_HOME/eval/<hash>``, default ``~/.cache/vcval/eval/<hash>``), so reruns only
 pay for the questions.
 """
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import random
 import statistics
 import sys
@@ -19,8 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from vcval.config import cache_root
 from vcval.errors import InvalidInputError, NotFoundError, VCVALError
-from vcval.eval.metrics import Gold, as_prediction, compute_all, correct_video_rank, prediction_ious
+from vcval.evaluation.metrics import Gold, as_prediction, compute_all, correct_video_rank, prediction_ious
 
 logger = logging.getLogger(__name__)
 
@@ -134,9 +134,8 @@ def content_hash(transcripts_dir: str | Path, features_dir: str | Path | None = 
 
 
 def default_cache_root() -> Path:
-    """``$VCVAL_CACHE/eval`` or ``~/.cache/vcval/eval``."""
-    base = os.environ.get("VCVAL_CACHE")
-    return (Path(base) if base else Path.home() / ".cache" / "vcval") / "eval"
+    """``<cache root>/eval`` (see :func:`vcval.config.cache_root`)."""
+    return cache_root() / "eval"
 
 
 # --------------------------------------------------------------------------- evaluator

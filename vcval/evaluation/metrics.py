@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+from vcval.localization.spans import temporal_iou
 from vcval.types import Answer
 
 RETRIEVAL_KS: tuple[int, ...] = (1, 5, 10)
@@ -85,18 +86,6 @@ def as_gold(item: Any) -> Gold:
             float(length) if length not in (None, "") else None,
         )
     raise TypeError(f"cannot read a gold answer from {item!r}")
-
-
-def temporal_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Temporal IoU in [0, 1] of spans ``a = (start, end)`` and ``b`` (seconds); see module doc for edge cases."""
-    (s1, e1), (s2, e2) = (float(a[0]), float(a[1])), (float(b[0]), float(b[1]))
-    if e1 < s1 or e2 < s2:
-        raise ValueError(f"span end before start: {a} / {b}")
-    inter = max(0.0, min(e1, e2) - max(s1, s2))
-    union = (e1 - s1) + (e2 - s2) - inter
-    if union <= 0.0:  # both spans are instants
-        return 1.0 if s1 == s2 else 0.0
-    return inter / union
 
 
 def clamp_span(start: float, end: float, length: float | None) -> tuple[float, float]:

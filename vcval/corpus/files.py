@@ -1,37 +1,23 @@
-"""Crash-safe file primitives: atomic ``.npy`` writes, an inter-process lock, staging folders."""
+"""Corpus files: video ids and content hashes, the inter-process lock, staging folders.
+
+Atomic writes live in :mod:`vcval.utils`."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
+import re
 import shutil
-import tempfile
 import time
+import unicodedata
 import uuid
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, Iterator
 
-import numpy as np
+from vcval.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
-
-
-def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
-    """Call ``write(fh)`` on a temp file next to ``path``, then ``os.replace`` it (all or nothing)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    """Write ``array`` (any shape) to the ``.npy`` file ``path`` atomically."""
-    atomic_write(path, lambda fh: np.save(fh, array))
 
 
 def remove_path(path: Path) -> None:
@@ -114,3 +100,40 @@ class FileLock:
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
             self._fh.close()
             self._fh = None
+
+
+# --------------------------------------------------------------------------- ids
+ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+"""A valid video id: 1-128 letters, digits, '-' or '_' (safe as a file name)."""
+
+
+def validate_video_id(video_id: str) -> str:
+    """Return ``video_id`` if it is 1-128 chars of ``[A-Za-z0-9_-]``, else InvalidInputError."""
+    if not isinstance(video_id, str) or not ID_RE.match(video_id):
+        raise InvalidInputError(
+            f"invalid video id {video_id!r}: use 1-128 letters, digits, '-' or '_' "
+            "(no path separators, dots or spaces)"
+        )
+    return video_id
+
+
+def slugify(text: str, max_len: int = 48) -> str:
+    """ASCII slug of ``text`` (lower-case, ``[a-z0-9_-]``); ``"video"`` if nothing is left."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^A-Za-z0-9_]+", "-", ascii_text).strip("-_").lower()
+    slug = re.sub(r"-{2,}", "-", slug)[:max_len].strip("-_")
+    return slug or "video"
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def default_video_id(stem: str, content_hash: str) -> str:
+    """Readable, stable id: slug of the file stem + '-' + first 8 hex of the content sha256."""
+    return f"{slugify(stem)}-{content_hash[:8]}"

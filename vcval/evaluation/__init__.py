@@ -10,7 +10,7 @@ this module is the stable import path.
 """
 from __future__ import annotations
 
-from vcval.eval.metrics import (
+from vcval.evaluation.metrics import (
     IOU_THRESHOLDS,
     RANK_NS,
     RETRIEVAL_KS,
@@ -28,8 +28,8 @@ from vcval.eval.metrics import (
     temporal_iou,
     video_ranking,
 )
-from vcval.eval.report import add_eval_arguments, format_table, metric_legend, run_eval_command, short_name
-from vcval.eval.runner import EvalReport, Evaluator, Question, content_hash, evaluate, load_questions
+from vcval.evaluation.report import add_eval_arguments, format_table, metric_legend, run_eval_command, short_name
+from vcval.evaluation.runner import EvalReport, Evaluator, Question, content_hash, evaluate, load_questions
 
 __all__ = [
     "IOU_THRESHOLDS",

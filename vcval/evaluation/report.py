@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from vcval.eval.metrics import IOU_THRESHOLDS, RANK_NS, RETRIEVAL_KS, metric_names
-from vcval.eval.runner import EvalReport, Evaluator
+from vcval.evaluation.metrics import IOU_THRESHOLDS, RANK_NS, RETRIEVAL_KS, metric_names
+from vcval.evaluation.runner import EvalReport, Evaluator
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def short_name(metric: str) -> str:
 
 def format_table(reports: Sequence[EvalReport], *, label: str = "Method", show_dataset: bool = True) -> str:
     """A Markdown table, one row per report: the 16 metrics (percent), N questions, corpus size, s/question."""
-    head = ([f"Dataset"] if show_dataset else []) + [label, "N", "Videos"]
+    head = (["Dataset"] if show_dataset else []) + [label, "N", "Videos"]
     head += [short_name(m) for m in metric_names()] + ["s/q", "s/q med"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
     for r in reports:
@@ -66,7 +66,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                         help="evaluate a seeded random subset of N questions (see --seed)")
     parser.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
     parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="corpus cache folder (default $VCVAL_CACHE/eval/<hash> or ~/.cache/vcval/eval/<hash>)")
+                        help="corpus cache folder (default $VCVAL_HOME/eval/<hash> or ~/.cache/vcval/eval/<hash>)")
 
 
 def run_eval_command(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import numpy as np
 
 from vcval.errors import VCVALError
-from vcval.index import Window, WindowConfig
+from vcval.ingest.windows import Window, WindowConfig
 from vcval.types import Cue, Hit, VideoRecord
 
 if TYPE_CHECKING:

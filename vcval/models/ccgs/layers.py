@@ -6,7 +6,7 @@ import math
 import torch
 from torch import nn
 
-from vcval.modeling.span import align_steps_to_cues
+from vcval.localization.spans import align_steps_to_cues
 
 
 def pool_cues(

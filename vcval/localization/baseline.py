@@ -1,8 +1,7 @@
-"""Localizers: given a question and the retrieved candidate videos, pick answer spans.
+"""The training-free baseline localizer: per-cue relevance, then the best contiguous spans.
 
-Every localizer answers ``localize(question, candidates, top_n) -> list[Answer]`` ranked
-across the candidate videos. :class:`BaselineLocalizer` is the transparent, training-free
-baseline; CCGS (``vcval.modeling.localizer.CCGSLocalizer``) plugs in behind the same shape.
+It answers the :class:`~vcval.localization.base.Localizer` shape; CCGS
+(:class:`vcval.localization.ccgs.CCGSLocalizer`) plugs in behind the same shape.
 """
 from __future__ import annotations
 
@@ -10,12 +9,14 @@ import logging
 import math
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-from vcval.types import Answer, Cue, Hit, VideoRecord
+from vcval.localization.base import Candidate
+from vcval.localization.prior import SpanPrior
+from vcval.localization.spans import decode_spans
+from vcval.types import Answer, Cue
 
 logger = logging.getLogger(__name__)
 
@@ -26,58 +27,6 @@ _STOPWORDS = frozenset(
     when where why can could should would will shall may might must have has had not no so than then
     there here up down out about as just very too also get got make made use using way step""".split()
 )
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One retrieved video handed to a localizer.
-
-    ``features`` is (T, D) visual features at 1 frame/s, or None.
-    ``hits`` are this video's retrieval hits (cue windows), best first.
-    """
-
-    record: VideoRecord
-    cues: list[Cue]
-    features: np.ndarray | None
-    retrieval_score: float
-    hits: list[Hit] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class SpanPrior:
-    """Where answers sit in instructional videos: log-normal span length, normal span centre.
-
-    Defaults are fitted to the 2,710 MedVidQA train annotations (``data/medvidqa/priors.json``,
-    made by ``scripts/convert_medvidqa.py``): median answer 51.5 s (quartiles 29 s / 81 s), centre at
-    54% of the video (std 23%).
-    """
-
-    length_median_s: float = 51.5
-    length_log_sigma: float = 0.76
-    center_mean: float = 0.54
-    center_std: float = 0.23
-
-    def log_prob(self, start: np.ndarray, end: np.ndarray, duration: float) -> np.ndarray:
-        """Unnormalized log prior of spans [start, end] seconds (arrays of the same shape)."""
-        length = np.maximum(end - start, 1.0)
-        log_len = -0.5 * ((np.log(length) - math.log(self.length_median_s)) / self.length_log_sigma) ** 2
-        center = (start + end) / 2 / max(duration, 1e-3)
-        log_pos = -0.5 * ((center - self.center_mean) / self.center_std) ** 2
-        return log_len + log_pos
-
-    def cue_span_matrix(self, cues: Sequence[Cue]) -> np.ndarray:
-        """(N, N) log prior of every cue span [cues[i].start, cues[j].end] (cells with j < i included)."""
-        starts = np.array([c.start for c in cues], dtype=np.float64)
-        ends = np.array([c.end for c in cues], dtype=np.float64)
-        begin, finish = np.meshgrid(starts, ends, indexing="ij")  # (N, N)
-        return self.log_prob(begin, finish, max(float(ends.max()), 1e-3))
-
-
-class Localizer(Protocol):
-    """Picks answer spans inside candidate videos and ranks them across videos."""
-
-    def localize(self, question: str, candidates: Sequence[Candidate], top_n: int = 10) -> list[Answer]:
-        ...
 
 
 def content_words(text: str) -> set[str]:
@@ -188,16 +137,7 @@ class BaselineLocalizer:
         if len(cues) == 0:
             return []
         scores = self.span_scores(relevance, cues)
-        spans: list[tuple[int, int, float]] = []
-        for _ in range(n_spans):
-            flat = int(np.argmax(scores))
-            if not np.isfinite(scores.flat[flat]):
-                break
-            first, last = divmod(flat, len(cues))
-            spans.append((first, last, float(scores[first, last])))
-            # drop every span overlapping [first, last]: start <= last and end >= first
-            scores[: last + 1, first:] = -np.inf
-        return spans
+        return decode_spans(scores, np.isfinite(scores), top_k=n_spans)
 
     def localize(self, question: str, candidates: Sequence[Candidate], top_n: int = 10) -> list[Answer]:
         if not candidates:

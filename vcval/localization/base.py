@@ -1,0 +1,32 @@
+"""What every localizer shares: the retrieved :class:`Candidate` it is given and the
+:class:`Localizer` protocol, ``localize(question, candidates, top_n) -> list[Answer]``."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from vcval.types import Answer, Cue, Hit, VideoRecord
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One retrieved video handed to a localizer.
+
+    ``features`` is (T, D) visual features at 1 frame/s, or None.
+    ``hits`` are this video's retrieval hits (cue windows), best first.
+    """
+
+    record: VideoRecord
+    cues: list[Cue]
+    features: np.ndarray | None
+    retrieval_score: float
+    hits: list[Hit] = field(default_factory=list)
+
+
+class Localizer(Protocol):
+    """Picks answer spans inside candidate videos and ranks them across videos."""
+
+    def localize(self, question: str, candidates: Sequence[Candidate], top_n: int = 10) -> list[Answer]:
+        ...

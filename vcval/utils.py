@@ -1,0 +1,60 @@
+"""Small helpers every stage shares: device selection and atomic file writes."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
+
+import numpy as np
+
+from vcval.errors import InvalidInputError
+
+
+def resolve_device(device: Any = "auto") -> str:
+    """Map ``"auto"``/None to ``"cuda"`` when torch sees a CUDA device, else ``"cpu"``.
+
+    An explicit ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (or a ``torch.device``) is returned as a
+    string, after checking that CUDA is available when one is asked for. Anything else is an
+    :class:`~vcval.errors.InvalidInputError`. Use ``torch.device(resolve_device(d))`` for torch.
+    """
+    import torch
+
+    if device is None or device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str) or not (device == "cpu" or device == "cuda" or
+                                           (device.startswith("cuda:") and device[5:].isdigit())):
+        raise InvalidInputError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InvalidInputError(
+            f"device {device!r} was requested but no CUDA device is available; use device='cpu' or 'auto'"
+        )
+    return device
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> None:
+    """Call ``write(fh)`` on a temp file next to ``path``, fsync, then ``os.replace`` it (all or nothing)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write ``array`` (any shape) to the ``.npy`` file ``path`` atomically."""
+    atomic_write(path, lambda fh: np.save(fh, array))
+
+
+def atomic_savez(path: str | os.PathLike, **arrays: Any) -> None:
+    """``np.savez`` of ``arrays`` into ``path`` atomically."""
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))
