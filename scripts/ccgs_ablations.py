@@ -208,10 +208,12 @@ def checkpoint_tag(path: Path) -> str:
 def run_dev_baseline(args) -> dict:
     """The training-free baseline localizer on the same dev questions and BM25 candidates as the ablations."""
     from vcval.encoders import TextEncoder
-    from vcval.evaluation.metrics import Gold, compute_all
+    from vcval.evaluation.metrics import compute_all
     from vcval.localization.baseline import BaselineLocalizer
-    from vcval.training.datasets import VideoBM25, load_questions as load_qa, load_transcripts, split_examples
-    from vcval.training.evaluate_ccgs import make_candidates
+    from vcval.evaluation.questions import load_questions as load_qa
+    from vcval.evaluation.runner import make_candidates
+    from vcval.retrieval import TranscriptBM25
+    from vcval.training.datasets import load_transcripts, split_examples
 
     base = TrainConfig.from_json(ROOT / args.config)
 
@@ -219,12 +221,12 @@ def run_dev_baseline(args) -> dict:
         dev = load_qa(ROOT / base.dev_questions)
         tr = load_transcripts(ROOT / base.dev_transcripts, {q.video_id for q in dev})
         qs = split_examples([q for q in dev if q.video_id in tr], args.dev_limit, base.seed)
-        hits = VideoBM25(tr).search([q.question for q in qs], args.dev_k)
+        hits = TranscriptBM25(tr).search([q.question for q in qs], args.dev_k)
         loc = BaselineLocalizer(TextEncoder.load(device="cpu").encode)
         t0 = time.perf_counter()
         preds = [loc.localize(q.question, make_candidates(tr, h), 100) for q, h in zip(qs, hits)]
         sec = (time.perf_counter() - t0) / len(qs)
-        return {"metrics": compute_all(preds, [Gold(q.video_id, q.start, q.end, q.video_length) for q in qs]),
+        return {"metrics": compute_all(preds, [q.gold for q in qs]),
                 "steps": 0, "train_minutes": 0.0, "seconds_per_question": sec}
     return cached(f"ablation__baseline__d{args.dev_limit}__k{args.dev_k}", go)
 

@@ -32,7 +32,8 @@ from typing import Sequence
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vcval.evaluation import EvalReport, Evaluator, format_table, metric_legend, metric_names  # noqa: E402
+from vcval.evaluation import EvalReport, Evaluator, format_table, metric_names  # noqa: E402
+from vcval.evaluation.report import metric_legend, short_name  # noqa: E402
 
 logger = logging.getLogger("make_results")
 
@@ -163,7 +164,6 @@ def run_all(methods: Sequence[str], k: int, out_dir: Path, reuse: bool, limit: i
 def paper_table() -> str:
     """Markdown rows of the paper's reference numbers (blank where the paper gives none)."""
     names = metric_names()
-    from vcval.evaluation import short_name
 
     head = ["Reference (TAKEN FROM THE PAPER, its own test split)"] + [short_name(m) for m in names]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]

@@ -13,7 +13,8 @@ import torch
 from vcval.models.ccgs.configuration_ccgs import CCGSConfig
 from vcval.models.ccgs.modeling_ccgs import load_ccgs
 from vcval.training.collators import CCGSCollator
-from vcval.training.datasets import CCGSTrainDataset, load_questions, load_transcripts
+from vcval.evaluation.questions import load_questions
+from vcval.training.datasets import CCGSTrainDataset, load_transcripts
 from vcval.training.trainer_ccgs import CCGSTrainer, TrainConfig
 
 TINY_BERT = dict(

@@ -7,15 +7,9 @@ import numpy as np
 import pytest
 
 from vcval.errors import InvalidInputError, NotFoundError
-from vcval.evaluation import (
-    Evaluator,
-    content_hash,
-    evaluate,
-    format_table,
-    load_questions,
-    metric_names,
-    short_name,
-)
+from vcval.evaluation import Evaluator, evaluate, format_table, load_questions, metric_names
+from vcval.evaluation.report import short_name
+from vcval.evaluation.runner import content_hash
 from vcval.types import Answer
 
 TRANSCRIPTS = {

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from vcval.evaluation import (
+from vcval.evaluation.metrics import (
     Gold,
     Prediction,
     clamp_span,
@@ -12,9 +12,9 @@ from vcval.evaluation import (
     localization_metrics,
     metric_names,
     retrieval_metrics,
-    temporal_iou,
     video_ranking,
 )
+from vcval.localization.spans import temporal_iou
 from vcval.types import Answer
 
 

@@ -11,9 +11,12 @@ from vcval.errors import (
     SubtitleError,
     VCVALError,
 )
+from vcval import _moved
 from vcval.types import Answer, Cue, Hit, VideoRecord
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+_moved.install()  # old module paths (vcval.localize, vcval.modeling.*, ...) for one release
 
 __all__ = [
     "Answer",

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from vcval.errors import VCVALError
+from vcval.pipeline import METHODS
 
 logger = logging.getLogger("vcval")
 DEFAULT_CORPUS = "corpus"
@@ -136,13 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=5, help="number of answers (default 5)")
     p.add_argument("--json", action="store_true", help="print answers as JSON")
     p.add_argument("--clip", action="store_true", help="cut the answer clips and print their paths")
-    p.add_argument("--method", default="default", help="bm25-video | bm25 | dense | hybrid | ccgs | default")
+    p.add_argument("--method", default="default", choices=list(METHODS), help="retriever + localizer (default: default)")
     p.add_argument("--checkpoint", help="CCGS checkpoint directory or Hub repo id (default: the shipped one)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.set_defaults(func=cmd_ask)
 
     try:
-        from vcval.evaluation import add_eval_arguments, run_eval_command
+        from vcval.evaluation.report import add_eval_arguments, run_eval_command
     except ImportError:  # evaluation extras missing: keep the rest of the CLI usable
         pass
     else:

@@ -18,6 +18,15 @@ from vcval.types import Answer
 
 logger = logging.getLogger(__name__)
 
+METHODS: dict[str, str] = {
+    "bm25-video": "BM25 over whole transcripts + the baseline localizer",
+    "bm25": "BM25 over cue windows + the baseline localizer",
+    "dense": "MiniLM over cue windows (FAISS) + the baseline localizer",
+    "hybrid": "BM25 + dense fused by reciprocal rank + the baseline localizer",
+    "ccgs": "hybrid retrieval + the CCGS cross-encoder localizer",
+    "default": "what `vcval ask` uses: ccgs when a checkpoint is available, else hybrid",
+}
+"""The one list of methods (``--method`` of ``vcval ask`` / ``vcval eval``, ``build_pipeline``)."""
 BASELINE_METHODS = ("bm25-video", "bm25", "dense", "hybrid")
 MAX_QUESTION_CHARS = 1000
 
@@ -118,7 +127,8 @@ class VCVAL:
 
 
 def available_methods() -> Sequence[str]:
-    return (*BASELINE_METHODS, "ccgs", "default")
+    """The method names of :data:`METHODS`."""
+    return tuple(METHODS)
 
 
 def find_default_checkpoint() -> Path | None:

@@ -15,7 +15,7 @@ import logging
 from typing import Any, Callable, Protocol, Sequence
 
 from vcval.errors import EmptyCorpusError, InvalidInputError
-from vcval.types import Hit
+from vcval.types import Cue, Hit
 
 logger = logging.getLogger(__name__)
 
@@ -211,3 +211,31 @@ def make_retriever(corpus: Any, method: str = "hybrid", encoder: Any = None) -> 
     if method == "hybrid":
         return HybridRetriever([BM25Retriever(corpus, "window"), DenseRetriever(corpus, encoder)])
     raise InvalidInputError(f"unknown retrieval method {method!r}; choose one of {', '.join(METHODS)}")
+
+
+class TranscriptBM25:
+    """Whole-transcript BM25 over in-memory transcripts (training negatives, light dev evaluation).
+
+    Same tokenizer and BM25 as a corpus's ``bm25-video`` index (:func:`vcval.corpus.indexes.tokenize`,
+    :class:`~vcval.corpus.indexes.BM25Index`), so what training sees is what users get.
+    """
+
+    def __init__(self, transcripts: dict[str, list[Cue]]) -> None:
+        from vcval.corpus.indexes import BM25Index, tokenize
+
+        self.video_ids = sorted(transcripts)
+        self._index = BM25Index()
+        docs = tokenize([" ".join(c.text for c in transcripts[v]) for v in self.video_ids])
+        self._index.add(range(len(self.video_ids)), docs)
+
+    def search(self, questions: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
+        """Per question the top-k (video_id, score), best first; videos scoring 0 fill up to k by id."""
+        k = min(k, len(self.video_ids))
+        out = []
+        for q in questions:
+            scores, rows = self._index.search(q, k)
+            hits = [(self.video_ids[int(r)], float(s)) for s, r in zip(scores, rows)]
+            seen = {v for v, _ in hits}
+            hits += [(v, 0.0) for v in self.video_ids if v not in seen][: k - len(hits)]
+            out.append(hits)
+        return out

@@ -9,6 +9,7 @@ from typing import Sequence
 
 from vcval.evaluation.metrics import IOU_THRESHOLDS, RANK_NS, RETRIEVAL_KS, metric_names
 from vcval.evaluation.runner import EvalReport, Evaluator
+from vcval.pipeline import METHODS
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transcripts", required=True, type=Path,
                         help="folder of <video_id>.json transcripts [{start, duration, text}]; the corpus is ALL of them")
     parser.add_argument("--features", type=Path, default=None, help="folder of <video_id>.npy (T, D) visual features")
-    parser.add_argument("--method", default="default", help="bm25-video | bm25 | dense | hybrid | ccgs | default")
+    parser.add_argument("--method", default="default", choices=list(METHODS), help="retriever + localizer (default: default)")
     parser.add_argument("--k", type=int, default=100, help="predictions kept per question (default 100)")
     parser.add_argument("--json", dest="json_out", type=Path, default=None,
                         help="write all metrics and per-question predictions here")

@@ -20,21 +20,15 @@ from typing import Any, Callable, Sequence
 
 from vcval.config import cache_root
 from vcval.errors import InvalidInputError, NotFoundError, VCVALError
-from vcval.evaluation.metrics import Gold, as_prediction, compute_all, correct_video_rank, prediction_ious
+from vcval.evaluation.metrics import as_prediction, compute_all, correct_video_rank, prediction_ious
+from vcval.evaluation.questions import Question, load_questions
+from vcval.localization.base import Candidate
+from vcval.retrieval import TranscriptBM25
+from vcval.types import Cue, VideoRecord
 
 logger = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1  # bump when the way the throwaway corpus is built changes
-REQUIRED_FIELDS = ("question", "video_id", "answer_start_second", "answer_end_second")
-
-
-@dataclass(frozen=True)
-class Question:
-    """One evaluation question (a MedVidQA-format record; extra fields are ignored)."""
-
-    question: str
-    gold: Gold
-    sample_id: Any = None
 
 
 @dataclass
@@ -76,37 +70,6 @@ class EvalReport:
 
 
 # --------------------------------------------------------------------------- inputs
-def load_questions(path: str | Path) -> list[Question]:
-    """Read a MedVidQA-format questions file: a JSON list of records with at least
-    question, video_id, answer_start_second, answer_end_second (video_length and sample_id optional).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise NotFoundError(f"questions file {path} does not exist")
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InvalidInputError(f"{path} is not valid JSON ({err}); expected a list of question records") from err
-    if not isinstance(rows, list) or not rows:
-        raise InvalidInputError(f"{path}: expected a non-empty JSON list of question records")
-    out = []
-    for i, r in enumerate(rows):
-        if not isinstance(r, dict):
-            raise InvalidInputError(f"{path}: record {i} is not an object")
-        missing = [k for k in REQUIRED_FIELDS if r.get(k) in (None, "")]
-        if missing:
-            raise InvalidInputError(f"{path}: record {i} lacks {', '.join(missing)} (required: {', '.join(REQUIRED_FIELDS)})")
-        try:
-            start, end = float(r["answer_start_second"]), float(r["answer_end_second"])
-            length = float(r["video_length"]) if r.get("video_length") not in (None, "") else None
-        except (TypeError, ValueError) as err:
-            raise InvalidInputError(f"{path}: record {i} has a non-numeric time ({err})") from err
-        if end < start or start < 0:
-            raise InvalidInputError(f"{path}: record {i} has answer span [{start}, {end}]; need 0 <= start <= end")
-        out.append(Question(str(r["question"]), Gold(str(r["video_id"]), start, end, length), r.get("sample_id")))
-    return out
-
-
 def transcript_files(transcripts_dir: str | Path) -> dict[str, Path]:
     """``{video_id: path}`` of the ``<video_id>.json`` transcripts in a folder (sorted by id)."""
     d = Path(transcripts_dir)
@@ -338,3 +301,64 @@ def evaluate(
     if json_out is not None:
         report.save(json_out)
     return report
+
+
+# --------------------------------------------------------------------------- light harness (in-memory)
+# Corpus-level evaluation of a CCGS model during training and for ablations.
+# 
+# Retrieval is whole-transcript BM25 over the evaluation videos (top ``k_videos``); the model
+# scores every span of those videos and ranks (video, span) pairs globally. Metrics are the 16
+# of :func:`vcval.evaluation.metrics.compute_all`. Span scores are computed once per question, so the
+# retrieval-fusion weight can be swept for free (tune it on development data only).
+
+
+@dataclass
+class CorpusEval:
+    """metrics[weight] -> the 16 metrics; seconds_per_question of the model pass (retrieval included)."""
+
+    metrics: dict[float, dict[str, float]]
+    seconds_per_question: float
+    n_questions: int
+
+
+def make_candidates(
+    transcripts: dict[str, list[Cue]], hits: Sequence[tuple[str, float]], titles: dict[str, str] | None = None
+) -> list[Candidate]:
+    """Candidates (text-only) for retrieved (video_id, score) pairs."""
+    out = []
+    for vid, score in hits:
+        cues = transcripts[vid]
+        rec = VideoRecord(
+            video_id=vid, title=(titles or {}).get(vid, vid), duration=float(cues[-1].end) if cues else 0.0,
+            source="transcript", subtitle_source="transcript", content_hash=vid, n_cues=len(cues),
+        )
+        out.append(Candidate(rec, list(cues), None, float(score), []))
+    return out
+
+
+def evaluate_corpus(
+    localizer: Any,
+    questions: Sequence[Question],
+    transcripts: dict[str, list[Cue]],
+    *,
+    k_videos: int = 5,
+    top_n: int = 100,
+    weights: Sequence[float] = (0.0,),
+    progress: Callable[[int, int], None] | None = None,
+) -> CorpusEval:
+    """Ask every question against the corpus ``transcripts``; metrics per retrieval-fusion weight."""
+    bm25 = TranscriptBM25(transcripts)
+    hits = bm25.search([q.question for q in questions], k_videos)
+    preds: dict[float, list] = {w: [] for w in weights}
+    gold = []
+    t0 = time.perf_counter()
+    for n, (q, h) in enumerate(zip(questions, hits)):
+        cands = make_candidates(transcripts, h)
+        spans = localizer.score_videos(q.question, cands)
+        for w in weights:
+            preds[w].append(localizer.rank(cands, spans, top_n, retrieval_weight=w))
+        gold.append(q.gold)
+        if progress is not None:
+            progress(n + 1, len(questions))
+    elapsed = time.perf_counter() - t0
+    return CorpusEval({w: compute_all(preds[w], gold) for w in weights}, elapsed / max(1, len(questions)), len(questions))

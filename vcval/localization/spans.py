@@ -8,12 +8,14 @@ is deterministic and free of model state so it can be unit-tested on its own.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
 
 from vcval.types import Cue
+
+if TYPE_CHECKING:
+    import torch
 
 NEG_INF = -1e9  # fill value for invalid cells (finite: softmax over an all-masked row stays defined)
 
@@ -35,6 +37,8 @@ def span_mask(
     if max_span_cues < 1:
         raise ValueError(f"max_span_cues must be >= 1, got {max_span_cues}")
     n = cue_mask.shape[1]
+    import torch
+
     idx = torch.arange(n, device=cue_mask.device)
     offset = idx[None, :] - idx[:, None]  # (N, N): j - i
     band = (offset >= 0) & (offset < max_span_cues)  # (N, N)
@@ -122,8 +126,8 @@ def decode_spans(
     Only valid cells are considered. Ties go to the earliest start, then the shortest span.
     With ``non_overlapping`` a cell whose cue range overlaps an already chosen span is skipped.
     """
-    s = scores.detach().float().cpu().numpy() if isinstance(scores, torch.Tensor) else np.asarray(scores, dtype=np.float64)
-    v = valid.detach().cpu().numpy() if isinstance(valid, torch.Tensor) else np.asarray(valid, dtype=bool)
+    s = scores.detach().float().cpu().numpy() if hasattr(scores, "detach") else np.asarray(scores, dtype=np.float64)
+    v = valid.detach().cpu().numpy() if hasattr(valid, "detach") else np.asarray(valid, dtype=bool)
     ii, jj = np.nonzero(v)
     if len(ii) == 0 or top_k <= 0:
         return []
@@ -169,6 +173,8 @@ def align_steps_to_cues(
     t with cue k divided by the cue's total overlap; a cue overlapping no step (e.g. past the
     end of the features) takes the nearest real step. Rows of padding cues may be arbitrary.
     """
+    import torch
+
     t = torch.arange(step_mask.shape[1], device=step_mask.device, dtype=torch.float32)
     step_lo = (t / fps)[None, None, :]  # (1, 1, T)
     step_hi = ((t + 1) / fps)[None, None, :]

@@ -17,21 +17,11 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from vcval.errors import NotFoundError, SubtitleError
+from vcval.evaluation.questions import Question
+from vcval.retrieval import TranscriptBM25
 from vcval.types import Cue
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class QAExample:
-    """One labelled question: the answer is [start, end] seconds of ``video_id``."""
-
-    question: str
-    video_id: str
-    start: float
-    end: float
-    sample_id: str = ""
-    video_length: float | None = None
 
 
 @dataclass(frozen=True)
@@ -78,45 +68,6 @@ def load_transcripts(folder: str | Path, video_ids: Iterable[str] | None = None)
     return out
 
 
-def load_questions(path: str | Path) -> list[QAExample]:
-    """Labelled questions of a JSON list file (see module doc)."""
-    path = Path(path)
-    if not path.is_file():
-        raise NotFoundError(f"question file {path} does not exist; run scripts/convert_*.py first")
-    out = []
-    for k, r in enumerate(json.loads(path.read_text(encoding="utf-8"))):
-        length = r.get("video_length")
-        out.append(
-            QAExample(
-                str(r["question"]).strip(), str(r["video_id"]), float(r["answer_start_second"]),
-                float(r["answer_end_second"]), str(r.get("sample_id", k)),
-                float(length) if length not in (None, "") else None,
-            )
-        )
-    return out
-
-
-class VideoBM25:
-    """Whole-transcript BM25 over a set of videos (negative mining and dev retrieval)."""
-
-    def __init__(self, transcripts: dict[str, list[Cue]]) -> None:
-        from vcval.corpus.indexes import import_bm25s
-
-        bm25s = import_bm25s()
-        self.video_ids = sorted(transcripts)
-        corpus = [" ".join(c.text for c in transcripts[v]) for v in self.video_ids]
-        self._bm25s = bm25s
-        self.retriever = bm25s.BM25()
-        self.retriever.index(bm25s.tokenize(corpus, stopwords="en", show_progress=False), show_progress=False)
-
-    def search(self, questions: Sequence[str], k: int) -> list[list[tuple[str, float]]]:
-        """Per question the top-k (video_id, score), best first."""
-        k = min(k, len(self.video_ids))
-        toks = self._bm25s.tokenize(list(questions), stopwords="en", show_progress=False)
-        docs, scores = self.retriever.retrieve(toks, k=k, show_progress=False, n_threads=1)
-        return [[(self.video_ids[int(d)], float(s)) for d, s in zip(drow, srow)] for drow, srow in zip(docs, scores)]
-
-
 class CCGSTrainDataset(Dataset):
     """Questions with negatives: ``n_hard`` from the BM25 top ``hard_pool`` of the training videos
     (the positive excluded) plus ``n_random`` others. Sampling is a pure function of
@@ -124,7 +75,7 @@ class CCGSTrainDataset(Dataset):
 
     def __init__(
         self,
-        examples: Sequence[QAExample],
+        examples: Sequence[Question],
         transcripts: dict[str, list[Cue]],
         *,
         n_hard: int = 2,
@@ -140,7 +91,7 @@ class CCGSTrainDataset(Dataset):
         self.n_hard, self.n_random, self.seed, self.epoch = n_hard, n_random, seed, 0
         self.hard: list[list[str]] = [[] for _ in self.examples]
         if n_hard > 0 and len(self.video_ids) > 1:
-            bm25 = VideoBM25(transcripts)
+            bm25 = TranscriptBM25(transcripts)
             results = bm25.search([e.question for e in self.examples], hard_pool + 1)
             self.hard = [[v for v, _ in res if v != e.video_id][:hard_pool] for e, res in zip(self.examples, results)]
 
@@ -161,7 +112,7 @@ class CCGSTrainDataset(Dataset):
         return TrainItem(ex.question, (ex.video_id, *negs), ex.start, ex.end, crops, rng.random())
 
 
-def split_examples(examples: Sequence[QAExample], n: int, seed: int = 0) -> list[QAExample]:
+def split_examples(examples: Sequence[Question], n: int, seed: int = 0) -> list[Question]:
     """A deterministic random subset of ``n`` examples (all when n <= 0 or n >= len)."""
     if n <= 0 or n >= len(examples):
         return list(examples)

@@ -25,8 +25,9 @@ from vcval.utils import resolve_device
 from vcval.localization.ccgs import CCGSLocalizer
 from vcval.models.ccgs.inputs import spec_from_tokenizer
 from vcval.training.collators import CCGSCollator
-from vcval.training.datasets import CCGSTrainDataset, load_questions, load_transcripts, split_examples
-from vcval.training.evaluate_ccgs import evaluate_corpus
+from vcval.evaluation.questions import load_questions
+from vcval.training.datasets import CCGSTrainDataset, load_transcripts, split_examples
+from vcval.evaluation.runner import evaluate_corpus
 
 logger = logging.getLogger(__name__)
 
