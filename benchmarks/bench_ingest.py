@@ -29,7 +29,7 @@ def run(label: str, videos: list[Path], *, sidecar: bool, visual: bool) -> tuple
             if sidecar:
                 shutil.copy(v.with_suffix(".srt"), src / v.with_suffix(".srt").name)
         corpus = Corpus.open(Path(tmp) / "corpus")
-        corpus.text_encoder  # load encoders outside the timed region
+        _ = corpus.text_encoder  # load encoders outside the timed region
         total_s = 0.0
         minutes = 0.0
         for v in sorted(src.glob("*.mp4")):
@@ -52,7 +52,7 @@ def main() -> None:
     ]
     base = rows[0][1]
     print(f"{'ingest':44s} {'s per min of video':>20s} {'x baseline':>11s}")
-    for label, per_min, minutes in rows:
+    for label, per_min, _minutes in rows:
         print(f"{label:44s} {per_min:20.2f} {per_min / base:11.2f}")
     print(f"({len(videos)} demo videos, {rows[0][2]:.1f} min of video per row)")
 

@@ -42,13 +42,15 @@ import torch  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from vcval.evaluation import Evaluator, load_questions, metric_names  # noqa: E402
+from vcval.localization.ccgs import INFERENCE_FILE, CCGSInference  # noqa: E402
 from vcval.training.trainer_ccgs import CCGSTrainer, TrainConfig  # noqa: E402
 
 logger = logging.getLogger("ccgs_ablations")
 CACHE = ROOT / "runs" / "ccgs_ablations"
 PRIOR_WEIGHTS = [0.0, 1.0]
 BASELINE_WEIGHTS = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
-RETRIEVAL_WEIGHTS = [0.0, 16.0, 1e6]
+RETRIEVER_ORDER = 1e6  # in the grid (and its cache keys): keep the retriever's video order
+RETRIEVAL_WEIGHTS = [0.0, 16.0, RETRIEVER_ORDER]
 VARIANTS = {
     "baseline": ({}, "training-free baseline localizer (vcval.localization.baseline), for scale"),
     "full": ({}, "the main recipe"),
@@ -85,7 +87,7 @@ def run_eval(args) -> dict:
         evaluator = Evaluator(ROOT / tdir)
         rows = {}
         for method in ("hybrid", "ccgs"):
-            def go(method=method):
+            def go(method=method, evaluator=evaluator, questions=questions, key=key):
                 kw = {"n_videos": args.n_videos, "device": "cpu"}
                 if method == "ccgs":
                     kw["checkpoint"] = str(args.checkpoint)
@@ -129,7 +131,8 @@ def run_tune(args) -> dict:
                     spans = loc.spans_from_matrices(cands, matrices, prior_weight=p, baseline_matrices=base_matrices,
                                                     baseline_weight=b)
                     for r in RETRIEVAL_WEIGHTS:
-                        preds[(p, b, r)].append(loc.rank(cands, spans, 100, retrieval_weight=r))
+                        preds[(p, b, r)].append(loc.rank(cands, spans, 100, retrieval_weight=0.0 if r >= RETRIEVER_ORDER else r,
+                                                         keep_retriever_order=r >= RETRIEVER_ORDER))
             base_preds.append(loc.baseline.localize(q.question, cands, 100))
         golds = [q.gold for q in questions]
         return {"n_questions": len(questions),
@@ -137,14 +140,14 @@ def run_tune(args) -> dict:
                 "grid": [{"prior_weight": p, "baseline_weight": b, "retrieval_weight": r,
                           "metrics": compute_all(preds[(p, b, r)], golds)} for p, b, r in grid]}
 
-    cfg_path = Path(args.checkpoint) / "config.json"
     weights_hash = "weights-" + hashlib.sha1((Path(args.checkpoint) / "model.safetensors").read_bytes()).hexdigest()[:8]
     res = with_best_weights(cached(f"tune3__{weights_hash}__n{args.tune_limit}__v{args.n_videos}", go))
-    cfg = json.loads(cfg_path.read_text())
-    if any(cfg.get(k) != v for k, v in res["best"].items()):
-        cfg.update(res["best"])
-        cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True))
-        logger.info("set %s in %s", res["best"], cfg_path)
+    best = res["best"]
+    order = best["retrieval_weight"] >= RETRIEVER_ORDER
+    settings = CCGSInference(keep_retriever_order=order, retrieval_weight=0.0 if order else best["retrieval_weight"],
+                             prior_weight=best["prior_weight"], baseline_weight=best["baseline_weight"])
+    settings.to_json(Path(args.checkpoint) / INFERENCE_FILE)
+    logger.info("wrote %s into %s", settings, Path(args.checkpoint) / INFERENCE_FILE)
     return res
 
 
@@ -209,9 +212,9 @@ def run_dev_baseline(args) -> dict:
     """The training-free baseline localizer on the same dev questions and BM25 candidates as the ablations."""
     from vcval.encoders import TextEncoder
     from vcval.evaluation.metrics import compute_all
-    from vcval.localization.baseline import BaselineLocalizer
     from vcval.evaluation.questions import load_questions as load_qa
     from vcval.evaluation.runner import make_candidates
+    from vcval.localization.baseline import BaselineLocalizer
     from vcval.retrieval import TranscriptBM25
     from vcval.training.datasets import load_transcripts, split_examples
 

@@ -30,8 +30,9 @@ import json
 import logging
 import math
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 logger = logging.getLogger("convert_medvidqa")
 
@@ -67,7 +68,7 @@ def answer_priors(annotations: Sequence[dict], bins: int = 10) -> dict[str, Any]
         raise ValueError("no annotation has a positive video_length")
     length = [float(a["answer_end_second"]) - float(a["answer_start_second"]) for a in rows]
     vlen = [float(a["video_length"]) for a in rows]
-    rel_len = [l / v for l, v in zip(length, vlen)]
+    rel_len = [span / v for span, v in zip(length, vlen)]
     rel_start = [min(float(a["answer_start_second"]) / v, 1.0) for a, v in zip(rows, vlen)]
     rel_end = [min(float(a["answer_end_second"]) / v, 1.0) for a, v in zip(rows, vlen)]
     rel_center = [(s + e) / 2 for s, e in zip(rel_start, rel_end)]

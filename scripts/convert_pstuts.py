@@ -31,8 +31,9 @@ import ast
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from convert_tutorialvqa import fill_times, transcript_json  # noqa: E402

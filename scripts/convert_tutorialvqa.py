@@ -44,8 +44,9 @@ import json
 import logging
 import random
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 logger = logging.getLogger("convert_tutorialvqa")
 

@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import make_video
+
 from vcval.types import Answer, Cue
 
 ROOT = Path(__file__).resolve().parents[1]

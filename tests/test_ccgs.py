@@ -9,13 +9,12 @@ import torch
 
 from vcval.errors import InvalidInputError, NotFoundError
 from vcval.localization.base import Candidate
-from vcval.models.ccgs.configuration_ccgs import CCGSConfig
-from vcval.models.ccgs.modeling_ccgs import CCGSModel, load_ccgs, load_tokenizer
-from vcval.models.ccgs.layers import GlobalSpanHead, rotary
 from vcval.localization.ccgs import CCGSLocalizer, fuse_scores
 from vcval.localization.spans import decode_spans
+from vcval.models.ccgs.configuration_ccgs import CCGSConfig
 from vcval.models.ccgs.inputs import VideoText, batch_inputs, spec_from_tokenizer, tokenize_cues
-from vcval.models.ccgs.modeling_ccgs import contrastive_loss, span_loss
+from vcval.models.ccgs.layers import GlobalSpanHead, rotary
+from vcval.models.ccgs.modeling_ccgs import CCGSModel, contrastive_loss, load_ccgs, load_tokenizer, span_loss
 from vcval.types import Cue, VideoRecord
 
 TINY_BERT = dict(
@@ -183,7 +182,7 @@ def test_from_pretrained_hub_id_offline_from_local_cache_snapshot(tmp_path, toke
     assert all(c["revision"] == revision for c in calls)
     inp = inputs_for(tokenizer, cfg, "how?", [make_cues(TEXTS_B)])
     assert torch.allclose(model(**inp).scores, loaded(**inp).scores, atol=5e-3)
-    with pytest.raises(Exception):  # a revision that is not in the cache cannot be fetched offline
+    with pytest.raises(NotFoundError):  # a revision that is not in the cache cannot be fetched offline
         load_ccgs("someone/ccgs-tiny", revision="f" * 40, device="cpu", cache_dir=str(tmp_path / "hub"))
 
 
@@ -317,7 +316,7 @@ def test_shipped_checkpoint_loads_offline_and_answers():
 def test_retriever_order_mode_scores_only_the_videos_it_needs(tokenizer):
     torch.manual_seed(0)
     loc = CCGSLocalizer(CCGSModel(tiny_config()), tokenizer, "cpu", batch_size=8, spans_per_video=2,
-                        retrieval_weight=1e6)
+                        keep_retriever_order=True)
     cands = [_candidate(f"v{k}", make_cues(TEXTS_A[: 3 + k]), float(10 - k)) for k in range(6)]
     cands = cands[::-1]  # arrival order must not matter: the retrieval score does
     scored = []

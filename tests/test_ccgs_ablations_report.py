@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from test_converters import load_script
+
 from vcval.evaluation import metric_names
 
 abl = load_script("ccgs_ablations")

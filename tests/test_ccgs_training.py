@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from vcval.evaluation.questions import load_questions
+from vcval.localization.ccgs import CCGSInference
 from vcval.models.ccgs.configuration_ccgs import CCGSConfig
 from vcval.models.ccgs.modeling_ccgs import load_ccgs
 from vcval.training.collators import CCGSCollator
-from vcval.evaluation.questions import load_questions
 from vcval.training.datasets import CCGSTrainDataset, load_transcripts
 from vcval.training.trainer_ccgs import CCGSTrainer, TrainConfig
 
@@ -77,8 +78,8 @@ def test_dataset_mines_negatives_and_collator_labels(corpus):
     item = ds[0]
     assert item.video_ids[0] == qs[0].video_id and len(set(item.video_ids)) == 3
     assert ds[0] == item  # deterministic for (seed, epoch, index)
-    from vcval.models.ccgs.modeling_ccgs import load_tokenizer
     from vcval.models.ccgs.inputs import spec_from_tokenizer
+    from vcval.models.ccgs.modeling_ccgs import load_tokenizer
 
     cfg = CCGSConfig(encoder_config=TINY_BERT, max_len=40, max_span_cues=4, max_span_seconds=None)
     tok = load_tokenizer(cfg)
@@ -93,8 +94,8 @@ def test_dataset_mines_negatives_and_collator_labels(corpus):
 
 
 def test_positive_excerpt_always_keeps_the_answer(corpus):
-    from vcval.models.ccgs.modeling_ccgs import load_tokenizer
     from vcval.models.ccgs.inputs import spec_from_tokenizer
+    from vcval.models.ccgs.modeling_ccgs import load_tokenizer
 
     qs = load_questions(corpus / "train.json")
     tr = load_transcripts(corpus / "transcripts", {q.video_id for q in qs})
@@ -126,7 +127,8 @@ def test_training_reduces_loss_evaluates_and_keeps_best(corpus, tmp_path):
     assert len(evals) == 2 and "Rank@1 mIoU" in evals[0]["eval"]["weights"]["0.0"]
     assert result["best"] == max(e["eval"]["score"] for e in evals)
     model, _ = load_ccgs(tmp_path / "run" / "best", device="cpu")
-    assert model.config.retrieval_weight in (0.0, 1.0)
+    settings = CCGSInference.for_checkpoint(tmp_path / "run" / "best", model.config)
+    assert settings.retrieval_weight in (0.0, 1.0) and not settings.keep_retriever_order
 
 
 def test_interrupted_run_resumes_to_identical_weights(corpus, tmp_path):

@@ -12,11 +12,11 @@ import pytest
 
 import vcval.corpus.corpus as corpus_mod
 from vcval import media
-from vcval.corpus.corpus import NO_CUES_WARNING, default_video_id, slugify, validate_video_id
 from vcval.corpus import Corpus
+from vcval.corpus.corpus import NO_CUES_WARNING, default_video_id, slugify, validate_video_id
+from vcval.corpus.indexes import BM25Index, DenseIndex, read_generation
 from vcval.encoders import TextEncoder
 from vcval.errors import DuplicateVideoError, InvalidInputError, NotFoundError, VCVALError
-from vcval.corpus.indexes import BM25Index, DenseIndex, read_generation
 from vcval.ingest.windows import WindowConfig
 from vcval.retrieval import make_retriever
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from vcval.encoders import DEFAULT_TEXT_ENCODER, TextEncoder
-from vcval.utils import resolve_device
 from vcval.errors import InvalidInputError, NotFoundError
+from vcval.utils import resolve_device
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vcval.errors import InvalidInputError
 from vcval.corpus.indexes import BM25Index, DenseIndex, read_generation, tokenize
+from vcval.errors import InvalidInputError
 from vcval.ingest.windows import WindowConfig, make_windows
 from vcval.types import Cue
 

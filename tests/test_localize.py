@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vcval.localization.baseline import BaselineLocalizer, content_words
 from vcval.localization.base import Candidate
+from vcval.localization.baseline import BaselineLocalizer, content_words
 from vcval.localization.prior import SpanPrior
 from vcval.types import Cue, VideoRecord
 
@@ -45,7 +45,7 @@ def test_spans_are_non_overlapping_and_single_cue_video_works():
     cues = make_cues(["a", "b", "c", "d", "e", "f"])
     spans = loc.spans_for_video(np.array([0.0, 1.0, 0.9, 0.0, 0.0, 0.8]), cues, 3)
     assert spans[0][:2] == (1, 2)
-    covered = [set(range(f, l + 1)) for f, l, _ in spans]
+    covered = [set(range(first, last + 1)) for first, last, _ in spans]
     assert all(not (x & y) for i, x in enumerate(covered) for y in covered[i + 1 :])
     assert loc.spans_for_video(np.array([0.3]), make_cues(["only"]), 3) == [(0, 0, pytest.approx(-0.5))]
 

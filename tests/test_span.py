@@ -19,7 +19,7 @@ from vcval.localization.spans import (
     span_mask,
     temporal_iou,
 )
-from vcval.models.ccgs.inputs import WindowSpec, batch_inputs, pack_windows, VideoText
+from vcval.models.ccgs.inputs import VideoText, WindowSpec, batch_inputs, pack_windows
 from vcval.types import Cue
 
 

@@ -1,6 +1,7 @@
 """vcval: find the answer to a question inside a corpus of instructional videos."""
 from __future__ import annotations
 
+from vcval import _moved
 from vcval.errors import (
     DuplicateVideoError,
     EmptyCorpusError,
@@ -11,7 +12,6 @@ from vcval.errors import (
     SubtitleError,
     VCVALError,
 )
-from vcval import _moved
 from vcval.types import Answer, Cue, Hit, VideoRecord
 
 __version__ = "0.2.0"

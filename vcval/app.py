@@ -20,8 +20,9 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -113,7 +114,7 @@ def _guard(fn: Callable) -> Callable:
 class DemoHandlers:
     """The app's actions over one pipeline (shared by all users; per-user data is in gr.State)."""
 
-    def __init__(self, pipeline: "VCVAL", k: int = TOP_K) -> None:
+    def __init__(self, pipeline: VCVAL, k: int = TOP_K) -> None:
         self.pipeline = pipeline
         self.k = k
         root = str(getattr(pipeline.corpus, "root", "corpus"))
@@ -222,7 +223,7 @@ class DemoHandlers:
 
 
 # --------------------------------------------------------------------------- UI
-def _default_pipeline(corpus_dir: str | os.PathLike | None) -> "VCVAL":
+def _default_pipeline(corpus_dir: str | os.PathLike | None) -> VCVAL:
     from vcval.demo import ensure_demo_corpus
     from vcval.pipeline import VCVAL
 
@@ -249,7 +250,7 @@ def _default_examples() -> list[str]:
         return []
 
 
-def build_demo(pipeline: "VCVAL | None" = None, corpus_dir: str | os.PathLike | None = None, *,
+def build_demo(pipeline: VCVAL | None = None, corpus_dir: str | os.PathLike | None = None, *,
                examples: Sequence[str] | None = None, k: int = TOP_K) -> gr.Blocks:
     """The Gradio app over ``pipeline``.
 

@@ -5,8 +5,8 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from vcval.errors import VCVALError
 from vcval.pipeline import METHODS

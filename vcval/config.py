@@ -82,9 +82,9 @@ def cache_root() -> Path:
 
 
 def _bundled(*parts: str) -> Path:
-    """``<repo>/<parts>`` in a source checkout, else ``vcval/<parts>`` inside an installed wheel."""
-    repo = PACKAGE_DIR.parent.joinpath(*parts)
-    return repo if repo.exists() else PACKAGE_DIR.joinpath(*parts)
+    """``vcval/<parts>`` inside an installed wheel, else ``<repo>/<parts>`` in a source checkout."""
+    installed = PACKAGE_DIR.joinpath(*parts)
+    return installed if installed.exists() else PACKAGE_DIR.parent.joinpath(*parts)
 
 
 def checkpoint_dir() -> Path | None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from vcval.config import cache_root, demo_assets_dir
 from vcval.errors import DuplicateVideoError, NotFoundError

@@ -32,7 +32,7 @@ DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"
 
 _DEFAULT_MAX_LENGTH = 256  # all-MiniLM-L6-v2 sentence_bert_config.json max_seq_length
 
-_CACHE: dict[tuple[str, str, str | None], "TextEncoder"] = {}
+_CACHE: dict[tuple[str, str, str | None], TextEncoder] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -96,7 +96,7 @@ class TextEncoder:
         name_or_path: str | os.PathLike | None = None,
         device: str = "auto",
         revision: str | None = None,
-    ) -> "TextEncoder":
+    ) -> TextEncoder:
         """Load (or fetch from the process cache) a text encoder.
 
         ``name_or_path``: None = the packaged all-MiniLM-L6-v2; an existing local directory
@@ -132,7 +132,7 @@ class TextEncoder:
             return encoder
 
     @classmethod
-    def _load_uncached(cls, model_dir: Path | None, name: str, device: str, revision: str | None) -> "TextEncoder":
+    def _load_uncached(cls, model_dir: Path | None, name: str, device: str, revision: str | None) -> TextEncoder:
         from transformers import AutoModel, AutoTokenizer
 
         source = str(model_dir) if model_dir is not None else name
@@ -191,7 +191,7 @@ class TextEncoder:
         return out
 
 
-def _mean_pool_normalize(hidden: "torch.Tensor", mask: "torch.Tensor") -> "torch.Tensor":
+def _mean_pool_normalize(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean over unmasked tokens then L2 norm: (B, L, D), (B, L) -> (B, D)."""
     import torch
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from vcval.config import PipelineConfig, checkpoint_dir
 from vcval.errors import EmptyCorpusError, InvalidInputError
-from vcval.localization.baseline import BaselineLocalizer
 from vcval.localization.base import Candidate, Localizer
+from vcval.localization.baseline import BaselineLocalizer
 from vcval.types import Answer
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class VCVAL:
         method: str = "default",
         revision: str | None = None,
         n_videos: int = 10,
-    ) -> "VCVAL":
+    ) -> VCVAL:
         """Build the pipeline over ``corpus`` (a Corpus or a directory, default ``./corpus``).
 
         ``name_or_path``: a CCGS checkpoint directory or a Hub repo id (opt-in network); None

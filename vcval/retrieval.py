@@ -12,7 +12,8 @@ Retrievers hold the corpus, not a copy of its index, so they see every add/remov
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from vcval.errors import EmptyCorpusError, InvalidInputError
 from vcval.types import Cue, Hit

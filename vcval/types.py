@@ -84,7 +84,7 @@ class Answer:
         return out
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Answer":
+    def from_dict(cls, d: dict) -> Answer:
         """Inverse of :meth:`to_dict` (e.g. answers kept in a UI's state as plain dicts)."""
         cues = tuple(Cue(int(c["index"]), float(c["start"]), float(c["end"]), str(c["text"])) for c in d.get("cues", []))
         return cls(d["video_id"], d["title"], float(d["start"]), float(d["end"]), float(d["score"]), cues, d.get("clip"))

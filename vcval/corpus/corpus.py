@@ -32,19 +32,38 @@ import logging
 import os
 import re
 import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
-from vcval.errors import DuplicateVideoError, InvalidInputError, NotFoundError, VCVALError
-from vcval.corpus.files import (FileLock, default_video_id, remove_dead_staging, remove_path, sha256_file, slugify,
-                                 staging_dir, validate_video_id)
+from vcval.corpus.files import (
+    FileLock,
+    default_video_id,
+    remove_dead_staging,
+    remove_path,
+    sha256_file,
+    slugify,
+    staging_dir,
+    validate_video_id,
+)
 from vcval.corpus.indexes import DenseIndex, SearchIndexes, load_vectors, tokenize
-from vcval.ingest.discover import TRANSCRIPT_EXTENSIONS, VIDEO_EXTENSIONS, plan_ingest
-from vcval.ingest.prepare import (NO_CUES_WARNING, Progress, StagedVideo, check_video, duplicate_error,
-                                  encode_windows, prepare_transcript, progress_bar, reporter, stage_video)
 from vcval.corpus.store import SCHEMA_VERSION, Store
+from vcval.errors import DuplicateVideoError, InvalidInputError, NotFoundError, VCVALError
+from vcval.ingest.discover import TRANSCRIPT_EXTENSIONS, VIDEO_EXTENSIONS, plan_ingest
+from vcval.ingest.prepare import (
+    NO_CUES_WARNING,
+    Progress,
+    StagedVideo,
+    check_video,
+    duplicate_error,
+    encode_windows,
+    prepare_transcript,
+    progress_bar,
+    reporter,
+    stage_video,
+)
 from vcval.ingest.windows import Window, WindowConfig
 from vcval.types import Cue, Hit, VideoRecord
 from vcval.utils import atomic_save_npy
@@ -92,7 +111,7 @@ class Corpus:
     # ------------------------------------------------------------------ open / close
     @classmethod
     def open(cls, path: str | os.PathLike = "corpus", *, text_encoder: Any = None, image_encoder: Any = None,
-             asr_model: Any = None, window: WindowConfig | None = None) -> "Corpus":
+             asr_model: Any = None, window: WindowConfig | None = None) -> Corpus:
         """Create or load the corpus in directory ``path``.
 
         ``text_encoder``: a TextEncoder, a name/path for ``TextEncoder.load``, or None (the
@@ -132,7 +151,7 @@ class Corpus:
         """Close the database connection (the object is unusable afterwards)."""
         self._store.close()
 
-    def __enter__(self) -> "Corpus":
+    def __enter__(self) -> Corpus:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -12,8 +12,9 @@ import shutil
 import time
 import unicodedata
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from vcval.errors import InvalidInputError
 

@@ -32,8 +32,9 @@ import functools
 import json
 import logging
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -121,7 +122,7 @@ class DenseIndex:
         atomic_savez(Path(path), faiss=blob, dim=np.int64(self.dim), generation=np.int64(generation))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> tuple["DenseIndex", int]:
+    def load(cls, path: str | os.PathLike) -> tuple[DenseIndex, int]:
         """Read an index written by ``save``; returns (index, generation)."""
         import faiss
 
@@ -261,7 +262,7 @@ class BM25Index:
         atomic_savez(Path(path), ids=ids, tokens=joined, meta=np.array(meta), generation=np.int64(generation))
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, stemmer: Any = "auto") -> tuple["BM25Index", int]:
+    def load(cls, path: str | os.PathLike, *, stemmer: Any = "auto") -> tuple[BM25Index, int]:
         """Read a file written by ``save`` (the BM25 matrix is re-fit on first search)."""
         try:
             with np.load(path, allow_pickle=False) as z:
@@ -304,7 +305,7 @@ class SearchIndexes:
         return {name: folder / file for name, file in INDEX_FILES.items()}
 
     @classmethod
-    def load(cls, folder: Path, generation: int, *, keep_empty_dense: bool) -> "SearchIndexes":
+    def load(cls, folder: Path, generation: int, *, keep_empty_dense: bool) -> SearchIndexes:
         """The indexes saved at ``generation``; VCVALError when a file is stale or unreadable.
 
         An empty dense index is dropped (None) unless ``keep_empty_dense`` (the encoder is known).

@@ -14,8 +14,9 @@ import json
 import logging
 import sqlite3
 import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -88,7 +89,7 @@ class Store:
         self.mutex = threading.RLock()
 
     @classmethod
-    def open(cls, path: Path, window: WindowConfig) -> "Store":
+    def open(cls, path: Path, window: WindowConfig) -> Store:
         """Create or load the database at ``path``; ``window`` is stored if it has none yet.
 
         Raises VCVALError when the file has another schema version.
@@ -242,7 +243,7 @@ class Store:
                     logger.error("rollback failed: %s", exc)
                 raise
 
-    def insert(self, item: "StagedVideo", *, doc_tokens: list[str], window_tokens: list[list[str]],
+    def insert(self, item: StagedVideo, *, doc_tokens: list[str], window_tokens: list[list[str]],
                media_path: str | None, features_path: str | None) -> tuple[int, list[int]]:
         """Insert one prepared video's rows; returns (video pk, window ids in window order)."""
         with self.mutex:

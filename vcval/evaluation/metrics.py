@@ -23,8 +23,9 @@ Conventions (decided here, tested in tests/test_metrics.py):
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from vcval.localization.spans import temporal_iou
 from vcval.types import Answer

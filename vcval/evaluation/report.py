@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from vcval.evaluation.metrics import IOU_THRESHOLDS, RANK_NS, RETRIEVAL_KS, metric_names
 from vcval.evaluation.runner import EvalReport, Evaluator

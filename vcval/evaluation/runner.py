@@ -14,9 +14,10 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from vcval.config import cache_root
 from vcval.errors import InvalidInputError, NotFoundError, VCVALError
@@ -305,7 +306,7 @@ def evaluate(
 
 # --------------------------------------------------------------------------- light harness (in-memory)
 # Corpus-level evaluation of a CCGS model during training and for ablations.
-# 
+#
 # Retrieval is whole-transcript BM25 over the evaluation videos (top ``k_videos``); the model
 # scores every span of those videos and ranks (video, span) pairs globally. Metrics are the 16
 # of :func:`vcval.evaluation.metrics.compute_all`. Span scores are computed once per question, so the

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from vcval.errors import DuplicateVideoError, InvalidInputError, InvalidMediaError, NotFoundError, SubtitleError
 from vcval.corpus.files import ID_RE, default_video_id, sha256_file, validate_video_id
+from vcval.errors import DuplicateVideoError, InvalidInputError, InvalidMediaError, NotFoundError, SubtitleError
 from vcval.ingest.windows import Window, WindowConfig, make_windows
 from vcval.types import Cue
 

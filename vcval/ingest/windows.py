@@ -7,8 +7,9 @@ token windows of :mod:`vcval.models.ccgs.inputs`.)
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from vcval.errors import InvalidInputError
 from vcval.types import Cue
@@ -33,7 +34,7 @@ class WindowConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "WindowConfig":
+    def from_dict(cls, d: dict[str, Any]) -> WindowConfig:
         """Inverse of ``to_dict`` (unknown keys are ignored)."""
         return cls(**{k: d[k] for k in ("max_cues", "max_seconds", "stride") if k in d})
 

@@ -2,8 +2,9 @@
 :class:`Localizer` protocol, ``localize(question, candidates, top_n) -> list[Answer]``."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 

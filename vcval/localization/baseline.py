@@ -9,7 +9,7 @@ import logging
 import math
 import re
 from collections import OrderedDict
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

@@ -5,21 +5,24 @@ import contextlib
 import logging
 import math
 from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
+from vcval.config import JsonConfig
 from vcval.errors import InvalidInputError
-from vcval.localization.baseline import BaselineLocalizer
 from vcval.localization.base import Candidate
+from vcval.localization.baseline import BaselineLocalizer
 from vcval.localization.prior import SpanPrior
-from vcval.models.ccgs.modeling_ccgs import CCGSModel, load_ccgs
-from vcval.utils import resolve_device
 from vcval.localization.spans import decode_spans
+from vcval.models.ccgs.configuration_ccgs import CCGSConfig
 from vcval.models.ccgs.inputs import VideoText, batch_inputs, spec_from_tokenizer, tokenize_cues
+from vcval.models.ccgs.modeling_ccgs import CCGSModel, load_ccgs
 from vcval.types import Answer, Cue
+from vcval.utils import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +48,46 @@ def bf16_supported(device: torch.device) -> bool:
     return False
 
 
-RETRIEVER_ORDER = 1e6  # a retrieval_weight this large means: keep the retriever's video order exactly
+INFERENCE_FILE = "inference.json"
+LEGACY_RETRIEVER_ORDER = 1e6  # pre-0.2 checkpoints wrote this retrieval_weight to mean keep_retriever_order
+
+
+@dataclass
+class CCGSInference(JsonConfig):
+    """How the CCGS localizer turns span matrices into ranked answers; saved as ``inference.json``
+    beside a checkpoint (tuned on development data only, by ``scripts/ccgs_ablations.py --parts tune``).
+
+    keep_retriever_order: rank answers by the retriever's video order first, then by span score
+    (only as many videos are scored as ``top_n`` needs); else rank by the fused score
+    span score + ``retrieval_weight`` * min-max normalised retrieval score.
+    prior_weight: + weight * log :class:`SpanPrior` of every span cell.
+    baseline_weight: + weight * the training-free baseline's span score (needs the baseline).
+    """
+
+    keep_retriever_order: bool = False
+    retrieval_weight: float = 0.0
+    prior_weight: float = 0.0
+    baseline_weight: float = 0.0
+
+    @classmethod
+    def from_model_config(cls, config: CCGSConfig) -> CCGSInference:
+        """Settings of a checkpoint without ``inference.json`` (pre-0.2: the weights sat in config.json)."""
+        order = config.retrieval_weight >= LEGACY_RETRIEVER_ORDER
+        return cls(order, 0.0 if order else config.retrieval_weight, config.prior_weight, config.baseline_weight)
+
+    @classmethod
+    def for_checkpoint(cls, name_or_path: str | Path, config: CCGSConfig, revision: str | None = None) -> CCGSInference:
+        """``inference.json`` of a checkpoint folder or Hub repo, else :meth:`from_model_config`."""
+        path = Path(name_or_path) / INFERENCE_FILE
+        if not Path(name_or_path).is_dir():
+            from huggingface_hub import hf_hub_download
+
+            try:
+                path = Path(hf_hub_download(str(name_or_path), INFERENCE_FILE, revision=revision))
+            except Exception as exc:  # an older checkpoint without the file, or offline
+                logger.info("no %s for %s (%s); using its config.json weights", INFERENCE_FILE, name_or_path, exc)
+                return cls.from_model_config(config)
+        return cls.from_json(path, strict=False) if path.is_file() else cls.from_model_config(config)
 
 
 def fuse_scores(span_scores: np.ndarray, retrieval: np.ndarray, weight: float) -> np.ndarray:
@@ -65,9 +107,9 @@ class CCGSLocalizer:
 
     All span cells of all candidate videos are scored (``batch_size`` videos per forward) and
     (video, span) pairs are ranked across videos; each video contributes up to
-    ``spans_per_video`` non-overlapping spans. ``retrieval_weight`` (default: the checkpoint's,
-    tuned on development data) adds the min-max normalised retrieval score; ``prior_weight``
-    (default: the checkpoint's) adds ``prior_weight * log p(span)`` of :class:`SpanPrior`, the
+    ``spans_per_video`` non-overlapping spans. ``settings`` (:class:`CCGSInference`; default: the
+    checkpoint's ``inference.json``) says how answers are ranked; single keywords override it.
+    ``retrieval_weight`` adds the min-max normalised retrieval score; ``prior_weight`` adds ``prior_weight * log p(span)`` of :class:`SpanPrior`, the
     answer length/position prior fitted to the MedVidQA train annotations, to every span cell;
     ``baseline_weight`` (default: the checkpoint's) adds that many times the span score of the
     training-free ``baseline`` localizer (lexical + dense cue relevance, see
@@ -85,11 +127,13 @@ class CCGSLocalizer:
         batch_size: int = 8,
         *,
         spans_per_video: int = 3,
+        settings: CCGSInference | None = None,
         retrieval_weight: float | None = None,
         prior_weight: float | None = None,
         prior: SpanPrior = SpanPrior(),
         baseline: BaselineLocalizer | None = None,
         baseline_weight: float | None = None,
+        keep_retriever_order: bool | None = None,
         precision: str = "auto",
         cache_size: int = 2048,
     ) -> None:
@@ -102,11 +146,13 @@ class CCGSLocalizer:
         self.tokenizer = tokenizer
         self.batch_size = max(1, int(batch_size))
         self.spans_per_video = max(1, int(spans_per_video))
-        self.retrieval_weight = model.config.retrieval_weight if retrieval_weight is None else float(retrieval_weight)
-        self.prior_weight = model.config.prior_weight if prior_weight is None else float(prior_weight)
+        s = settings or CCGSInference.from_model_config(model.config)
+        self.retrieval_weight = s.retrieval_weight if retrieval_weight is None else float(retrieval_weight)
+        self.prior_weight = s.prior_weight if prior_weight is None else float(prior_weight)
+        self.keep_retriever_order = s.keep_retriever_order if keep_retriever_order is None else bool(keep_retriever_order)
         self.prior = prior
         self.baseline = baseline
-        self.baseline_weight = model.config.baseline_weight if baseline_weight is None else float(baseline_weight)
+        self.baseline_weight = s.baseline_weight if baseline_weight is None else float(baseline_weight)
         if self.baseline_weight and baseline is None:
             raise InvalidInputError(
                 f"baseline_weight={self.baseline_weight} needs a baseline localizer (pass baseline=BaselineLocalizer(embed))"
@@ -120,10 +166,11 @@ class CCGSLocalizer:
     @classmethod
     def from_pretrained(
         cls, name_or_path: str | Path = "checkpoints", *, revision: str | None = None, device: str = "auto", **kwargs
-    ) -> "CCGSLocalizer":
+    ) -> CCGSLocalizer:
         """Load a checkpoint (local dir or Hub id at a pinned revision) and wrap it."""
         model, tokenizer = load_ccgs(name_or_path, revision=revision, device=device)
-        weight = kwargs.get("baseline_weight", model.config.baseline_weight)
+        kwargs.setdefault("settings", CCGSInference.for_checkpoint(name_or_path, model.config, revision))
+        weight = kwargs.get("baseline_weight", kwargs["settings"].baseline_weight)
         if weight and kwargs.get("baseline") is None:  # the checkpoint was tuned with the baseline fused in
             from vcval.encoders import TextEncoder
 
@@ -216,9 +263,11 @@ class CCGSLocalizer:
         spans: Sequence[Sequence[tuple[int, int, float]]],
         top_n: int = 10,
         retrieval_weight: float | None = None,
+        keep_retriever_order: bool | None = None,
     ) -> list[Answer]:
         """Answers from per-candidate spans (see :meth:`score_videos`), ranked across videos, best first."""
         weight = self.retrieval_weight if retrieval_weight is None else retrieval_weight
+        by_retriever = self.keep_retriever_order if keep_retriever_order is None else keep_retriever_order
         rows: list[tuple[int, int, int, float]] = []  # (candidate, first, last, span score)
         for ci, per_video in enumerate(spans):
             rows += [(ci, i, j, s) for i, j, s in per_video]
@@ -227,7 +276,7 @@ class CCGSLocalizer:
             raw = np.array([r[3] for r in rows], dtype=np.float64)
             retr = np.array([candidates[r[0]].retrieval_score for r in rows], dtype=np.float64)
             fused = fuse_scores(raw, retr, weight)
-            if weight >= RETRIEVER_ORDER:  # lexicographic: the retriever's video order, then span score
+            if by_retriever:  # lexicographic: the retriever's video order, then span score
                 order = sorted(range(len(rows)), key=lambda k: (-retr[k], rows[k][0], -raw[k], rows[k][1]))
                 # readable monotone score: (videos below this one) + squashed span score in (0, 1)
                 video_rank = {ci: r for r, ci in enumerate(sorted({row[0] for row in rows},
@@ -256,7 +305,7 @@ class CCGSLocalizer:
             raise InvalidInputError("the question is empty; ask something about the videos")
         if not candidates:
             return []
-        if self.retrieval_weight < RETRIEVER_ORDER:
+        if not self.keep_retriever_order:
             return self.rank(candidates, self.score_videos(question, candidates), top_n)
         # The retriever fixes the video order: score videos best-first, only until top_n spans exist.
         order = sorted(range(len(candidates)), key=lambda c: -candidates[c].retrieval_score)
@@ -277,6 +326,6 @@ def load_ccgs_localizer(
 ) -> CCGSLocalizer:
     """A :class:`CCGSLocalizer` from a checkpoint directory or a Hub id (pin ``revision``).
 
-    kwargs go to CCGSLocalizer (batch_size, spans_per_video, retrieval_weight, precision).
+    kwargs go to CCGSLocalizer (batch_size, spans_per_video, settings or single weights, precision).
     """
     return CCGSLocalizer.from_pretrained(name_or_path, revision=revision, device=device, **kwargs)

@@ -8,7 +8,8 @@ is deterministic and free of model state so it can be unit-tested on its own.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 

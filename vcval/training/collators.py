@@ -1,14 +1,15 @@
 """CCGSCollator: TrainItems -> model inputs with span labels and question groups."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from vcval.models.ccgs.configuration_ccgs import CCGSConfig
 from vcval.localization.spans import best_target_cell, span_mask
+from vcval.models.ccgs.configuration_ccgs import CCGSConfig
 from vcval.models.ccgs.inputs import VideoText, WindowSpec, batch_inputs, tokenize_cues
 from vcval.training.datasets import TrainItem
 from vcval.types import Cue

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vcval.models.ccgs.configuration_ccgs import CCGSConfig
-from vcval.models.ccgs.modeling_ccgs import CCGSModel, load_tokenizer
 from vcval.localization.spans import decode_spans
+from vcval.models.ccgs.configuration_ccgs import CCGSConfig
 from vcval.models.ccgs.inputs import VideoText, batch_inputs, spec_from_tokenizer, tokenize_cues
+from vcval.models.ccgs.modeling_ccgs import CCGSModel, load_tokenizer
 
 TINY_BERT = dict(
     model_type="bert", hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,

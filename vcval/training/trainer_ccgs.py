@@ -19,15 +19,15 @@ import numpy as np
 import torch
 
 from vcval.errors import InvalidInputError
-from vcval.models.ccgs.configuration_ccgs import CCGSConfig
-from vcval.models.ccgs.modeling_ccgs import CCGSModel, load_tokenizer
-from vcval.utils import resolve_device
-from vcval.localization.ccgs import CCGSLocalizer
-from vcval.models.ccgs.inputs import spec_from_tokenizer
-from vcval.training.collators import CCGSCollator
 from vcval.evaluation.questions import load_questions
-from vcval.training.datasets import CCGSTrainDataset, load_transcripts, split_examples
 from vcval.evaluation.runner import evaluate_corpus
+from vcval.localization.ccgs import INFERENCE_FILE, CCGSInference, CCGSLocalizer
+from vcval.models.ccgs.configuration_ccgs import CCGSConfig
+from vcval.models.ccgs.inputs import spec_from_tokenizer
+from vcval.models.ccgs.modeling_ccgs import CCGSModel, load_tokenizer
+from vcval.training.collators import CCGSCollator
+from vcval.training.datasets import CCGSTrainDataset, load_transcripts, split_examples
+from vcval.utils import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class TrainConfig:
     log_every: int = 10
 
     @classmethod
-    def from_json(cls, path: str | Path) -> "TrainConfig":
+    def from_json(cls, path: str | Path) -> TrainConfig:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
@@ -263,8 +263,8 @@ class CCGSTrainer:
             logger.info("step %d dev %s = %.2f (weight %s)", self.step, self.cfg.selection_metric, ev["score"], ev["best_weight"])
         if not ev or ev["score"] > self.best:
             self.best = ev.get("score", self.best)
-            if ev:
-                self.model.config.retrieval_weight = float(ev["best_weight"])
             self.model.save_pretrained(self.out / "best")
+            if ev:  # the dev-chosen fusion weight travels with the checkpoint
+                CCGSInference(retrieval_weight=float(ev["best_weight"])).to_json(self.out / "best" / INFERENCE_FILE)
             (self.out / "dev_metrics.json").write_text(json.dumps(row, indent=2))
         self.save_state()

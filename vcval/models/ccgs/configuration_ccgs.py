@@ -42,9 +42,11 @@ class CCGSConfig(JsonConfig):
     dropout: float = 0.1
     span_weight: float = 1.0
     contrastive_weight: float = 1.0
-    retrieval_weight: float = 0.0  # localizer fusion with the retrieval score (tuned on dev only)
-    prior_weight: float = 0.0  # localizer: + weight * log SpanPrior (answer length/position; tuned on dev only)
-    baseline_weight: float = 0.0  # localizer: + weight * the training-free baseline's span score (tuned on dev only)
+    # Legacy (pre-0.2 checkpoints): inference weights now live in the checkpoint's inference.json
+    # (vcval.localization.ccgs.CCGSInference); read from here only when that file is missing.
+    retrieval_weight: float = 0.0
+    prior_weight: float = 0.0
+    baseline_weight: float = 0.0
     save_dtype: str = "float16"
     trained_on: str = ""
     extra: dict = field(default_factory=dict)

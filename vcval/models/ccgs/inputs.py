@@ -8,8 +8,8 @@ is dropped); the model merges a cue's vectors over all windows and pieces it app
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch

@@ -21,9 +21,9 @@ from torch import nn
 from transformers.utils import ModelOutput
 
 from vcval.errors import InvalidInputError, NotFoundError
+from vcval.localization.spans import mask_scores, span_mask
 from vcval.models.ccgs.configuration_ccgs import PACKAGED_MINILM, WEIGHTS_NAME, CCGSConfig
 from vcval.models.ccgs.layers import GlobalSpanHead, IndependentSpanHead, VisualFusion, pool_cues, pool_question
-from vcval.localization.spans import mask_scores, span_mask
 from vcval.utils import resolve_device
 
 logger = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ class CCGSModel(nn.Module, PyTorchModelHubMixin, library_name="vcval", tags=["vi
             for p in layer.parameters():
                 p.requires_grad_(True)
 
-    def train(self, mode: bool = True) -> "CCGSModel":
+    def train(self, mode: bool = True) -> CCGSModel:
         """As nn.Module.train, but frozen encoder parts stay in eval mode (no dropout: cheaper, and a
         frozen layer is not being regularised)."""
         super().train(mode)
@@ -243,7 +243,7 @@ class CCGSModel(nn.Module, PyTorchModelHubMixin, library_name="vcval", tags=["vi
         strict: bool = True,
         config: CCGSConfig | dict | None = None,
         **model_kwargs,
-    ) -> "CCGSModel":
+    ) -> CCGSModel:
         """Rebuild from config, load the stored weights over the base encoder; strict about keys."""
         from safetensors.torch import load_file
 
@@ -292,7 +292,7 @@ def load_ccgs(name_or_path: str | Path, *, revision: str | None = None, device: 
 
 # --------------------------------------------------------------------------- loss
 # CCGS losses over global-span matrices.
-# 
+#
 # Loss1 (span): cross-entropy over the flattened valid cells of the positive video's matrix,
 # target = the labelled cell. Loss2 (contrastive): cross-entropy over the concatenation of the
 # positive matrix with the matrices of M negative videos for the SAME question, so that span
