@@ -299,10 +299,10 @@ SHIPPED = __import__("pathlib").Path(__file__).resolve().parents[1] / "checkpoin
 
 @pytest.mark.skipif(not (SHIPPED / "config.json").exists(), reason="no shipped CCGS checkpoint")
 def test_shipped_checkpoint_loads_offline_and_answers():
-    from vcval.localization.ccgs import load_ccgs_localizer
+    from vcval.localization.ccgs import CCGSLocalizer
 
     assert (SHIPPED / "model.safetensors").stat().st_size < 50 * 2**20
-    loc = load_ccgs_localizer(SHIPPED, device="cpu", precision="fp32")
+    loc = CCGSLocalizer.from_pretrained(SHIPPED, device="cpu", precision="fp32")
     assert loc.model.config.encoder == "packaged:all-MiniLM-L6-v2"
     texts = ["welcome to this video about photo editing", "first open the layers panel from the window menu",
              "then click the new layer button at the bottom", "now pick the brush tool and paint", "thanks for watching"]

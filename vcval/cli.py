@@ -142,14 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.set_defaults(func=cmd_ask)
 
-    try:
-        from vcval.evaluation.report import add_eval_arguments, run_eval_command
-    except ImportError:  # evaluation extras missing: keep the rest of the CLI usable
-        pass
-    else:
-        p = sub.add_parser("eval", help="evaluate a method on a question set (MedVidQA format)")
-        add_eval_arguments(p)
-        p.set_defaults(func=run_eval_command)
+    from vcval.evaluation.report import add_eval_arguments, run_eval_command
+
+    p = sub.add_parser("eval", help="evaluate a method on a question set (MedVidQA format)")
+    add_eval_arguments(p)
+    p.set_defaults(func=run_eval_command)
 
     try:
         from vcval.training.cli import add_train_arguments, run_train_command

@@ -200,13 +200,6 @@ def _mean_pool_normalize(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tens
     return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
 
-def clear_encoder_cache() -> None:
-    """Forget every cached encoder (frees their memory once no one else holds them)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()
-        _IMAGE_CACHE.clear()
-
-
 _IMAGE_CACHE: dict[str, Any] = {}
 
 

@@ -9,12 +9,18 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vcval.config import PipelineConfig, checkpoint_dir
-from vcval.errors import EmptyCorpusError, InvalidInputError
+from vcval.errors import EmptyCorpusError, InvalidInputError, NotFoundError
 from vcval.localization.base import Candidate, Localizer
 from vcval.localization.baseline import BaselineLocalizer
 from vcval.types import Answer
+
+if TYPE_CHECKING:
+    from vcval.corpus import Corpus
+    from vcval.encoders import TextEncoder
+    from vcval.retrieval import Retriever
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +52,8 @@ def validate_question(question: object) -> str:
 class VCVAL:
     """Retriever + localizer over a :class:`~vcval.corpus.Corpus`."""
 
-    def __init__(self, corpus, retriever, localizer: Localizer, config: PipelineConfig | None = None) -> None:
+    def __init__(self, corpus: Corpus, retriever: Retriever, localizer: Localizer,
+                 config: PipelineConfig | None = None) -> None:
         self.corpus = corpus
         self.retriever = retriever
         self.localizer = localizer
@@ -57,7 +64,7 @@ class VCVAL:
         cls,
         name_or_path: str | Path | None = None,
         *,
-        corpus=None,
+        corpus: Corpus | str | Path | None = None,
         device: str = "auto",
         method: str = "default",
         revision: str | None = None,
@@ -137,14 +144,14 @@ def find_default_checkpoint() -> Path | None:
 
 
 def build_pipeline(
-    corpus,
+    corpus: Corpus,
     method: str = "default",
     *,
     device: str = "auto",
     checkpoint: str | Path | None = None,
     revision: str | None = None,
     n_videos: int = 10,
-    encoder=None,
+    encoder: TextEncoder | None = None,
 ) -> VCVAL:
     """A VCVAL over ``corpus`` for a named method.
 
@@ -162,11 +169,15 @@ def build_pipeline(
         method = "ccgs" if (checkpoint is not None or find_default_checkpoint() is not None) else "hybrid"
     config = PipelineConfig(n_videos=n_videos)
     if method == "ccgs":
-        from vcval.localization.ccgs import load_ccgs_localizer
+        from vcval.localization.ccgs import CCGSLocalizer
 
         retriever = make_retriever(corpus, "hybrid", encoder=encoder)
-        localizer = load_ccgs_localizer(checkpoint or find_default_checkpoint(), device=device, revision=revision,
-                                        baseline=BaselineLocalizer(encoder.encode))
+        source = checkpoint or find_default_checkpoint()
+        if source is None:
+            raise NotFoundError("method 'ccgs' needs a checkpoint: pass checkpoint=DIR or a Hub id "
+                                "(this install ships none)")
+        localizer: Localizer = CCGSLocalizer.from_pretrained(source, device=device, revision=revision,
+                                                             baseline=BaselineLocalizer(encoder.encode))
     else:
         retriever = make_retriever(corpus, method, encoder=encoder)
         localizer = BaselineLocalizer(encoder.encode)

@@ -37,8 +37,10 @@ C_LIGHT = (225, 230, 235)
 
 
 def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
+    """DejaVu Sans (bold or regular) at ``size`` pixels."""
     name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
     return ImageFont.truetype(str(FONT_DIR / name), size)
+
 
 # ----------------------------------------------------------------------------- drawing kit
 class Pen:
@@ -53,40 +55,54 @@ class Pen:
         self.oy = y0 + (y1 - y0 - side) / 2
         self.k = side
 
-    def p(self, x: float, y: float) -> tuple[float, float]:
+    def p(self, x: float, y: float) -> Point:
+        """Pixel position of the normalized point (x, y)."""
         return (self.ox + x * self.k, self.oy + y * self.k)
 
     def s(self, v: float) -> int:
+        """Pixel length (at least 1) of the normalized length ``v``."""
         return max(1, int(round(v * self.k)))
 
-    def line(self, pts: Sequence[tuple[float, float]], color=C_INK, w: float = 0.022) -> None:
+    def line(self, pts: Sequence[Point], color: Color = C_INK, w: float = 0.022) -> None:
+        """A polyline of width ``w`` with round joints and caps."""
         xy = [self.p(*q) for q in pts]
         self.d.line(xy, fill=color, width=self.s(w), joint="curve")
         r = self.s(w) / 2  # round caps
         for x, y in (xy[0], xy[-1]):
             self.d.ellipse((x - r, y - r, x + r, y + r), fill=color)
 
-    def circle(self, c: tuple[float, float], r: float, fill=None, outline=C_INK, w: float = 0.018) -> None:
+    def circle(self, c: Point, r: float, fill: Color | None = None, outline: Color | None = C_INK,
+               w: float = 0.018) -> None:
+        """A circle of radius ``r`` centred on ``c``."""
         x, y = self.p(*c)
         rr = r * self.k
         self.d.ellipse((x - rr, y - rr, x + rr, y + rr), fill=fill, outline=outline, width=self.s(w) if outline else 0)
 
-    def ellipse(self, a: tuple[float, float], b: tuple[float, float], fill=None, outline=C_INK, w: float = 0.014) -> None:
+    def ellipse(self, a: Point, b: Point, fill: Color | None = None, outline: Color | None = C_INK,
+                w: float = 0.014) -> None:
+        """An ellipse inside the box with corners ``a`` and ``b``."""
         self.d.ellipse((*self.p(*a), *self.p(*b)), fill=fill, outline=outline, width=self.s(w) if outline else 0)
 
-    def poly(self, pts: Sequence[tuple[float, float]], fill=None, outline=C_INK, w: float = 0.012) -> None:
+    def poly(self, pts: Sequence[Point], fill: Color | None = None, outline: Color | None = C_INK,
+             w: float = 0.012) -> None:
+        """A closed polygon through ``pts``."""
         self.d.polygon([self.p(*q) for q in pts], fill=fill, outline=outline, width=self.s(w) if outline else 0)
 
-    def rect(self, a, b, fill=None, outline=C_INK, w: float = 0.012, radius: float = 0.0) -> None:
+    def rect(self, a: Point, b: Point, fill: Color | None = None, outline: Color | None = C_INK,
+             w: float = 0.012, radius: float = 0.0) -> None:
+        """A (rounded when ``radius`` > 0) rectangle with corners ``a`` and ``b``."""
         self.d.rounded_rectangle((*self.p(*a), *self.p(*b)), radius=self.s(radius) if radius else 0,
                                  fill=fill, outline=outline, width=self.s(w) if outline else 0)
 
-    def arc(self, c, r: float, start: float, end: float, color=C_INK, w: float = 0.016) -> None:
+    def arc(self, c: Point, r: float, start: float, end: float, color: Color = C_INK, w: float = 0.016) -> None:
+        """A circular arc from ``start`` to ``end`` degrees (clockwise, PIL convention)."""
         x, y = self.p(*c)
         rr = r * self.k
         self.d.arc((x - rr, y - rr, x + rr, y + rr), start, end, fill=color, width=self.s(w))
 
-    def arrow(self, a, b, color=C_ACCENT, w: float = 0.02, head: float = 0.05, both: bool = False) -> None:
+    def arrow(self, a: Point, b: Point, color: Color = C_ACCENT, w: float = 0.02, head: float = 0.05,
+              both: bool = False) -> None:
+        """A straight arrow from ``a`` to ``b`` (heads at both ends when ``both``)."""
         self.line([a, b], color, w)
         ends = [(a, b)] + ([(b, a)] if both else [])
         for src, dst in ends:
@@ -95,7 +111,8 @@ class Pen:
             right = (dst[0] - head * math.cos(ang + 0.45), dst[1] - head * math.sin(ang + 0.45))
             self.poly([dst, left, right], fill=color, outline=None)
 
-    def arc_arrow(self, c, r: float, start: float, end: float, color=C_ACCENT, w: float = 0.018) -> None:
+    def arc_arrow(self, c: Point, r: float, start: float, end: float, color: Color = C_ACCENT,
+                  w: float = 0.018) -> None:
         """Arc from ``start`` to ``end`` degrees (clockwise, PIL convention) with a head at ``end``."""
         ccw = end < start
         self.arc(c, r, end if ccw else start, start if ccw else end, color, w)
@@ -105,15 +122,18 @@ class Pen:
         back = (tip[0] - 0.05 * math.cos(tangent), tip[1] - 0.05 * math.sin(tangent))
         self.arrow(back, tip, color, w, head=0.045)
 
-    def text(self, xy, s: str, size: float = 0.06, color=C_INK, bold: bool = True, anchor: str = "mm") -> None:
+    def text(self, xy: Point, s: str, size: float = 0.06, color: Color = C_INK, bold: bool = True,
+             anchor: str = "mm") -> None:
+        """Text ``s`` at ``xy`` (``anchor`` as in PIL), font size ``size`` in normalized units."""
         self.d.text(self.p(*xy), s, font=_font(self.s(size), bold), fill=color, anchor=anchor)
 
 
 # --- reusable figures ---------------------------------------------------------------------
-Joints = dict[str, tuple[float, float]]
+Joints = dict[str, Point]
+Picture = Callable[[Pen], object]  # draws one slide's diagram
 
 
-def stick(p: Pen, j: Joints, color=C_INK, w: float = 0.026, head_r: float = 0.055) -> None:
+def stick(p: Pen, j: Joints, color: Color = C_INK, w: float = 0.026, head_r: float = 0.055) -> None:
     """A stick figure from named joints: head, neck, hip, [lr]_elbow, [lr]_hand, [lr]_knee, [lr]_foot."""
     for side in ("l", "r"):
         p.line([j["neck"], j[f"{side}_elbow"], j[f"{side}_hand"]], color, w)
@@ -129,13 +149,15 @@ STANDING: Joints = {
 }
 
 
-def pose(base: Joints, **changes: tuple[float, float]) -> Joints:
+def pose(base: Joints, **changes: Point) -> Joints:
+    """A copy of ``base`` with some joints moved."""
     out = dict(base)
     out.update(changes)
     return out
 
 
-def clock(p: Pen, label: str, c=(0.5, 0.42), r: float = 0.22, size: float = 0.08) -> None:
+def clock(p: Pen, label: str, c: Point = (0.5, 0.42), r: float = 0.22, size: float = 0.08) -> None:
+    """A clock face with a caption below."""
     p.circle(c, r, fill=C_BG, outline=C_INK, w=0.022)
     for i in range(12):
         a = math.radians(i * 30)
@@ -146,7 +168,8 @@ def clock(p: Pen, label: str, c=(0.5, 0.42), r: float = 0.22, size: float = 0.08
     p.text((c[0], c[1] + r + 0.1), label, size, C_BAR)
 
 
-def phone(p: Pen, label: str = "Call for help", c=(0.5, 0.4)) -> None:
+def phone(p: Pen, label: str = "Call for help", c: Point = (0.5, 0.4)) -> None:
+    """A mobile phone with a handset glyph and a caption."""
     x, y = c
     p.rect((x - 0.13, y - 0.24), (x + 0.13, y + 0.24), fill=C_INK, outline=None, radius=0.04)
     p.rect((x - 0.11, y - 0.19), (x + 0.11, y + 0.16), fill=(200, 230, 245), outline=None, radius=0.01)
@@ -159,6 +182,7 @@ def phone(p: Pen, label: str = "Call for help", c=(0.5, 0.4)) -> None:
 
 
 def hospital(p: Pen, label: str = "Get medical help") -> None:
+    """A hospital building with a red cross and a caption."""
     p.rect((0.22, 0.28), (0.78, 0.72), fill=(250, 250, 252), outline=C_INK, w=0.016)
     p.poly([(0.18, 0.3), (0.5, 0.12), (0.82, 0.3)], fill=C_LIGHT, outline=C_INK, w=0.016)
     p.rect((0.475, 0.33), (0.525, 0.5), fill=C_ACCENT, outline=None)
@@ -169,7 +193,8 @@ def hospital(p: Pen, label: str = "Get medical help") -> None:
     p.text((0.5, 0.84), label, 0.07, C_BAR)
 
 
-def warning(p: Pen, label: str, c=(0.5, 0.4)) -> None:
+def warning(p: Pen, label: str, c: Point = (0.5, 0.4)) -> None:
+    """A yellow warning triangle with a caption."""
     x, y = c
     p.poly([(x, y - 0.25), (x - 0.27, y + 0.2), (x + 0.27, y + 0.2)], fill=(250, 205, 70), outline=C_INK, w=0.02)
     p.rect((x - 0.018, y - 0.12), (x + 0.018, y + 0.06), fill=C_INK, outline=None, radius=0.01)
@@ -177,13 +202,15 @@ def warning(p: Pen, label: str, c=(0.5, 0.4)) -> None:
     p.text((x, y + 0.34), label, 0.07, C_ACCENT)
 
 
-def tick(p: Pen, c, r: float = 0.07) -> None:
+def tick(p: Pen, c: Point, r: float = 0.07) -> None:
+    """A green round tick badge."""
     x, y = c
     p.circle(c, r, fill=C_OK, outline=None)
     p.line([(x - 0.5 * r, y), (x - 0.1 * r, y + 0.4 * r), (x + 0.5 * r, y - 0.4 * r)], C_BG, r * 0.28)
 
 
-def cross(p: Pen, c, r: float = 0.07) -> None:
+def cross(p: Pen, c: Point, r: float = 0.07) -> None:
+    """A red round cross badge."""
     x, y = c
     p.circle(c, r, fill=C_ACCENT, outline=None)
     d = 0.42 * r
@@ -192,6 +219,7 @@ def cross(p: Pen, c, r: float = 0.07) -> None:
 
 
 def checklist(p: Pen, items: Sequence[str], ok: bool = False, title: str = "") -> None:
+    """A list of items, each with a tick (``ok``) or a cross, under an optional title."""
     y = 0.2 if title else 0.14
     if title:
         p.text((0.5, 0.09), title, 0.075, C_BAR)
@@ -202,7 +230,8 @@ def checklist(p: Pen, items: Sequence[str], ok: bool = False, title: str = "") -
         y += step
 
 
-def ice_pack(p: Pen, c, wdt: float = 0.22, hgt: float = 0.12) -> None:
+def ice_pack(p: Pen, c: Point, wdt: float = 0.22, hgt: float = 0.12) -> None:
+    """A blue ice pack centred on ``c``."""
     x, y = c
     p.rect((x - wdt / 2, y - hgt / 2), (x + wdt / 2, y + hgt / 2), fill=(170, 215, 245), outline=C_BLUE, w=0.012, radius=0.03)
     for i in range(3):
@@ -211,7 +240,8 @@ def ice_pack(p: Pen, c, wdt: float = 0.22, hgt: float = 0.12) -> None:
         p.line([(cx, y - 0.02), (cx, y + 0.02)], C_BG, 0.01)
 
 
-def label(p: Pen, s: str, y: float = 0.92, color=C_BAR) -> None:
+def label(p: Pen, s: str, y: float = 0.92, color: Color = C_BAR) -> None:
+    """A centred caption at height ``y``."""
     p.text((0.5, y), s, 0.07, color)
 
 
@@ -294,7 +324,7 @@ def lying_side_view(p: Pen, head_tilt: bool = False, y: float = 0.66) -> Joints:
     return j
 
 
-def rescuer_kneeling(p: Pen, hands: tuple[float, float], straight: bool = True, color=C_BAR) -> None:
+def rescuer_kneeling(p: Pen, hands: Point, straight: bool = True, color: Color = C_BAR) -> None:
     """A rescuer kneeling behind a lying person, hands at ``hands`` (arms straight or bent)."""
     hx, hy = hands
     g = hy + 0.1  # ground line
@@ -368,12 +398,13 @@ def recovery(p: Pen, stage: int) -> None:
         p.text((0.66, 0.3), "hip and knee at right angles", 0.055, C_ACCENT)
 
 
-def head_profile(p: Pen, tilt: float = 0.0, pinch: bool = False, ice: bool = False, c=(0.5, 0.45)) -> None:
+def head_profile(p: Pen, tilt: float = 0.0, pinch: bool = False, ice: bool = False,
+                 c: Point = (0.5, 0.45)) -> None:
     """Side view of a head facing right; ``tilt`` in degrees (positive = forward/down)."""
     x, y = c
     a = math.radians(tilt)
 
-    def rot(dx: float, dy: float) -> tuple[float, float]:
+    def rot(dx: float, dy: float) -> Point:
         return (x + dx * math.cos(a) - dy * math.sin(a), y + dx * math.sin(a) + dy * math.cos(a))
 
     p.line([(x - 0.03, y + 0.12), (x - 0.05, y + 0.3)], C_SKIN, 0.1)  # neck
@@ -439,6 +470,7 @@ def table_figure(p: Pen, swing: str = "", standing: bool = False) -> None:
 
 
 def tap_water(p: Pen, label_text: str = "20 minutes") -> None:
+    """A hand under a running tap, with a caption."""
     p.rect((0.2, 0.1), (0.62, 0.18), fill=C_GREY, outline=C_INK, w=0.01, radius=0.02)
     p.rect((0.52, 0.1), (0.62, 0.26), fill=C_GREY, outline=C_INK, w=0.01, radius=0.02)
     p.rect((0.3, 0.04), (0.36, 0.1), fill=C_GREY, outline=C_INK, w=0.01)
@@ -451,6 +483,7 @@ def tap_water(p: Pen, label_text: str = "20 minutes") -> None:
 
 
 def hot_pan(p: Pen) -> None:
+    """A hot pan and a 'move away' arrow."""
     p.ellipse((0.14, 0.48), (0.56, 0.6), fill=(90, 90, 95), outline=C_INK, w=0.01)
     p.line([(0.56, 0.54), (0.84, 0.5)], C_INK, 0.03)
     for i in range(3):
@@ -462,6 +495,7 @@ def hot_pan(p: Pen) -> None:
 
 
 def cling_film(p: Pen) -> None:
+    """An arm with a burn loosely covered by cling film."""
     p.rect((0.1, 0.42), (0.9, 0.58), fill=C_SKIN, outline=C_SKIN_D, w=0.012, radius=0.06)
     p.circle((0.5, 0.5), 0.05, fill=(240, 150, 130), outline=None)
     p.rect((0.3, 0.38), (0.7, 0.62), fill=None, outline=C_BLUE, w=0.01, radius=0.03)
@@ -471,6 +505,7 @@ def cling_film(p: Pen) -> None:
 
 
 def blister(p: Pen) -> None:
+    """A blister, a needle and a 'do not burst' cross."""
     p.rect((0.1, 0.46), (0.9, 0.62), fill=C_SKIN, outline=C_SKIN_D, w=0.012, radius=0.06)
     p.ellipse((0.42, 0.38), (0.58, 0.5), fill=(250, 235, 210), outline=C_SKIN_D, w=0.01)
     p.line([(0.62, 0.2), (0.52, 0.38)], C_GREY, 0.012)  # needle
@@ -479,6 +514,7 @@ def blister(p: Pen) -> None:
 
 
 def pills(p: Pen) -> None:
+    """A painkiller packet and tablets."""
     p.rect((0.22, 0.22), (0.62, 0.66), fill=(245, 245, 250), outline=C_INK, w=0.012, radius=0.03)
     p.rect((0.22, 0.22), (0.62, 0.32), fill=C_BLUE, outline=C_INK, w=0.012)
     p.ellipse((0.66, 0.5), (0.84, 0.58), fill=(250, 250, 250), outline=C_INK, w=0.01)
@@ -488,6 +524,7 @@ def pills(p: Pen) -> None:
 
 
 def blanket(p: Pen) -> None:
+    """A standing figure wrapped in a blanket."""
     j = pose(STANDING, l_elbow=(0.4, 0.44), r_elbow=(0.6, 0.44))
     stick(p, j)
     p.poly([(0.36, 0.3), (0.64, 0.3), (0.7, 0.66), (0.3, 0.66)], fill=(180, 120, 170), outline=C_INK, w=0.01)
@@ -495,6 +532,7 @@ def blanket(p: Pen) -> None:
 
 
 def elevated_leg(p: Pen) -> None:
+    """A person lying down with one leg raised on pillows above heart level."""
     y = 0.7
     p.line([(0.04, y + 0.08), (0.96, y + 0.08)], C_GREY, 0.01)
     p.rect((0.62, 0.46), (0.9, 0.56), fill=C_LIGHT, outline=C_GREY, w=0.008, radius=0.04)
@@ -509,12 +547,14 @@ def elevated_leg(p: Pen) -> None:
 
 
 def ankle_circles(p: Pen) -> None:
+    """A foot with a circular 'gentle movement' arrow."""
     foot(p, swelling=False)
     p.arc_arrow((0.78, 0.62), 0.12, 200, 520 - 40, C_OK)
     p.text((0.5, 0.92), "gentle movement", 0.065, C_OK)
 
 
 def aed(p: Pen) -> None:
+    """A defibrillator (AED) box."""
     p.rect((0.26, 0.2), (0.74, 0.66), fill=(60, 160, 90), outline=C_INK, w=0.014, radius=0.05)
     p.poly([(0.5, 0.56), (0.36, 0.4), (0.38, 0.32), (0.44, 0.3), (0.5, 0.36), (0.56, 0.3), (0.62, 0.32), (0.64, 0.4)],
            fill=C_BG, outline=None)
@@ -522,7 +562,8 @@ def aed(p: Pen) -> None:
     p.text((0.5, 0.76), "AED", 0.08, C_BAR)
 
 
-def speech(p: Pen, text: str, at=(0.6, 0.18)) -> None:
+def speech(p: Pen, text: str, at: Point = (0.6, 0.18)) -> None:
+    """A speech bubble holding ``text``."""
     x, y = at
     p.rect((x - 0.3, y - 0.07), (x + 0.3, y + 0.07), fill=C_BG, outline=C_INK, w=0.01, radius=0.04)
     p.poly([(x - 0.1, y + 0.07), (x - 0.16, y + 0.16), (x - 0.02, y + 0.07)], fill=C_BG, outline=None)
@@ -531,6 +572,7 @@ def speech(p: Pen, text: str, at=(0.6, 0.18)) -> None:
 
 # ----------------------------------------------------------------------------- slides
 def _wrap(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+    """Greedy word wrap of ``text`` to lines at most ``width`` pixels wide."""
     lines: list[str] = []
     cur = ""
     for word in text.split():
@@ -546,7 +588,7 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, wi
 
 
 def render_slide(video: Video, kind: str, step_no: int, heading: str, body: str,
-                 picture: Callable[[Pen], None]) -> Image.Image:
+                 picture: Picture) -> Image.Image:
     """One 640x360 RGB slide: title bar, step badge + heading (left), diagram (right), footer."""
     w, h = W * SS, H * SS
     img = Image.new("RGB", (w, h), C_BG)

@@ -500,7 +500,7 @@ class Corpus:
         """The record of ``video_id`` (NotFoundError if absent)."""
         rec = self._store.record(video_id)
         if rec is None:
-            raise NotFoundError(f"no video {video_id!r} in corpus {self.root}; list ids with `vcval list`")
+            raise NotFoundError(f"no video {video_id!r} in corpus {self.root}; list ids with `vcval corpus list`")
         return rec
 
     def cues(self, video_id: str) -> list[Cue]:

@@ -221,10 +221,6 @@ class BM25Index:
         """All document ids (N,) int64."""
         return np.fromiter(self._docs.keys(), dtype=np.int64, count=len(self._docs))
 
-    def tokens(self, doc_id: int) -> list[str]:
-        """The stored (unstemmed) tokens of one document."""
-        return list(self._docs[int(doc_id)])
-
     def fit(self) -> None:
         """(Re)build the sparse BM25 matrix from the stored tokens."""
         bm25s = import_bm25s()

@@ -84,7 +84,7 @@ def as_gold(item: Any) -> Gold:
             str(item["video_id"]),
             float(item["answer_start_second"]),
             float(item["answer_end_second"]),
-            float(length) if length not in (None, "") else None,
+            None if length is None or length == "" else float(length),
         )
     raise TypeError(f"cannot read a gold answer from {item!r}")
 

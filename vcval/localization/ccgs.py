@@ -320,12 +320,3 @@ class CCGSLocalizer:
             pos += len(chunk)
         return self.rank(candidates, spans, top_n)
 
-
-def load_ccgs_localizer(
-    name_or_path: str | Path = "checkpoints", *, device: str = "auto", revision: str | None = None, **kwargs
-) -> CCGSLocalizer:
-    """A :class:`CCGSLocalizer` from a checkpoint directory or a Hub id (pin ``revision``).
-
-    kwargs go to CCGSLocalizer (batch_size, spans_per_video, settings or single weights, precision).
-    """
-    return CCGSLocalizer.from_pretrained(name_or_path, revision=revision, device=device, **kwargs)
