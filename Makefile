@@ -1,5 +1,5 @@
 # The two set-up-free commands: `make demo` and `make test` (each installs what it needs first).
-.PHONY: setup demo test test-slow
+.PHONY: setup demo test lint test-browser
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
@@ -12,5 +12,9 @@ demo: setup
 test: setup
 	HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q
 
-test-slow: setup
-	HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q -m slow
+lint: setup
+	.venv/bin/ruff check vcval tests scripts benchmarks app.py
+	.venv/bin/mypy
+
+test-browser: setup
+	HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q -m browser

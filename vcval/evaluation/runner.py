@@ -193,9 +193,36 @@ class Evaluator:
             questions_path = str(questions)
             dataset = dataset or Path(questions).stem
             questions = load_questions(questions)
-        questions = list(questions)
         if k < 1:
             raise InvalidInputError(f"k must be at least 1 (got {k})")
+        questions = self._select(list(questions), missing, sample, seed, limit)
+        t0 = time.perf_counter()
+        if pipeline is None:
+            from vcval.pipeline import build_pipeline
+
+            pipeline = build_pipeline(self.corpus, method, **(pipeline_kwargs or {}))
+        pipeline_seconds = time.perf_counter() - t0
+        predictions, errors, ask_times = _ask_all(pipeline, questions, k, progress)
+        return EvalReport(
+            dataset=dataset or "questions",
+            method=method,
+            metrics=compute_all(predictions, [q.gold for q in questions]),
+            n_questions=len(questions),
+            seconds_per_question=sum(ask_times) / len(ask_times),
+            median_seconds_per_question=statistics.median(ask_times),
+            corpus_size=len(self.corpus),
+            k=k,
+            per_question=[_question_row(q, preds, err) for q, preds, err in zip(questions, predictions, errors)],
+            corpus_build_seconds=round(self.corpus_build_seconds, 3),
+            pipeline_build_seconds=round(pipeline_seconds, 3),
+            n_errors=sum(e is not None for e in errors),
+            questions_path=questions_path,
+            transcripts_dir=str(self.transcripts_dir),
+        )
+
+    def _select(self, questions: list[Question], missing: str, sample: int | None, seed: int,
+                limit: int | None) -> list[Question]:
+        """The questions to ask: those with a transcript (per ``missing``), sampled, limited."""
         if missing not in ("error", "skip", "keep"):
             raise InvalidInputError(f"missing must be 'error', 'skip' or 'keep' (got {missing!r})")
         absent = [q for q in questions if q.gold.video_id not in self.files]
@@ -218,69 +245,46 @@ class Evaluator:
             questions = questions[:limit]
         if not questions:
             raise InvalidInputError("no questions left to evaluate")
+        return questions
 
-        corpus = self.corpus
-        t0 = time.perf_counter()
-        if pipeline is None:
-            from vcval.pipeline import build_pipeline
 
-            pipeline = build_pipeline(corpus, method, **(pipeline_kwargs or {}))
-        pipeline_seconds = time.perf_counter() - t0
+def _ask_all(pipeline: Any, questions: Sequence[Question], k: int, progress: Callable[[int, int], None] | None
+             ) -> tuple[list[list], list[str | None], list[float]]:
+    """Ask every question: (top-k predictions, error or None, seconds) per question."""
+    predictions: list[list] = []
+    errors: list[str | None] = []
+    ask_times: list[float] = []
+    for i, q in enumerate(questions):
+        t = time.perf_counter()
+        try:
+            preds, err = [as_prediction(a) for a in pipeline.ask(q.question, k=k)][:k], None
+        except VCVALError as e:  # a question the system refuses: scored as no answer
+            preds, err = [], f"{type(e).__name__}: {e}"
+            logger.warning("question %s failed: %s", q.sample_id if q.sample_id is not None else i, err)
+        ask_times.append(time.perf_counter() - t)
+        predictions.append(preds)
+        errors.append(err)
+        if progress is not None:
+            progress(i + 1, len(questions))
+        if (i + 1) % 100 == 0:
+            logger.info("%d/%d questions, %.3f s/question so far", i + 1, len(questions), sum(ask_times) / (i + 1))
+    return predictions, errors, ask_times
 
-        predictions: list[list] = []
-        errors: list[str | None] = []
-        ask_times: list[float] = []
-        for i, q in enumerate(questions):
-            t = time.perf_counter()
-            try:
-                answers = pipeline.ask(q.question, k=k)
-                preds = [as_prediction(a) for a in answers][:k]
-                err = None
-            except VCVALError as e:  # a question the system refuses: scored as no answer
-                preds, err = [], f"{type(e).__name__}: {e}"
-                logger.warning("question %s failed: %s", q.sample_id if q.sample_id is not None else i, err)
-            ask_times.append(time.perf_counter() - t)
-            predictions.append(preds)
-            errors.append(err)
-            if progress is not None:
-                progress(i + 1, len(questions))
-            if (i + 1) % 100 == 0:
-                logger.info("%d/%d questions, %.3f s/question so far", i + 1, len(questions), sum(ask_times) / (i + 1))
 
-        golds = [q.gold for q in questions]
-        metrics = compute_all(predictions, golds)
-        per_question = []
-        for q, preds, err in zip(questions, predictions, errors):
-            ious = prediction_ious(preds, q.gold)
-            per_question.append(
-                {
-                    "sample_id": q.sample_id,
-                    "question": q.question,
-                    "video_id": q.gold.video_id,
-                    "gold": [q.gold.start, q.gold.end],
-                    "video_length": q.gold.video_length,
-                    "video_rank": correct_video_rank(preds, q.gold),
-                    "iou_at_1": round(ious[0], 4) if ious else 0.0,
-                    "error": err,
-                    "predictions": [p.to_list() for p in preds],
-                }
-            )
-        return EvalReport(
-            dataset=dataset or "questions",
-            method=method,
-            metrics=metrics,
-            n_questions=len(questions),
-            seconds_per_question=sum(ask_times) / len(ask_times),
-            median_seconds_per_question=statistics.median(ask_times),
-            corpus_size=len(corpus),
-            k=k,
-            per_question=per_question,
-            corpus_build_seconds=round(self.corpus_build_seconds, 3),
-            pipeline_build_seconds=round(pipeline_seconds, 3),
-            n_errors=sum(e is not None for e in errors),
-            questions_path=questions_path,
-            transcripts_dir=str(self.transcripts_dir),
-        )
+def _question_row(q: Question, preds: list, err: str | None) -> dict[str, Any]:
+    """One ``EvalReport.per_question`` entry."""
+    ious = prediction_ious(preds, q.gold)
+    return {
+        "sample_id": q.sample_id,
+        "question": q.question,
+        "video_id": q.gold.video_id,
+        "gold": [q.gold.start, q.gold.end],
+        "video_length": q.gold.video_length,
+        "video_rank": correct_video_rank(preds, q.gold),
+        "iou_at_1": round(ious[0], 4) if ious else 0.0,
+        "error": err,
+        "predictions": [p.to_list() for p in preds],
+    }
 
 
 def evaluate(
