@@ -7,6 +7,8 @@ Layout of a corpus directory::
                           hash, added_at, warnings), cues, windows (text + BM25 tokens)
     media/<id>.mp4        normalised H.264/AAC video (none for transcript-only records)
     features/<id>.npy     (T, 1280) float32 visual features (optional)
+    encodings/<id>.npz    sentence units + their text encodings for the learned localizer
+                          (vcval.corpus.encodings; made after each commit or on first use)
     index/dense.npz       FAISS IndexIDMap2(IndexFlatIP) over window vectors, + generation
     index/bm25_windows.npz, index/bm25_videos.npz   BM25 documents (tokens), + generation
     index/vectors/<id>.npy  (n_windows, D) float32 window embeddings: indexes are rebuilt
@@ -32,12 +34,14 @@ import logging
 import os
 import re
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vcval.corpus.encodings import UnitEncodings, encode_units, encodings_key, load_encodings, save_encodings
 from vcval.corpus.files import (
     FileLock,
     default_video_id,
@@ -73,6 +77,7 @@ __all__ = ["Corpus", "NO_CUES_WARNING", "Progress", "SCHEMA_VERSION", "TRANSCRIP
 
 logger = logging.getLogger(__name__)
 
+_UNIT_CACHE_SIZE = 4096  # videos whose unit encodings stay in memory
 _LOCK_TIMEOUT_S = 600.0  # how long a writer waits for another process's lock (read at each write)
 
 
@@ -107,6 +112,7 @@ class Corpus:
         self._generation = -1
         self._indexes = SearchIndexes()
         self._lock = FileLock(root / ".lock")
+        self._unit_cache: OrderedDict[str, tuple[str, UnitEncodings]] = OrderedDict()  # video id -> (key, encodings)
 
     # ------------------------------------------------------------------ open / close
     @classmethod
@@ -127,7 +133,7 @@ class Corpus:
                 f"{root} is not a vcval corpus (no corpus.sqlite) and is not empty; "
                 "give a new or empty directory for a new corpus"
             )
-        for sub in ("media", "features", "index/vectors", "clips", ".staging"):
+        for sub in ("media", "features", "encodings", "index/vectors", "clips", ".staging"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         store = Store.open(root / "corpus.sqlite", window or WindowConfig())
         stored_window = store.stored_window()
@@ -192,6 +198,9 @@ class Corpus:
         for f in (self.root / "clips").iterdir():
             if _clip_owner(f) not in ids:
                 remove_path(f)
+        for f in self._encodings_dir().iterdir():
+            if f.suffix != ".npz" or f.stem not in ids:
+                remove_path(f)
         remove_dead_staging(self.root / ".staging")  # keeps those of live processes
 
     # ------------------------------------------------------------------ commit / remove
@@ -251,6 +260,7 @@ class Corpus:
         records = [self.get(it.video_id) for it in items]
         for rec in records:
             logger.info("added %s (%s, %d cues, subtitles: %s)", rec.video_id, rec.title, rec.n_cues, rec.subtitle_source)
+        self.encode_units([r.video_id for r in records if r.n_cues])  # after the commit: never blocks it
         return records
 
     def _check_new(self, it: StagedVideo, seen: set[str]) -> None:
@@ -284,7 +294,8 @@ class Corpus:
                 pk, window_ids = self._store.delete(video_id)
                 self._indexes.remove_video(pk, window_ids)
             files = [self.root / p for p in (rec.media_path, rec.features_path) if p]
-            files.append(self._vector_path(video_id))
+            files += [self._vector_path(video_id), self._encodings_dir() / f"{video_id}.npz"]
+            self._unit_cache.pop(video_id, None)
             files += [f for f in (self.root / "clips").iterdir() if _clip_owner(f) == video_id]
             for f in files:
                 if f.exists():
@@ -613,3 +624,44 @@ class Corpus:
 
     def _save_indexes(self, generation: int) -> None:
         self._indexes.save(self.root / "index", generation, int(self._store.meta("text_dim") or 1))
+
+    # ------------------------------------------------------------------ unit encodings (learned localizer)
+    def _encodings_dir(self) -> Path:
+        return self.root / "encodings"
+
+    def unit_encodings(self, video_id: str) -> UnitEncodings:
+        """The video's sentence units and their encodings (:mod:`vcval.corpus.encodings`).
+
+        Read from ``encodings/<id>.npz`` when it matches the corpus's text encoder and the video's
+        content, else computed and stored (atomically; kept in memory only on a read-only corpus).
+        """
+        rec = self.get(video_id)
+        encoder = self.text_encoder
+        key = encodings_key(encoder.name, rec.content_hash)
+        hit = self._unit_cache.get(video_id)
+        if hit is not None and hit[0] == key:
+            self._unit_cache.move_to_end(video_id)
+            return hit[1]
+        path = self._encodings_dir() / f"{video_id}.npz"
+        enc = load_encodings(path, key)
+        if enc is None:
+            enc = encode_units(self.cues(video_id), encoder)
+            try:
+                save_encodings(path, enc, key)
+            except OSError as exc:  # read-only or full disk: still answer, from memory
+                logger.warning("cannot store unit encodings of %s (%s); kept in memory", video_id, exc)
+        self._unit_cache[video_id] = (key, enc)
+        if len(self._unit_cache) > _UNIT_CACHE_SIZE:
+            self._unit_cache.popitem(last=False)
+        return enc
+
+    def encode_units(self, video_ids: Iterable[str] | None = None) -> int:
+        """Compute and store missing unit encodings (all videos by default); returns how many videos were
+        checked. Best effort: a failure is logged and the video is encoded on first use instead."""
+        ids = list(self.video_ids() if video_ids is None else video_ids)
+        for vid in ids:
+            try:
+                self.unit_encodings(vid)
+            except (OSError, VCVALError) as exc:
+                logger.warning("unit encodings of %s not stored now (%s); they are made on first use", vid, exc)
+        return len(ids)

@@ -1,0 +1,130 @@
+"""Question-independent encodings of a video's sentence units, computed once and stored.
+
+A video's cues are merged into sentence-like *units* (:mod:`vcval.ingest.sentences`); every
+unit is embedded alone and with its neighbours by the corpus's text encoder. These are what the
+learned localizer reads at ask time, so asking only encodes the question. Stored per video as
+``encodings/<video_id>.npz``, keyed by (encoder name, :data:`ENCODING_VERSION`, the video's
+content hash): a change of any of them re-encodes on next use. Files are written atomically; a
+read-only corpus keeps them in memory only.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vcval.ingest.sentences import merge_into_sentences_with_mapping
+from vcval.types import Cue
+from vcval.utils import atomic_savez
+
+logger = logging.getLogger(__name__)
+
+ENCODING_VERSION = 1  # bump when units or their encodings change
+CONTEXT = 1  # neighbours on each side in a unit's context encoding
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOPWORDS = frozenset(
+    """a an the and or but if of to in on at by for with from into onto over under how do does did i
+    you your we our my me is are was were be been being it its this that these those what which who whom
+    when where why can could should would will shall may might must have has had not no so than then
+    there here up down out about as just very too also get got make made use using way step""".split()
+)
+
+
+def content_words(text: str) -> frozenset[str]:
+    """Lower-cased alphanumeric words of ``text`` without stopwords (a crude stem: strip plural s).
+
+    The lexical-overlap vocabulary of the localizers (question words vs unit words).
+    """
+    words = set()
+    for w in _WORD.findall(text.lower()):
+        if w in _STOPWORDS or len(w) < 2:
+            continue
+        words.add(w[:-1] if len(w) > 3 and w.endswith("s") else w)
+    return frozenset(words)
+
+
+@dataclass(frozen=True)
+class UnitEncodings:
+    """One video's sentence units and their encodings.
+
+    units: U cues re-indexed 0..U-1 (times in seconds); first_cue / last_cue: (U,) int, the
+    original cue indexes each unit covers; vectors / context: (U, D) float32 L2-normalised
+    embeddings of the unit alone / with :data:`CONTEXT` neighbours each side.
+    """
+
+    units: tuple[Cue, ...]
+    first_cue: np.ndarray
+    last_cue: np.ndarray
+    vectors: np.ndarray
+    context: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+    @property
+    def words(self) -> list[frozenset[str]]:
+        """Content words of each unit."""
+        return [content_words(u.text) for u in self.units]
+
+
+def encode_units(cues: Sequence[Cue], encoder: Any) -> UnitEncodings:
+    """Merge ``cues`` into units and embed them with ``encoder.encode(list[str]) -> (n, D)``."""
+    units, mapping = merge_into_sentences_with_mapping(list(cues))
+    texts = [u.text for u in units]
+    ctx = [" ".join(texts[max(0, i - CONTEXT): i + CONTEXT + 1]) for i in range(len(texts))]
+    dim = int(getattr(encoder, "dim", 0) or 0)
+    if texts:
+        vectors = np.asarray(encoder.encode(texts + ctx), dtype=np.float32)  # (2U, D): one batched pass
+        vectors, context = vectors[: len(texts)], vectors[len(texts):]
+    else:
+        vectors = context = np.zeros((0, dim), dtype=np.float32)
+    return UnitEncodings(
+        tuple(units),
+        np.array([m[0] for m in mapping], dtype=np.int64),
+        np.array([m[-1] for m in mapping], dtype=np.int64),
+        vectors,
+        context,
+    )
+
+
+def encodings_key(encoder_name: str, content_hash: str) -> str:
+    """What a stored file must match to be reused."""
+    return f"{encoder_name}|v{ENCODING_VERSION}|{content_hash}"
+
+
+def save_encodings(path: str | os.PathLike, enc: UnitEncodings, key: str) -> None:
+    """Write ``enc`` to ``path`` (.npz) atomically, tagged with ``key``."""
+    atomic_savez(
+        Path(path),
+        key=np.array(key),
+        start=np.array([u.start for u in enc.units], dtype=np.float64),
+        end=np.array([u.end for u in enc.units], dtype=np.float64),
+        text=np.array([u.text for u in enc.units], dtype=np.str_),
+        first_cue=enc.first_cue,
+        last_cue=enc.last_cue,
+        vectors=enc.vectors.astype(np.float16),
+        context=enc.context.astype(np.float16),
+    )
+
+
+def load_encodings(path: str | os.PathLike, key: str) -> UnitEncodings | None:
+    """The encodings stored at ``path`` if the file exists, is readable and matches ``key``; else None."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["key"]) != key:
+                return None
+            units = tuple(Cue(i, float(s), float(e), str(t)) for i, (s, e, t) in enumerate(zip(z["start"], z["end"], z["text"])))
+            return UnitEncodings(units, z["first_cue"].astype(np.int64), z["last_cue"].astype(np.int64),
+                                 z["vectors"].astype(np.float32), z["context"].astype(np.float32))
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # truncated or foreign file: re-encode
+        logger.warning("unreadable encodings file %s (%s); re-encoding", path, exc)
+        return None
