@@ -1,0 +1,45 @@
+"""Configuration of :class:`~vcval.models.cuespan.modeling_cuespan.CueSpanModel`."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass
+class CueSpanConfig:
+    """Sizes and switches of the CueSpan head (defaults = the prototype's trained model).
+
+    emb_dim: size of the frozen sentence embeddings (all-MiniLM-L6-v2: 384).
+    hidden / n_layers / n_heads / ff_dim: the cue-sequence encoder (conv + self-attention).
+    head_size / use_rotary / span_head ("global" | "independent"): the span scorer;
+    use_span_sum adds sum_{k=i..j} u_k (a learned per-cue relevance above a learned level).
+    max_span_cues: longest span in units; len_buckets buckets log-seconds of a span for a
+    learned length bias between min_len_s and max_len_s.
+    contrastive_weight: lambda of Loss2 in Loss = Loss1 + lambda * Loss2.
+    """
+
+    emb_dim: int = 384
+    hidden: int = 128
+    n_layers: int = 2
+    n_heads: int = 4
+    ff_dim: int = 256
+    conv_kernel: int = 5
+    dropout: float = 0.1
+    head_size: int = 64
+    use_rotary: bool = True
+    span_head: str = "global"
+    use_span_sum: bool = True
+    use_length_bias: bool = True
+    max_span_cues: int = 40
+    max_span_seconds: float | None = None
+    len_buckets: int = 24
+    min_len_s: float = 2.0
+    max_len_s: float = 400.0
+    contrastive_weight: float = 1.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CueSpanConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})

@@ -1,0 +1,345 @@
+"""CueSpan: question-cue interaction over precomputed cue embeddings + a global-span head.
+
+Heavy work happens once per video: every unit (sentence-like cue) is embedded alone and with
+its neighbours by a frozen sentence encoder. At ask time only the question is embedded; this
+module then scores every span [i, j] of units in a few milliseconds:
+
+1. per-unit features: cosine(q, unit), cosine(q, unit with context) (raw, centred and
+   z-scored within the video), an IDF-weighted lexical overlap (given), relative position,
+   unit duration, plus projections of the unit embedding and its product with the question;
+2. a small sequence encoder over units (depthwise-separable conv + self-attention);
+3. a span head: score[i, j] = <Y_i, X_j> / sqrt(d) with rotary positions over unit indexes
+   (CCGS's global span head) + sum_{k=i..j} u_k (learned relevance mass inside the span)
+   + learned length biases (span length in units and log-seconds buckets).
+
+Cells are valid for i <= j, j - i < max_span_cues (and optionally a seconds limit).
+Loss = Loss1 (cross-entropy over the positive video's valid cells) + lambda * Loss2
+(cross-entropy over the positive's cells concatenated with the same question's cells on
+negative videos), see :class:`CueSpanLoss`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vcval.models.cuespan.configuration_cuespan import CueSpanConfig
+
+NEG_INF = -1e9
+N_SCALAR = 12
+
+
+def rotary(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
+    """RoFormer rotary embedding over interleaved pairs. x: (B, N, d), positions: (N,). Returns (B, N, d)."""
+    d = x.shape[-1]
+    inv = base ** (-torch.arange(0, d, 2, device=x.device, dtype=torch.float32) / d)  # (d/2,)
+    ang = positions.float()[:, None] * inv[None]  # (N, d/2)
+    cos = torch.cos(ang).repeat_interleave(2, -1)[None]  # (1, N, d)
+    sin = torch.sin(ang).repeat_interleave(2, -1)[None]  # (1, N, d)
+    x2 = torch.stack([-x[..., 1::2], x[..., 0::2]], dim=-1).reshape_as(x)  # (B, N, d)
+    return x * cos + x2 * sin
+
+
+def span_valid(
+    cue_mask: torch.Tensor,
+    max_span_cues: int,
+    cue_start: torch.Tensor | None = None,
+    cue_end: torch.Tensor | None = None,
+    max_span_seconds: float | None = None,
+) -> torch.Tensor:
+    """(B, N, N) bool: i <= j, j - i < max_span_cues, both real cues, optional seconds limit (diagonal always kept)."""
+    n = cue_mask.shape[1]
+    idx = torch.arange(n, device=cue_mask.device)
+    off = idx[None, :] - idx[:, None]  # (N, N): j - i
+    valid = ((off >= 0) & (off < max_span_cues))[None] & cue_mask[:, :, None] & cue_mask[:, None, :]  # (B, N, N)
+    if max_span_seconds is not None and cue_start is not None and cue_end is not None:
+        length = cue_end[:, None, :] - cue_start[:, :, None]  # (B, N, N)
+        diag = torch.eye(n, dtype=torch.bool, device=cue_mask.device)[None]  # (1, N, N)
+        valid = valid & ((length <= max_span_seconds) | diag)
+    return valid
+
+
+def band_valid(
+    cue_mask: torch.Tensor, w: int, cue_start: torch.Tensor | None = None, cue_end: torch.Tensor | None = None,
+    max_span_seconds: float | None = None,
+) -> torch.Tensor:
+    """(B, N, W) bool: span [i, i + o] is valid (both ends real cues; optional seconds limit, o = 0 always kept)."""
+    b, n = cue_mask.shape
+    jdx = torch.arange(n, device=cue_mask.device)[:, None] + torch.arange(w, device=cue_mask.device)[None]  # (N, W)
+    inside = jdx < n  # (N, W)
+    jc = jdx.clamp(max=n - 1)
+    valid = inside[None] & cue_mask[:, :, None] & cue_mask[:, jc]  # (B, N, W)
+    if max_span_seconds is not None and cue_start is not None and cue_end is not None:
+        length = cue_end[:, jc] - cue_start[:, :, None]  # (B, N, W)
+        valid = valid & ((length <= max_span_seconds) | (torch.arange(w, device=cue_mask.device) == 0)[None, None])
+    return valid
+
+
+def band_to_full(band: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scatter (B, N, W) band scores / validity into (B, N, N) (invalid cells NEG_INF / False)."""
+    b, n, w = band.shape
+    full = band.new_full((b, n, n), NEG_INF)  # (B, N, N)
+    vfull = torch.zeros((b, n, n), dtype=torch.bool, device=band.device)  # (B, N, N)
+    bi, ii, oi = valid.nonzero(as_tuple=True)  # valid cells only: j = i + o < N, unique
+    full[bi, ii, ii + oi] = band[bi, ii, oi]
+    vfull[bi, ii, ii + oi] = True
+    return full, vfull
+
+
+def best_cell(starts: np.ndarray, ends: np.ndarray, a_start: float, a_end: float, max_span: int) -> tuple[int, int, float]:
+    """(i, j, IoU) of the span of units [starts[i], ends[j]] (j - i < max_span) best matching [a_start, a_end]."""
+    s = starts[:, None]  # (N, 1)
+    e = ends[None, :]  # (1, N)
+    inter = np.clip(np.minimum(e, a_end) - np.maximum(s, a_start), 0.0, None)  # (N, N)
+    union = np.maximum(e, a_end) - np.minimum(s, a_start)
+    iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+    n = len(starts)
+    off = np.arange(n)[None, :] - np.arange(n)[:, None]
+    iou = np.where((off >= 0) & (off < max_span), iou, -1.0)
+    if iou.max() <= 0:
+        k = int(np.argmin(np.abs(0.5 * (starts + ends) - 0.5 * (a_start + a_end))))
+        return k, k, 0.0
+    flat = int(np.argmax(iou))
+    i, j = divmod(flat, n)
+    return i, j, float(iou[i, j])
+
+
+@dataclass
+class CueSpanOutput:
+    """scores: (B, N, N) span scores, invalid cells = NEG_INF; valid: (B, N, N) bool; losses when labels were given."""
+
+    scores: torch.Tensor
+    valid: torch.Tensor
+    band: torch.Tensor | None = None  # (B, N, W): band[b, i, o] = span [i, i + o]
+    loss: torch.Tensor | None = None
+    loss1: torch.Tensor | None = None
+    loss2: torch.Tensor | None = None
+
+
+class CueSpanLoss(nn.Module):
+    """Loss = Loss1 + contrastive_weight * Loss2.
+
+    scores: (B, N, N) masked (invalid = NEG_INF); labels: (B,) flat cell i * N + j for a
+    positive row, -100 for a negative row; groups: (B,) question id (rows of one question =
+    its positive video and its negative videos). Loss1: mean cross-entropy over the positive
+    rows' cells. Loss2: for each positive row, cross-entropy over all cells of all rows of its
+    group (the target cell in the positive row); 0 when no group has a negative.
+    """
+
+    def __init__(self, contrastive_weight: float = 1.0) -> None:
+        super().__init__()
+        self.contrastive_weight = contrastive_weight
+
+    def forward(
+        self, scores: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        flat = scores.reshape(scores.shape[0], -1).float()  # (B, N*N)
+        pos = torch.nonzero(labels >= 0).flatten()  # (P,)
+        if len(pos) == 0:
+            zero = flat.sum() * 0.0
+            return zero, zero, zero
+        loss1 = F.cross_entropy(flat[pos], labels[pos])
+        loss2 = flat.sum() * 0.0
+        if groups is not None and self.contrastive_weight:
+            cells = flat.shape[1]
+            terms = []
+            for p in pos.tolist():
+                rows = torch.nonzero(groups == groups[p]).flatten()  # (G,)
+                if len(rows) < 2:
+                    continue
+                logits = flat[rows].reshape(-1)  # (G*N*N,)
+                target = int((rows == p).nonzero()[0, 0]) * cells + int(labels[p])
+                terms.append(torch.logsumexp(logits, 0) - logits[target])
+            if terms:
+                loss2 = torch.stack(terms).mean()
+        return loss1 + self.contrastive_weight * loss2, loss1, loss2
+
+
+class _ConvBlock(nn.Module):
+    """Residual depthwise conv (kernel k) + pointwise FF over the unit sequence."""
+
+    def __init__(self, hidden: int, kernel: int, dropout: float) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(hidden)
+        self.dw = nn.Conv1d(hidden, hidden, kernel, padding=kernel // 2, groups=hidden)
+        self.pw = nn.Linear(hidden, hidden)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """h: (B, N, H), mask: (B, N) bool. Returns (B, N, H)."""
+        x = self.norm(h).masked_fill(~mask[..., None], 0.0)  # (B, N, H)
+        x = self.dw(x.transpose(1, 2)).transpose(1, 2)  # (B, N, H)
+        return h + self.drop(self.pw(F.gelu(x)))
+
+
+class CueSpanModel(nn.Module):
+    """Question-cue interaction + global span head over precomputed unit embeddings (see module doc)."""
+
+    def __init__(self, config: CueSpanConfig | None = None) -> None:
+        super().__init__()
+        self.config = cfg = config or CueSpanConfig()
+        h = cfg.hidden
+        self.cue_proj = nn.Linear(cfg.emb_dim, h)
+        self.q_proj = nn.Linear(cfg.emb_dim, h)
+        self.qc_proj = nn.Linear(cfg.emb_dim, h)
+        self.scalar_proj = nn.Linear(N_SCALAR, h)
+        self.in_norm = nn.LayerNorm(h)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.conv = _ConvBlock(h, cfg.conv_kernel, cfg.dropout)
+        self.layers = nn.ModuleList(
+            nn.TransformerEncoderLayer(h, cfg.n_heads, cfg.ff_dim, cfg.dropout, activation="gelu", batch_first=True, norm_first=True)
+            for _ in range(cfg.n_layers)
+        )
+        self.out_norm = nn.LayerNorm(h)
+        if cfg.span_head == "global":
+            self.span_proj = nn.Linear(h, 2 * cfg.head_size)
+        elif cfg.span_head == "independent":
+            self.span_proj = nn.Linear(h, 2)
+        else:
+            raise ValueError(f"unknown span_head {cfg.span_head!r}")
+        self.unit_score = nn.Linear(h, 1)
+        self.offset_bias = nn.Embedding(cfg.max_span_cues, 1)
+        self.len_bias = nn.Embedding(cfg.len_buckets, 1)
+        nn.init.zeros_(self.offset_bias.weight)
+        nn.init.zeros_(self.len_bias.weight)
+        self.loss_fn = CueSpanLoss(cfg.contrastive_weight)
+
+    @staticmethod
+    def scalar_features(
+        question: torch.Tensor,
+        cues: torch.Tensor,
+        cues_ctx: torch.Tensor,
+        cue_mask: torch.Tensor,
+        cue_start: torch.Tensor,
+        cue_end: torch.Tensor,
+        lexical: torch.Tensor,
+        duration: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(B, N, N_SCALAR) per-unit features (see module doc); padding rows are zero.
+        duration: (B,) video length in seconds (default: the last unit's end)."""
+        m = cue_mask.float()  # (B, N)
+        cnt = m.sum(1, keepdim=True).clamp(min=1.0)  # (B, 1)
+        cos_c = torch.einsum("bd,bnd->bn", question, cues)  # (B, N)
+        cos_x = torch.einsum("bd,bnd->bn", question, cues_ctx)  # (B, N)
+        feats = [cos_c, cos_x]
+        for v in (cos_c, cos_x):
+            mean = (v * m).sum(1, keepdim=True) / cnt  # (B, 1)
+            std = (((v - mean) ** 2 * m).sum(1, keepdim=True) / cnt).sqrt().clamp(min=1e-3)
+            feats += [v - mean, (v - mean) / std]
+        vmax = cos_x.masked_fill(~cue_mask, -1e4).max(1, keepdim=True).values  # (B, 1)
+        lmax = lexical.masked_fill(~cue_mask, -1e4).max(1, keepdim=True).values
+        if duration is None:
+            dur_v = (cue_end * m).max(1, keepdim=True).values.clamp(min=1.0)  # (B, 1)
+        else:
+            dur_v = duration.float()[:, None].clamp(min=1.0)  # (B, 1)
+        feats += [
+            cos_x - vmax,
+            lexical,
+            lexical - lmax,
+            cue_start / dur_v,
+            cue_end / dur_v,
+            torch.log1p((cue_end - cue_start).clamp(min=0.0)) / 3.0,
+        ]
+        return torch.stack(feats, -1) * m[..., None]  # (B, N, N_SCALAR)
+
+    def encode(
+        self,
+        question: torch.Tensor,
+        cues: torch.Tensor,
+        cues_ctx: torch.Tensor,
+        cue_mask: torch.Tensor,
+        cue_start: torch.Tensor,
+        cue_end: torch.Tensor,
+        lexical: torch.Tensor,
+        duration: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Per-unit hidden states (B, N, H)."""
+        scal = self.scalar_features(question, cues, cues_ctx, cue_mask, cue_start, cue_end, lexical, duration)  # (B, N, F)
+        h = self.cue_proj(cues_ctx) + self.q_proj(question)[:, None] * self.qc_proj(cues_ctx) + self.scalar_proj(scal)  # (B, N, H)
+        h = self.drop(F.gelu(self.in_norm(h)))
+        h = self.conv(h, cue_mask)  # (B, N, H)
+        for layer in self.layers:
+            h = layer(h, src_key_padding_mask=~cue_mask)  # (B, N, H)
+        return self.out_norm(h)
+
+    def forward(
+        self,
+        question: torch.Tensor,
+        cues: torch.Tensor,
+        cue_mask: torch.Tensor,
+        cue_start: torch.Tensor | None = None,
+        cue_end: torch.Tensor | None = None,
+        lexical: torch.Tensor | None = None,
+        cues_ctx: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        groups: torch.Tensor | None = None,
+        duration: torch.Tensor | None = None,
+        return_full: bool = True,
+    ) -> CueSpanOutput:
+        """question (B, D), cues (B, N, D) normalized embeddings, cue_mask (B, N) bool; optional
+        cue_start / cue_end (B, N) seconds (default: unit index, 1 s each), lexical (B, N),
+        cues_ctx (B, N, D) (default: cues); duration (B,) video seconds (default:
+        last unit end; pass it when the units are a crop of the video); labels (B,) flat cell i * N + j or -100; groups (B,) question ids.
+        Scores are computed on the band of valid offsets (B, N, W = max_span_cues) and, with
+        ``return_full``, scattered into (B, N, N); the loss always runs on the band (same cells)."""
+        cfg = self.config
+        b, n, _ = cues.shape
+        if cue_start is None or cue_end is None:
+            cue_start = torch.arange(n, device=cues.device, dtype=torch.float32)[None].expand(b, n)  # (B, N)
+            cue_end = cue_start + 1.0
+        cue_start, cue_end = cue_start.float(), cue_end.float()
+        if lexical is None:
+            lexical = cues.new_zeros(b, n)  # (B, N)
+        if cues_ctx is None:
+            cues_ctx = cues
+        h = self.encode(question, cues, cues_ctx, cue_mask, cue_start, cue_end, lexical, duration)  # (B, N, H)
+
+        w = min(cfg.max_span_cues, n)
+        band = self.band_scores(h, cue_mask, cue_start, cue_end, w)  # (B, N, W): span i .. i+w
+        valid_band = band_valid(cue_mask, w, cue_start, cue_end, cfg.max_span_seconds)  # (B, N, W)
+        band = band.masked_fill(~valid_band, NEG_INF)  # (B, N, W)
+        if return_full:
+            scores, valid = band_to_full(band, valid_band)  # (B, N, N) each
+        else:
+            scores, valid = band, valid_band
+        out = CueSpanOutput(scores=scores, valid=valid, band=band)
+        if labels is not None:
+            # labels are flat cells of the FULL matrix (i * N + j); the loss runs on the band (i * W + j - i)
+            i, j = labels // n, labels % n  # (B,)
+            band_labels = torch.where(labels >= 0, i * w + (j - i), labels)  # (B,)
+            out.loss, out.loss1, out.loss2 = self.loss_fn(band, band_labels, groups)
+        return out
+
+    def band_scores(
+        self, h: torch.Tensor, cue_mask: torch.Tensor, cue_start: torch.Tensor, cue_end: torch.Tensor, w: int
+    ) -> torch.Tensor:
+        """(B, N, W) raw scores of spans [i, i + o], o < W (cells past the end are garbage; mask them)."""
+        cfg = self.config
+        b, n, _ = h.shape
+        off = torch.arange(w, device=h.device)  # (W,)
+        jdx = (torch.arange(n, device=h.device)[:, None] + off[None]).clamp(max=n - 1)  # (N, W): end index
+        if cfg.span_head == "global":
+            x, y = self.span_proj(h).chunk(2, dim=-1)  # (B, N, d) each: end / start
+            if cfg.use_rotary:
+                pos = torch.arange(n, device=h.device)
+                x, y = rotary(x, pos), rotary(y, pos)
+            xj = x[:, jdx]  # (B, N, W, d)
+            scores = torch.einsum("bid,biwd->biw", y, xj) / math.sqrt(cfg.head_size)  # (B, N, W)
+        else:
+            se = self.span_proj(h)  # (B, N, 2)
+            scores = se[:, :, 0, None] + se[:, jdx, 1]  # (B, N, W)
+        if cfg.use_span_sum:
+            u = self.unit_score(h).squeeze(-1) * cue_mask.float()  # (B, N)
+            prefix = F.pad(torch.cumsum(u, 1), (1, 0))  # (B, N+1)
+            scores = scores + prefix[:, jdx + 1] - prefix[:, :n, None]  # (B, N, W): sum u_i..u_j
+        if cfg.use_length_bias:
+            scores = scores + self.offset_bias.weight[:w, 0][None, None]  # (B, N, W)
+            secs = (cue_end[:, jdx] - cue_start[:, :, None]).clamp(min=cfg.min_len_s, max=cfg.max_len_s)  # (B, N, W)
+            frac = (torch.log(secs) - math.log(cfg.min_len_s)) / (math.log(cfg.max_len_s) - math.log(cfg.min_len_s))
+            bucket = (frac * (cfg.len_buckets - 1)).round().long()  # (B, N, W)
+            scores = scores + self.len_bias.weight[:, 0][bucket]  # (B, N, W)
+        return scores.float()
