@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -14,29 +13,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from vcval.corpus.encodings import content_words as words  # noqa: E402
 from vcval.ingest.sentences import merge_into_sentences_with_mapping  # noqa: E402
 from vcval.types import Cue  # noqa: E402
 
 CACHE = ROOT / "data" / "cache"
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset(
-    """a an the and or but if of to in on at by for with from into onto over under how do does did i
-    you your we our my me is are was were be been being it its this that these those what which who whom
-    when where why can could should would will shall may might must have has had not no so than then
-    there here up down out about as just very too also get got make made use using way step""".split()
-)
-
-
-def words(text: str) -> set[str]:
-    """Content words (lower-cased, stopwords dropped, crude plural strip)."""
-    out = set()
-    for w in _WORD.findall(text.lower()):
-        if w in _STOP or len(w) < 2:
-            continue
-        out.add(w[:-1] if len(w) > 3 and w.endswith("s") else w)
-    return out
-
-
 @dataclass
 class Video:
     vid: str

@@ -7,37 +7,18 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from vcval.corpus.encodings import content_words
 from vcval.localization.base import Candidate
 from vcval.localization.prior import SpanPrior
 from vcval.localization.spans import decode_spans
 from vcval.types import Answer, Cue
 
 logger = logging.getLogger(__name__)
-
-_WORD = re.compile(r"[a-z0-9]+")
-_STOPWORDS = frozenset(
-    """a an the and or but if of to in on at by for with from into onto over under how do does did i
-    you your we our my me is are was were be been being it its this that these those what which who whom
-    when where why can could should would will shall may might must have has had not no so than then
-    there here up down out about as just very too also get got make made use using way step""".split()
-)
-
-
-def content_words(text: str) -> set[str]:
-    """Lower-cased alphanumeric tokens of ``text`` without stopwords (a crude stem: strip plural s)."""
-    words = set()
-    for w in _WORD.findall(text.lower()):
-        if w in _STOPWORDS or len(w) < 2:
-            continue
-        words.add(w[:-1] if len(w) > 3 and w.endswith("s") else w)
-    return words
-
 
 class BaselineLocalizer:
     """Training-free localizer: dense + lexical per-cue relevance, then the best contiguous span.

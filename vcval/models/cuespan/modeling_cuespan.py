@@ -27,40 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vcval.models.ccgs.layers import rotary
 from vcval.models.cuespan.configuration_cuespan import CueSpanConfig
 
 NEG_INF = -1e9
 N_SCALAR = 12
-
-
-def rotary(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
-    """RoFormer rotary embedding over interleaved pairs. x: (B, N, d), positions: (N,). Returns (B, N, d)."""
-    d = x.shape[-1]
-    inv = base ** (-torch.arange(0, d, 2, device=x.device, dtype=torch.float32) / d)  # (d/2,)
-    ang = positions.float()[:, None] * inv[None]  # (N, d/2)
-    cos = torch.cos(ang).repeat_interleave(2, -1)[None]  # (1, N, d)
-    sin = torch.sin(ang).repeat_interleave(2, -1)[None]  # (1, N, d)
-    x2 = torch.stack([-x[..., 1::2], x[..., 0::2]], dim=-1).reshape_as(x)  # (B, N, d)
-    return x * cos + x2 * sin
-
-
-def span_valid(
-    cue_mask: torch.Tensor,
-    max_span_cues: int,
-    cue_start: torch.Tensor | None = None,
-    cue_end: torch.Tensor | None = None,
-    max_span_seconds: float | None = None,
-) -> torch.Tensor:
-    """(B, N, N) bool: i <= j, j - i < max_span_cues, both real cues, optional seconds limit (diagonal always kept)."""
-    n = cue_mask.shape[1]
-    idx = torch.arange(n, device=cue_mask.device)
-    off = idx[None, :] - idx[:, None]  # (N, N): j - i
-    valid = ((off >= 0) & (off < max_span_cues))[None] & cue_mask[:, :, None] & cue_mask[:, None, :]  # (B, N, N)
-    if max_span_seconds is not None and cue_start is not None and cue_end is not None:
-        length = cue_end[:, None, :] - cue_start[:, :, None]  # (B, N, N)
-        diag = torch.eye(n, dtype=torch.bool, device=cue_mask.device)[None]  # (1, N, N)
-        valid = valid & ((length <= max_span_seconds) | diag)
-    return valid
 
 
 def band_valid(
