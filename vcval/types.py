@@ -57,7 +57,13 @@ class Hit:
 
 @dataclass(frozen=True)
 class Answer:
-    """One answer: the span [start, end] seconds of a video, its score and the cues in it."""
+    """One answer: the span [start, end] seconds of a video, its score and the cues in it.
+
+    ``confidence`` in [0, 1] is the calibrated probability that the answer is right (right video
+    and temporal IoU >= 0.5 with the true answer), and ``confident`` says whether it reaches the
+    threshold shipped with the model; both are None for methods without a calibrated model.
+    ``score`` is the method's raw ranking score (comparable only within one question).
+    """
 
     video_id: str
     title: str
@@ -66,6 +72,8 @@ class Answer:
     score: float
     cues: tuple[Cue, ...] = field(default_factory=tuple)
     clip_path: str | None = None
+    confidence: float | None = None
+    confident: bool | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready dict (the shape printed by ``vcval ask --json``)."""
@@ -75,6 +83,8 @@ class Answer:
             "start": round(self.start, 3),
             "end": round(self.end, 3),
             "score": float(self.score),
+            "confidence": None if self.confidence is None else round(float(self.confidence), 4),
+            "confident": self.confident,
             "cues": [
                 {"index": c.index, "start": c.start, "end": c.end, "text": c.text} for c in self.cues
             ],
@@ -87,4 +97,6 @@ class Answer:
     def from_dict(cls, d: dict) -> Answer:
         """Inverse of :meth:`to_dict` (e.g. answers kept in a UI's state as plain dicts)."""
         cues = tuple(Cue(int(c["index"]), float(c["start"]), float(c["end"]), str(c["text"])) for c in d.get("cues", []))
-        return cls(d["video_id"], d["title"], float(d["start"]), float(d["end"]), float(d["score"]), cues, d.get("clip"))
+        conf = d.get("confidence")
+        return cls(d["video_id"], d["title"], float(d["start"]), float(d["end"]), float(d["score"]), cues, d.get("clip"),
+                   None if conf is None else float(conf), d.get("confident"))
