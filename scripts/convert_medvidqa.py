@@ -15,6 +15,8 @@ Outputs (in ``--out``):
   format). Only videos that some train question points to are copied.
 - ``videos.json``: ``[{video_id, title, duration}]`` for the copied videos (title from
   ``meta/medvidqa_video_catalog.json`` when present, duration = the annotation's ``video_length``).
+- ``offtopic_questions.json``: ``[{question}]``, the distinct train questions of videos WITHOUT a
+  transcript here (out-of-domain "no answer" examples for calibrating confidence on other corpora).
 - ``priors.json``: answer length and relative position statistics over ALL train annotations
   (seconds and fractions of ``video_length``): count, mean, std, min, max, and the 5/10/25/50/75/90/95th
   percentiles (linear interpolation), plus a 10-bin histogram of the relative answer start. A localizer
@@ -121,6 +123,12 @@ def convert(src: Path, transcripts: Path, out: Path) -> dict:
     (out / "videos.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     (out / "questions_with_transcripts.json").write_text(
         json.dumps(selected, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
+    # questions only, of videos we have no transcript of: "no answer here" examples for calibrating
+    # confidence on non-medical corpora (never the 29 transcribed videos' questions)
+    offtopic = sorted({str(a["question"]).strip() for a in train if str(a["video_id"]) not in set(used)})
+    (out / "offtopic_questions.json").write_text(
+        json.dumps([{"question": q} for q in offtopic], ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
     )
     priors = answer_priors(train)
     priors["source"] = "MedVidQA train.json (all annotations)"

@@ -48,7 +48,9 @@ INTRO = (
     "Ask a question in plain language: vcval finds the video and the exact time span that answers it, "
     "plays that clip, and highlights the subtitles that answer it."
 )
-ANSWER_HEADERS = ["rank", "video", "span", "score"]
+ANSWER_HEADERS = ["rank", "video", "span", "confidence"]
+NO_CONFIDENT = ("**No confident answer in this corpus.** The closest matches are shown below; they may not "
+                "answer the question. Try other words, or add videos on this topic.")
 CORPUS_HEADERS = ["id", "title", "duration", "cues", "subtitles", "source"]
 
 
@@ -63,6 +65,15 @@ def fmt_time(seconds: float) -> str:
 
 def fmt_span(start: float, end: float) -> str:
     return f"{fmt_time(start)}\u2013{fmt_time(end)}"
+
+
+def confidence_label(answer: Answer) -> str:
+    """How people read a confidence: "high (83%)", "medium (41%)", "low (7%)"; the raw score when uncalibrated."""
+    if answer.confidence is None:
+        return f"score {float(answer.score):.3f}"
+    c = float(answer.confidence)
+    level = "high" if c >= 0.6 else "medium" if answer.confident else "low"
+    return f"{level} ({100 * c:.0f}%)"
 
 
 def subtitles_html(cues: Sequence[Cue], answer: Answer, context: int = CONTEXT_CUES) -> str:
@@ -138,14 +149,20 @@ class DemoHandlers:
         """(video update, info markdown, subtitles html) for one answer."""
         clip = self._clip_for(answer)
         cues = self.pipeline.corpus.cues(answer.video_id)
+        label = confidence_label(answer)
+        if answer.confident is False:
+            label = f"closest match, not a confident answer: confidence {label}"
+        elif answer.confidence is not None:
+            label = f"confidence {label}"
         info = (f"### {rank}. {html.escape(answer.title)}\n"
-                f"**{fmt_span(answer.start, answer.end)}** &nbsp;&middot;&nbsp; score {answer.score:.3f}"
+                f"**{fmt_span(answer.start, answer.end)}** &nbsp;&middot;&nbsp; {label}"
                 f" &nbsp;&middot;&nbsp; video id `{answer.video_id}`")
         if clip is None:
             info += "\n\n*Transcript-only record: there is no video to play, see the subtitles.*"
             return gr.Video(value=None), info, subtitles_html(cues, answer)
-        span_cues = [{"text": c.text, "timestamp": [max(0.0, c.start - answer.start), max(0.0, c.end - answer.start)]}
-                     for c in cues if c.end > answer.start and c.start < answer.end]
+        t0 = self.pipeline.clip_start(answer)  # the clip starts a few seconds before the answer (lead-in)
+        span_cues = [{"text": c.text, "timestamp": [max(0.0, c.start - t0), max(0.0, c.end - t0)]}
+                     for c in cues if c.end > t0 and c.start < answer.end]
         video = gr.Video(value=clip, subtitles=span_cues or None)
         return video, info, subtitles_html(cues, answer)
 
@@ -158,7 +175,9 @@ class DemoHandlers:
             return gr.Video(value=None), "*No answer found.*", "", [], [], []
         progress(0.7, desc="cutting the clip")
         video, info, subs = self.render(answers[0], 1)
-        table = [[i + 1, a.title, fmt_span(a.start, a.end), f"{float(a.score):.3f}"] for i, a in enumerate(answers)]
+        if all(a.confident is False for a in answers):
+            info = NO_CONFIDENT + "\n\n" + info
+        table = [[i + 1, a.title, fmt_span(a.start, a.end), confidence_label(a)] for i, a in enumerate(answers)]
         data = [a.to_dict() for a in answers]
         return video, info, subs, table, data, data
 

@@ -65,10 +65,12 @@ class PipelineConfig(JsonConfig):
 
     n_videos: how many retrieved videos the localizer sees.
     n_windows: how many cue-window hits the retriever returns before grouping by video.
+    lead_in_s: seconds of video an answer clip starts before the answer.
     """
 
     n_videos: int = 10
     n_windows: int = 300
+    lead_in_s: float = 2.0
 
 
 # --------------------------------------------------------------------------- paths
@@ -87,9 +89,10 @@ def _bundled(*parts: str) -> Path:
     return installed if installed.exists() else PACKAGE_DIR.parent.joinpath(*parts)
 
 
-def checkpoint_dir() -> Path | None:
-    """The default (shipped) checkpoint folder, or None when this install has none."""
-    path = _bundled("checkpoints")
+def checkpoint_dir(model: str = "ccgs") -> Path | None:
+    """The shipped checkpoint folder of ``model`` ("ccgs": ``checkpoints/``, "cuespan":
+    ``checkpoints/cuespan/``), or None when this install has none."""
+    path = _bundled("checkpoints") if model == "ccgs" else _bundled("checkpoints", model)
     return path if (path / "config.json").is_file() else None
 
 

@@ -29,8 +29,9 @@ METHODS: dict[str, str] = {
     "bm25": "BM25 over cue windows + the baseline localizer",
     "dense": "MiniLM over cue windows (FAISS) + the baseline localizer",
     "hybrid": "BM25 + dense fused by reciprocal rank + the baseline localizer",
-    "ccgs": "hybrid retrieval + the CCGS cross-encoder localizer",
-    "default": "what `vcval ask` uses: ccgs when a checkpoint is available, else hybrid",
+    "cuespan": "hybrid retrieval + the learned CueSpan localizer over stored sentence encodings (calibrated)",
+    "ccgs": "hybrid retrieval + the CCGS cross-encoder localizer (accurate mode, for a GPU)",
+    "default": "what `vcval ask` uses: cuespan when a checkpoint is available, else hybrid",
 }
 """The one list of methods (``--method`` of ``vcval ask`` / ``vcval eval``, ``build_pipeline``)."""
 BASELINE_METHODS = ("bm25-video", "bm25", "dense", "hybrid")
@@ -95,6 +96,7 @@ class VCVAL:
         by_video: dict[str, list] = {}
         for hit in hits:
             by_video.setdefault(hit.video_id, []).append(hit)
+        with_units = bool(getattr(self.localizer, "needs_units", False))
         out = []
         for video_id, score, _best in rank_videos(hits, self.config.n_videos):
             out.append(
@@ -104,6 +106,7 @@ class VCVAL:
                     features=self.corpus.features(video_id),
                     retrieval_score=float(score),
                     hits=by_video.get(video_id, []),
+                    units=self.corpus.unit_encodings(video_id) if with_units else None,
                 )
             )
         return out
@@ -120,9 +123,13 @@ class VCVAL:
             answers = [self.with_clip(a) for a in answers]
         return answers
 
+    def clip_start(self, answer: Answer) -> float:
+        """Where the answer's clip starts: ``config.lead_in_s`` before the answer (not before 0)."""
+        return max(0.0, answer.start - self.config.lead_in_s)
+
     def clip(self, answer: Answer) -> Path:
-        """Trimmed H.264 clip of the answer span (cached by video, start, end)."""
-        return self.corpus.clip(answer.video_id, answer.start, answer.end)
+        """Trimmed H.264 clip from :meth:`clip_start` to the answer's end (cached by video, start, end)."""
+        return self.corpus.clip(answer.video_id, self.clip_start(answer), answer.end)
 
     def with_clip(self, answer: Answer) -> Answer:
         """The answer with ``clip_path`` set when the video has media (transcript-only: unchanged)."""
@@ -143,6 +150,22 @@ def find_default_checkpoint() -> Path | None:
     return checkpoint_dir()
 
 
+def checkpoint_kind(checkpoint: str | Path, revision: str | None = None) -> str:
+    """"cuespan" or "ccgs": which localizer a checkpoint folder (or Hub repo) holds, from its config.json."""
+    import json
+
+    path = Path(checkpoint) / "config.json"
+    if not Path(checkpoint).is_dir():
+        from huggingface_hub import hf_hub_download
+
+        path = Path(hf_hub_download(str(checkpoint), "config.json", revision=revision))
+    try:
+        keys = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise NotFoundError(f"{checkpoint} has no readable config.json ({err}); is it a vcval checkpoint?") from err
+    return "cuespan" if "use_span_sum" in keys else "ccgs"
+
+
 def build_pipeline(
     corpus: Corpus,
     method: str = "default",
@@ -156,8 +179,10 @@ def build_pipeline(
     """A VCVAL over ``corpus`` for a named method.
 
     "bm25-video" | "bm25" | "dense" | "hybrid": that retriever + the baseline localizer.
+    "cuespan": the learned CueSpan localizer from ``checkpoint`` (default: the shipped one) behind
+    the retriever its ``inference.json`` names.
     "ccgs": hybrid retrieval + the CCGS localizer from ``checkpoint`` (default: the shipped one).
-    "default": what ``vcval ask`` uses: "ccgs" when a checkpoint is available, else "hybrid".
+    "default": what ``vcval ask`` uses: "cuespan" when a checkpoint is available, else "hybrid".
     """
     from vcval.encoders import TextEncoder
     from vcval.retrieval import make_retriever
@@ -166,9 +191,24 @@ def build_pipeline(
         raise InvalidInputError(f"unknown method {method!r}; choose one of {', '.join(available_methods())}")
     encoder = encoder or TextEncoder.load(device=device)
     if method == "default":
-        method = "ccgs" if (checkpoint is not None or find_default_checkpoint() is not None) else "hybrid"
+        if checkpoint is not None:
+            method = checkpoint_kind(checkpoint, revision)
+        else:
+            method = "cuespan" if checkpoint_dir("cuespan") is not None else "hybrid"
     config = PipelineConfig(n_videos=n_videos)
-    if method == "ccgs":
+    if method == "cuespan":
+        from vcval.localization.cuespan import CueSpanLocalizer
+
+        source = checkpoint or checkpoint_dir("cuespan")
+        if source is None:
+            raise NotFoundError("method 'cuespan' needs a checkpoint: pass checkpoint=DIR or a Hub id "
+                                "(this install ships none)")
+        cuespan = CueSpanLocalizer.from_pretrained(source, encoder=encoder, idf=corpus.word_idf, device=device,
+                                                   revision=revision)
+        retriever = make_retriever(corpus, cuespan.inference.retriever, encoder=encoder)
+        config.lead_in_s = cuespan.inference.lead_in_s
+        localizer: Localizer = cuespan
+    elif method == "ccgs":
         from vcval.localization.ccgs import CCGSLocalizer
 
         retriever = make_retriever(corpus, "hybrid", encoder=encoder)
@@ -176,7 +216,7 @@ def build_pipeline(
         if source is None:
             raise NotFoundError("method 'ccgs' needs a checkpoint: pass checkpoint=DIR or a Hub id "
                                 "(this install ships none)")
-        localizer: Localizer = CCGSLocalizer.from_pretrained(source, device=device, revision=revision,
+        localizer = CCGSLocalizer.from_pretrained(source, device=device, revision=revision,
                                                              baseline=BaselineLocalizer(encoder.encode))
     else:
         retriever = make_retriever(corpus, method, encoder=encoder)

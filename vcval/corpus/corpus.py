@@ -113,6 +113,7 @@ class Corpus:
         self._indexes = SearchIndexes()
         self._lock = FileLock(root / ".lock")
         self._unit_cache: OrderedDict[str, tuple[str, UnitEncodings]] = OrderedDict()  # video id -> (key, encodings)
+        self._idf: tuple[int, dict[str, float]] | None = None  # (generation, word -> idf)
 
     # ------------------------------------------------------------------ open / close
     @classmethod
@@ -654,6 +655,17 @@ class Corpus:
         if len(self._unit_cache) > _UNIT_CACHE_SIZE:
             self._unit_cache.popitem(last=False)
         return enc
+
+    def word_idf(self) -> dict[str, float]:
+        """IDF of content words over every sentence unit of the corpus (recomputed after a change)."""
+        gen = self.generation
+        if self._idf is None or self._idf[0] != gen:
+            from vcval.corpus.encodings import content_words, word_idf
+            from vcval.ingest.sentences import merge_into_sentences
+
+            self._idf = (gen, word_idf(content_words(u.text) for vid in self.video_ids()
+                                       for u in merge_into_sentences(self.cues(vid))))
+        return self._idf[1]
 
     def encode_units(self, video_ids: Iterable[str] | None = None) -> int:
         """Compute and store missing unit encodings (all videos by default); returns how many videos were

@@ -10,9 +10,10 @@ read-only corpus keeps them in memory only.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,31 @@ def content_words(text: str) -> frozenset[str]:
     return frozenset(words)
 
 
+def word_idf(unit_words: Iterable[frozenset[str]]) -> dict[str, float]:
+    """IDF of content words over units (each unit one document): log((n + 1) / (df + 1)) + 1."""
+    df: dict[str, int] = {}
+    n = 0
+    for words in unit_words:
+        n += 1
+        for w in words:
+            df[w] = df.get(w, 0) + 1
+    return {w: math.log((n + 1) / (c + 1)) + 1.0 for w, c in df.items()}
+
+
+def lexical_overlap(question_words: frozenset[str], unit_words: Sequence[frozenset[str]],
+                    idf: dict[str, float]) -> np.ndarray:
+    """(U,) share of the question's IDF mass whose words occur in each unit (0 when it has none).
+
+    Words unseen in the corpus weigh the corpus's largest IDF (rare = informative).
+    """
+    top = max(idf.values(), default=1.0)
+    weight = {w: idf.get(w, top) for w in question_words}
+    total = sum(weight.values())
+    if total <= 0:
+        return np.zeros(len(unit_words), dtype=np.float32)
+    return np.array([sum(weight[w] for w in question_words & uw) / total for uw in unit_words], dtype=np.float32)
+
+
 @dataclass(frozen=True)
 class UnitEncodings:
     """One video's sentence units and their encodings.
@@ -70,8 +96,22 @@ class UnitEncodings:
 
     @property
     def words(self) -> list[frozenset[str]]:
-        """Content words of each unit."""
-        return [content_words(u.text) for u in self.units]
+        """Content words of each unit (computed once per object)."""
+        cached = self.__dict__.get("_words")
+        if cached is None:
+            cached = [content_words(u.text) for u in self.units]
+            object.__setattr__(self, "_words", cached)
+        return cached
+
+    @property
+    def starts(self) -> np.ndarray:
+        """(U,) float32 unit start times."""
+        return np.array([u.start for u in self.units], dtype=np.float32)
+
+    @property
+    def ends(self) -> np.ndarray:
+        """(U,) float32 unit end times."""
+        return np.array([u.end for u in self.units], dtype=np.float32)
 
 
 def encode_units(cues: Sequence[Cue], encoder: Any) -> UnitEncodings:

@@ -8,6 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
+from vcval.corpus.encodings import UnitEncodings
 from vcval.types import Answer, Cue, Hit, VideoRecord
 
 
@@ -17,6 +18,7 @@ class Candidate:
 
     ``features`` is (T, D) visual features at 1 frame/s, or None.
     ``hits`` are this video's retrieval hits (cue windows), best first.
+    ``units`` are the video's stored sentence-unit encodings when the localizer reads them.
     """
 
     record: VideoRecord
@@ -24,6 +26,7 @@ class Candidate:
     features: np.ndarray | None
     retrieval_score: float
     hits: list[Hit] = field(default_factory=list)
+    units: UnitEncodings | None = None
 
 
 class Localizer(Protocol):

@@ -51,3 +51,38 @@ def run_train_command(args) -> int:
     logger.info("done: step %d, best dev %s = %.2f; best checkpoint: %s", result["step"], cfg.selection_metric,
                 result["best"], Path(cfg.out_dir) / "best")
     return 0
+
+
+def add_cuespan_arguments(ap) -> None:
+    """Arguments of ``vcval train cuespan``."""
+    ap.add_argument("--config", type=Path, default=Path("configs/cuespan.json"), help="CueSpanTrainConfig JSON")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override recipe keys (JSON values)")
+    ap.add_argument("--calibrate-only", action="store_true",
+                    help="skip training: re-tune and re-calibrate <output>/best on dev")
+
+
+def run_cuespan_command(args) -> int:
+    """Train CueSpan, then tune and calibrate it on dev (:mod:`vcval.training.trainer_cuespan`)."""
+    from vcval.training.trainer_cuespan import CueSpanTrainConfig, TrainingData, train, tune_and_calibrate
+
+    if not Path(args.config).is_file():
+        raise InvalidInputError(f"training config {args.config} not found; see configs/cuespan.json")
+    data = json.loads(Path(args.config).read_text(encoding="utf-8"))
+    data.update(_parse_sets(args.set))
+    try:
+        cfg = CueSpanTrainConfig.from_dict(data)
+    except ValueError as err:
+        raise InvalidInputError(str(err)) from err
+    for path in (cfg.train, cfg.dev, cfg.transcripts):
+        if not Path(path).exists():
+            raise InvalidInputError(f"{path} not found: prepare the data with scripts/convert_tutorialvqa.py "
+                                    "(see README, Training)")
+    td = TrainingData(cfg.transcripts)
+    if not args.calibrate_only:
+        summary = train(cfg, td)
+        logger.info("best dev mIoU %.2f at step %d (%.0f s of training)", summary["best_dev_miou"],
+                    summary["best_step"], summary["train_s"])
+    report = tune_and_calibrate(cfg, td)
+    logger.info("checkpoint ready: %s (threshold %.3f, dev ECE %.3f)", Path(cfg.output) / "best",
+                report["threshold"], report["ece_rank1"])
+    return 0

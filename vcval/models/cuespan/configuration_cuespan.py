@@ -1,11 +1,13 @@
 """Configuration of :class:`~vcval.models.cuespan.modeling_cuespan.CueSpanModel`."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
+
+from vcval.config import JsonConfig
 
 
 @dataclass
-class CueSpanConfig:
+class CueSpanConfig(JsonConfig):
     """Sizes and switches of the CueSpan head (defaults = the prototype's trained model).
 
     emb_dim: size of the frozen sentence embeddings (all-MiniLM-L6-v2: 384).
@@ -15,6 +17,7 @@ class CueSpanConfig:
     max_span_cues: longest span in units; len_buckets buckets log-seconds of a span for a
     learned length bias between min_len_s and max_len_s.
     contrastive_weight: lambda of Loss2 in Loss = Loss1 + lambda * Loss2.
+    use_lexical: read the IDF lexical-overlap features (False zeroes them: an ablation).
     """
 
     emb_dim: int = 384
@@ -35,11 +38,4 @@ class CueSpanConfig:
     min_len_s: float = 2.0
     max_len_s: float = 400.0
     contrastive_weight: float = 1.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> CueSpanConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+    use_lexical: bool = True

@@ -263,7 +263,7 @@ class CueSpanModel(nn.Module):
             cue_start = torch.arange(n, device=cues.device, dtype=torch.float32)[None].expand(b, n)  # (B, N)
             cue_end = cue_start + 1.0
         cue_start, cue_end = cue_start.float(), cue_end.float()
-        if lexical is None:
+        if lexical is None or not cfg.use_lexical:
             lexical = cues.new_zeros(b, n)  # (B, N)
         if cues_ctx is None:
             cues_ctx = cues

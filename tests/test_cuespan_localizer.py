@@ -1,0 +1,162 @@
+"""The CueSpan localizer (serving path), its calibration and the pipeline's "cuespan" method."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vcval.corpus.encodings import content_words, encode_units, lexical_overlap, word_idf
+from vcval.localization.base import Candidate
+from vcval.localization.confidence import Calibrator, expected_calibration_error, reliability_table
+from vcval.localization.cuespan import CONFIDENCE_FEATURES, CueSpanInference, CueSpanLocalizer, _top_spans
+from vcval.models.cuespan import CueSpanConfig, CueSpanModel
+from vcval.models.cuespan.inputs import Row, build_batch
+from vcval.types import Cue, VideoRecord
+
+VOCAB = ["sling", "arm", "burn", "water", "finger", "tape", "layer", "panel"]
+
+
+class ToyEncoder:
+    """Bag-of-words over VOCAB, L2-normalised: encode(texts) -> (N, 8)."""
+
+    name = "toy"
+    dim = len(VOCAB)
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for i, t in enumerate(texts):
+            for j, w in enumerate(VOCAB):
+                out[i, j] = t.lower().count(w)
+            out[i] /= max(1e-6, float(np.linalg.norm(out[i])))
+        return out
+
+
+def cues(texts: list[str], step: float = 3.0) -> list[Cue]:
+    return [Cue(i, i * step, (i + 1) * step, t) for i, t in enumerate(texts)]
+
+
+SLING = cues(["Hello and welcome.", "Take the sling", "and put it under the arm.", "Tie the sling at the neck.",
+              "Thanks for watching."])
+BURN = cues(["Cool the burn under running water.", "Keep the water running for twenty minutes.", "Cover it."])
+
+
+def tiny_model(seed: int = 0) -> CueSpanModel:
+    torch.manual_seed(seed)
+    return CueSpanModel(CueSpanConfig(emb_dim=len(VOCAB), hidden=16, ff_dim=32, head_size=8, n_heads=2,
+                                      max_span_cues=4)).eval()
+
+
+def candidate(vid: str, cue_list: list[Cue], units=None) -> Candidate:
+    rec = VideoRecord(vid, vid.title(), cue_list[-1].end, "test", "transcript", f"hash-{vid}", len(cue_list))
+    return Candidate(rec, cue_list, None, 1.0, units=units)
+
+
+def test_lexical_overlap_weighs_rare_words_and_unseen_words_most():
+    units = [frozenset({"sling", "arm"}), frozenset({"arm"}), frozenset()]
+    idf = word_idf(units)
+    lex = lexical_overlap(content_words("sling for the arm"), units, idf)
+    assert lex[0] == pytest.approx(1.0) and 0 < lex[1] < 0.5 and lex[2] == 0
+    unseen = lexical_overlap(content_words("tourniquet arm"), units, idf)
+    assert unseen[1] < 0.5  # the unseen word weighs the largest idf
+
+
+def test_build_batch_pads_crops_and_keeps_the_target_cell():
+    enc = encode_units(SLING, ToyEncoder())
+    q = ToyEncoder().encode(["sling"])[0]
+    rows = [Row(q, enc, np.zeros(len(enc), np.float32), (2, 3), 0), Row(q, encode_units(BURN, ToyEncoder()),
+                                                                       np.zeros(3, np.float32), None, 0)]
+    kwargs, offsets = build_batch(rows, crop=2)
+    n = kwargs["cues"].shape[1]
+    assert n == 2 and kwargs["cue_mask"].sum() == 4
+    i, j = divmod(int(kwargs["labels"][0]), n)
+    assert (i + offsets[0], j + offsets[0]) == (2, 3) and kwargs["labels"][1] == -100
+
+
+def test_top_spans_are_non_overlapping_best_first():
+    band = np.full((4, 3), -np.inf)
+    band[0, 2], band[1, 0], band[3, 0], band[2, 1] = 5.0, 4.0, 3.0, 2.0  # [0,2] [1,1] [3,3] [2,3]
+    assert _top_spans(band, 3) == [(0, 2, 5.0), (3, 3, 3.0)]
+
+
+def test_localize_answers_on_unit_boundaries_with_original_cues():
+    enc = ToyEncoder()
+    loc = CueSpanLocalizer(tiny_model(), enc)
+    answers = loc.localize("how do I put on a sling?", [candidate("sling", SLING), candidate("burn", BURN)], top_n=4)
+    assert answers and len(answers) <= 4
+    units = {v: encode_units(c, enc) for v, c in (("sling", SLING), ("burn", BURN))}
+    for a in answers:
+        u = units[a.video_id]
+        assert a.start in [x.start for x in u.units] and a.end in [x.end for x in u.units]
+        assert a.cues and a.cues[0].start == a.start and a.cues[-1].end == a.end  # original cues of the span
+        assert a.confidence is None and a.confident is None  # no calibration shipped
+    assert [a.score for a in answers] == sorted((a.score for a in answers), reverse=True)
+
+
+def test_localize_uses_stored_units_and_encodes_only_the_question():
+    enc = ToyEncoder()
+    stored = encode_units(SLING, enc)
+    enc.calls = 0
+    loc = CueSpanLocalizer(tiny_model(), enc, idf=lambda: word_idf(stored.words))
+    loc.localize("sling", [candidate("sling", SLING, units=stored)])
+    assert enc.calls == 1
+
+
+def test_calibrated_confidence_and_threshold():
+    enc = ToyEncoder()
+    cal = Calibrator(list(CONFIDENCE_FEATURES), [0.0] * 7, [1.0] * 7, [0, 0, 0, 5.0, 0, 0, 0], -2.0)
+    inf = CueSpanInference(threshold=0.5, calibration=cal.to_dict())
+    loc = CueSpanLocalizer(tiny_model(), enc, inference=inf)
+    good = loc.localize("sling arm", [candidate("sling", SLING)], top_n=1)[0]
+    bad = loc.localize("finger tape", [candidate("sling", SLING)], top_n=1)[0]  # no word in the video: cos 0
+    assert 0 <= bad.confidence < 0.5 <= good.confidence <= 1
+    assert good.confident is True and bad.confident is False
+    assert good.to_dict()["confident"] is True and isinstance(good.to_dict()["confidence"], float)
+
+
+def test_calibrator_fit_is_calibrated_on_its_data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, 2))
+    p_true = 1 / (1 + np.exp(-(1.5 * x[:, 0] - 0.5)))
+    y = (rng.random(4000) < p_true).astype(float)
+    cal = Calibrator.fit(x, y, ["a", "b"], l2=0.1)
+    p = cal.predict(x)
+    assert abs(cal.coef[0] / cal.scale[0] - 1.5) < 0.2 and abs(cal.coef[1]) < 0.1
+    assert expected_calibration_error(p, y) < 0.03
+    table = reliability_table(p, y)
+    assert sum(r["n"] for r in table) == 4000
+    assert Calibrator.from_dict(json.loads(json.dumps(cal.to_dict()))).predict(x[:3]) == pytest.approx(p[:3])
+
+
+def test_pipeline_cuespan_method_from_a_checkpoint_folder(tmp_path, monkeypatch):
+    from safetensors.torch import save_file
+
+    from vcval.corpus import Corpus
+    from vcval.pipeline import build_pipeline, checkpoint_kind
+
+    model = tiny_model()
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    model.config.to_json(ck / "config.json")
+    save_file({k: v.half().contiguous() for k, v in model.state_dict().items()}, str(ck / "model.safetensors"))
+    CueSpanInference(retriever="bm25", lead_in_s=1.5).to_json(ck / "inference.json")
+    assert checkpoint_kind(ck) == "cuespan"
+    enc = ToyEncoder()
+    src = tmp_path / "src"
+    src.mkdir()
+    for name, cl in (("sling", SLING), ("burn", BURN)):
+        (src / f"{name}.json").write_text(json.dumps([{"start": c.start, "duration": c.end - c.start, "text": c.text}
+                                                     for c in cl]))
+    corpus = Corpus.open(tmp_path / "corpus", text_encoder=enc)
+    corpus.add_transcripts(sorted(src.glob("*.json")), progress=False)
+    qa = build_pipeline(corpus, "default", checkpoint=ck, encoder=enc)
+    assert qa.config.lead_in_s == 1.5
+    answers = qa.ask("how do I tie a sling on the arm", k=3)
+    assert answers and answers[0].video_id in {"sling", "burn"}
+    assert qa.clip_start(answers[0]) == max(0.0, answers[0].start - 1.5)
+    assert (tmp_path / "corpus" / "encodings" / "sling.npz").is_file()  # stored at ingest, read at ask time

@@ -1,0 +1,251 @@
+"""The learned default localizer: the CueSpan head over the corpus's stored sentence-unit encodings.
+
+At ask time only the question is encoded; every candidate video's units (sentences merged from
+cue fragments, :mod:`vcval.corpus.encodings`) and their MiniLM vectors come from the corpus. One
+batched forward pass of :class:`~vcval.models.cuespan.CueSpanModel` scores every span of every
+candidate; the best non-overlapping spans are ranked across videos and each answer gets a
+calibrated ``confidence`` (:mod:`vcval.localization.confidence`) and ``confident`` flag.
+Spans start and end on unit (sentence) boundaries, so a clip never stops mid-sentence.
+
+A checkpoint folder holds ``config.json`` (:class:`CueSpanConfig`), ``model.safetensors``
+(fp16 weights) and ``inference.json`` (:class:`CueSpanInference`: retriever, ranking weight,
+lead-in, calibration and threshold, all chosen on dev data).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vcval.config import JsonConfig
+from vcval.corpus.encodings import UnitEncodings, content_words, encode_units, lexical_overlap, word_idf
+from vcval.errors import NotFoundError
+from vcval.localization.base import Candidate
+from vcval.localization.confidence import Calibrator
+from vcval.types import Answer
+
+logger = logging.getLogger(__name__)
+
+INFERENCE_FILE = "inference.json"
+CONFIDENCE_FEATURES = ("span_logprob", "video_prob", "margin", "max_cos", "lex_span", "lex_video", "retrieval_rank")
+
+
+@dataclass
+class CueSpanInference(JsonConfig):
+    """How a CueSpan checkpoint is served (chosen on dev, shipped as ``inference.json``).
+
+    retriever: the first stage ("hybrid" | "bm25" | "dense" | "bm25-video").
+    spans_per_video: non-overlapping spans kept per candidate video.
+    retrieval_weight: rank score = span score - retrieval_weight * log(1 + retrieval rank).
+    lead_in_s: seconds of video a clip starts before the answer.
+    source_length_median_s / length_log_sigma: the answer lengths of the training data (log-normal);
+    target_length_median_s: when set, span scores get log N(target) - log N(source) of their length
+    (a training-free correction for a corpus whose answers are longer or shorter, e.g. medical
+    procedures: MedVidQA train answers have a median of 51.5 s).
+    calibration: a :class:`Calibrator` dict (empty: no confidence); threshold: ``confident`` cut.
+    """
+
+    retriever: str = "hybrid"
+    spans_per_video: int = 3
+    retrieval_weight: float = 0.0
+    lead_in_s: float = 2.0
+    source_length_median_s: float = 31.0
+    length_log_sigma: float = 0.8
+    target_length_median_s: float | None = None
+    threshold: float = 0.5
+    calibration: dict = field(default_factory=dict)
+
+
+@dataclass
+class ScoredSpan:
+    """One candidate span with the features its confidence is computed from."""
+
+    candidate: int
+    first_unit: int
+    last_unit: int
+    score: float
+    rank_score: float
+    features: dict[str, float]
+
+
+class CueSpanLocalizer:
+    """Scores spans of sentence units with a trained :class:`CueSpanModel` (see module doc)."""
+
+    needs_units = True  # VCVAL.candidates fills Candidate.units from the corpus
+
+    def __init__(self, model: Any, encoder: Any, *, idf: Callable[[], dict[str, float]] | None = None,
+                 inference: CueSpanInference | None = None) -> None:
+        self.model = model.eval()
+        self.encoder = encoder
+        self.idf = idf
+        self.inference = inference or CueSpanInference()
+        self.calibrator = Calibrator.from_dict(self.inference.calibration, strict=False)
+        self._units: OrderedDict[tuple[str, str], UnitEncodings] = OrderedDict()
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, encoder: Any, idf: Callable[[], dict[str, float]] | None = None,
+                        device: str = "cpu", revision: str | None = None) -> CueSpanLocalizer:
+        """Load a checkpoint folder (or a Hub repo id, fetched with ``revision``; opt-in network)."""
+        from safetensors.torch import load_file
+
+        from vcval.models.cuespan import CueSpanConfig, CueSpanModel
+
+        folder = Path(path)
+        if not folder.is_dir():
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(str(path), revision=revision,
+                                            allow_patterns=["config.json", "model.safetensors", INFERENCE_FILE]))
+        if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
+            raise NotFoundError(f"{folder} is not a CueSpan checkpoint (needs config.json and model.safetensors)")
+        model = CueSpanModel(CueSpanConfig.from_json(folder / "config.json", strict=False))
+        state = {k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()}
+        model.load_state_dict(state)
+        inf_path = folder / INFERENCE_FILE
+        inference = CueSpanInference.from_json(inf_path, strict=False) if inf_path.is_file() else CueSpanInference()
+        from vcval.utils import resolve_device
+
+        return cls(model.to(resolve_device(device)), encoder, idf=idf, inference=inference)
+
+    # ------------------------------------------------------------------ scoring
+    def units_of(self, cand: Candidate) -> UnitEncodings:
+        """The candidate's unit encodings (given by the corpus, else computed and kept in memory)."""
+        if cand.units is not None:
+            return cand.units
+        key = (cand.record.video_id, cand.record.content_hash)
+        if key not in self._units:
+            self._units[key] = encode_units(cand.cues, self.encoder)
+            if len(self._units) > 1024:
+                self._units.popitem(last=False)
+        return self._units[key]
+
+    def score(self, question: str, candidates: Sequence[Candidate], *,
+              q_vec: np.ndarray | None = None) -> list[ScoredSpan]:
+        """Up to ``spans_per_video`` spans per candidate with their features, best ``rank_score`` first."""
+        import torch
+
+        from vcval.models.cuespan.inputs import Row, build_batch
+
+        units = [self.units_of(c) for c in candidates]
+        keep = [i for i, u in enumerate(units) if len(u)]
+        if not keep:
+            return []
+        if q_vec is None:
+            q_vec = np.asarray(self.encoder.encode([question]), np.float32)[0]
+        q_words = content_words(question)
+        idf = self.idf() if self.idf is not None else word_idf(w for i in keep for w in units[i].words)
+        rows = [Row(q_vec, units[i], lexical_overlap(q_words, units[i].words, idf)) for i in keep]
+        kwargs, _ = build_batch(rows)
+        kwargs.pop("labels"), kwargs.pop("groups")
+        device = next(self.model.parameters()).device
+        with torch.inference_mode():
+            out = self.model(**{k: v.to(device) for k, v in kwargs.items()}, return_full=False)
+        band = out.band.float().cpu().numpy()  # (B, N, W): span [i, i + o]
+        valid = out.valid.cpu().numpy()
+        band = band + self.length_shift(kwargs["cue_start"].numpy(), kwargs["cue_end"].numpy(), band.shape[2])
+        scores = np.where(valid, band, -np.inf)
+        lse_video = np.array([_logsumexp(s[v]) for s, v in zip(scores, valid)])  # (B,)
+        lse_all = _logsumexp(lse_video)
+        best_video = np.array([s[v].max() for s, v in zip(scores, valid)])  # (B,)
+        q_total = sum(idf.get(w, max(idf.values(), default=1.0)) for w in q_words)
+        spans = []
+        for r, i in enumerate(keep):
+            u = units[i]
+            others = np.delete(best_video, r)
+            ctx_cos = u.context @ q_vec  # (U,)
+            for a, b, s in _top_spans(scores[r], self.inference.spans_per_video):
+                feats = {
+                    "span_logprob": float(s - lse_all),
+                    "video_prob": float(math.exp(lse_video[r] - lse_all)),
+                    "margin": float(s - others.max()) if len(others) else 10.0,
+                    "max_cos": float(ctx_cos[a: b + 1].max()),
+                    "lex_span": _coverage(q_words, u.words[a: b + 1], idf, q_total),
+                    "lex_video": _coverage(q_words, u.words, idf, q_total),
+                    "retrieval_rank": float(math.log1p(i)),
+                }
+                rank_score = float(s) - self.inference.retrieval_weight * math.log1p(i)
+                spans.append(ScoredSpan(i, a, b, float(s), rank_score, feats))
+        spans.sort(key=lambda sp: -sp.rank_score)
+        return spans
+
+    def length_shift(self, start: np.ndarray, end: np.ndarray, w: int) -> np.ndarray | float:
+        """(B, N, W) log N(target) - log N(source) of each band span's log length (0 when no target is set).
+
+        start / end: (B, N) unit times. Both log-normals share ``length_log_sigma``, so the shift is
+        linear in log length: it tilts scores towards longer (or shorter) spans without a cliff.
+        """
+        inf = self.inference
+        if not inf.target_length_median_s:
+            return 0.0
+        n = start.shape[1]
+        jdx = np.minimum(np.arange(n)[:, None] + np.arange(w)[None], n - 1)  # (N, W)
+        log_len = np.log(np.maximum(end[:, jdx] - start[:, :, None], 1.0))  # (B, N, W)
+        mt, ms = math.log(inf.target_length_median_s), math.log(inf.source_length_median_s)
+        return (mt - ms) * (2 * log_len - ms - mt) / (2 * inf.length_log_sigma ** 2)
+
+    def confidence(self, spans: Sequence[ScoredSpan]) -> np.ndarray | None:
+        """(M,) calibrated confidences of ``spans``, or None when the checkpoint has no calibration."""
+        if not self.calibrator.fitted or not spans:
+            return None
+        x = np.array([[sp.features[f] for f in self.calibrator.features] for sp in spans])
+        return self.calibrator.predict(x)
+
+    def localize(self, question: str, candidates: Sequence[Candidate], top_n: int = 10) -> list[Answer]:
+        """The ``top_n`` best spans across the candidates as Answers (see module doc)."""
+        spans = self.score(question, candidates)[:top_n]
+        conf = self.confidence(spans)
+        answers = []
+        for m, sp in enumerate(spans):
+            cand = candidates[sp.candidate]
+            u = self.units_of(cand)
+            first, last = int(u.first_cue[sp.first_unit]), int(u.last_cue[sp.last_unit])
+            c = None if conf is None else float(conf[m])
+            answers.append(Answer(
+                video_id=cand.record.video_id, title=cand.record.title,
+                start=float(u.units[sp.first_unit].start), end=float(u.units[sp.last_unit].end),
+                score=sp.rank_score, cues=tuple(cand.cues[first: last + 1]),
+                confidence=c, confident=None if c is None else bool(c >= self.inference.threshold),
+            ))
+        return answers
+
+
+def _logsumexp(x: np.ndarray) -> float:
+    x = np.asarray(x, np.float64)
+    x = x[np.isfinite(x)]
+    if not len(x):
+        return -math.inf
+    top = float(x.max())
+    return top + math.log(float(np.exp(x - top).sum()))
+
+
+def _top_spans(scores: np.ndarray, n: int) -> list[tuple[int, int, float]]:
+    """Up to ``n`` non-overlapping (first, last, score) spans from (N, W) band scores (-inf = invalid)."""
+    flat = scores.reshape(-1)
+    order = np.argsort(-flat, kind="stable")
+    w = scores.shape[1]
+    picked: list[tuple[int, int, float]] = []
+    for cell in order:
+        s = float(flat[cell])
+        if not np.isfinite(s) or len(picked) >= n:
+            break
+        a, o = divmod(int(cell), w)
+        b = a + o
+        if all(b < pa or a > pb for pa, pb, _ in picked):
+            picked.append((a, b, s))
+    return picked
+
+
+def _coverage(q_words: frozenset[str], unit_words: Sequence[frozenset[str]], idf: dict[str, float],
+              total: float) -> float:
+    """Share of the question's IDF mass whose words occur anywhere in ``unit_words``."""
+    if total <= 0:
+        return 0.0
+    seen = set().union(*unit_words) if unit_words else set()
+    top = max(idf.values(), default=1.0)
+    return float(sum(idf.get(w, top) for w in q_words & seen) / total)

@@ -1,0 +1,77 @@
+"""Padded tensors for :class:`~vcval.models.cuespan.modeling_cuespan.CueSpanModel`: one row per
+(question, video) pair, the same code for training and for asking."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vcval.corpus.encodings import UnitEncodings
+
+
+@dataclass
+class Row:
+    """One (question, video) pair.
+
+    question: (D,) L2-normalised question vector; lexical: (U,) :func:`lexical_overlap` of the
+    question with each unit; cell: the target span (first unit, last unit) for a positive row in
+    training, None otherwise; group: rows of one question share it (Loss2).
+    """
+
+    question: np.ndarray
+    units: UnitEncodings
+    lexical: np.ndarray
+    cell: tuple[int, int] | None = None
+    group: int = 0
+
+
+def build_batch(rows: list[Row], crop: int | None = None, rng: random.Random | None = None) -> tuple[dict, list[int]]:
+    """Model keyword arguments for ``rows`` (N = longest row, padded) and each row's first unit.
+
+    crop: at most ``crop`` units per row (training), a random window that keeps the target cell.
+    Returns (kwargs, offsets): question (B, D), cues / cues_ctx (B, N, D), cue_start / cue_end /
+    lexical (B, N), cue_mask (B, N) bool, duration (B,), labels (B,) flat cell i * N + j or -100,
+    groups (B,).
+    """
+    rng = rng or random.Random(0)
+    windows = []
+    for r in rows:
+        k = len(r.units)
+        lo, hi = 0, k
+        if crop and k > crop:
+            if r.cell is not None:
+                lo_min, lo_max = max(0, r.cell[1] - crop + 1), min(r.cell[0], k - crop)
+                lo = rng.randint(lo_min, max(lo_min, lo_max))
+            else:
+                lo = rng.randint(0, k - crop)
+            hi = lo + crop
+        windows.append((lo, hi))
+    n = max(1, max(hi - lo for lo, hi in windows))
+    b = len(rows)
+    d = int(rows[0].question.shape[-1])
+    emb = np.zeros((b, n, d), np.float32)
+    ctx = np.zeros((b, n, d), np.float32)
+    st = np.zeros((b, n), np.float32)
+    en = np.zeros((b, n), np.float32)
+    mask = np.zeros((b, n), bool)
+    lex = np.zeros((b, n), np.float32)
+    lab = np.full(b, -100, np.int64)
+    dur = np.ones(b, np.float32)
+    for i, (r, (lo, hi)) in enumerate(zip(rows, windows)):
+        k = hi - lo
+        u = r.units
+        if len(u):
+            dur[i] = max(float(u.units[-1].end), 1.0)
+        sl = slice(lo, hi)
+        emb[i, :k], ctx[i, :k] = u.vectors[sl], u.context[sl]
+        st[i, :k], en[i, :k], mask[i, :k] = u.starts[sl], u.ends[sl], True
+        lex[i, :k] = r.lexical[sl]
+        if r.cell is not None:
+            lab[i] = (r.cell[0] - lo) * n + (r.cell[1] - lo)
+    t = torch.from_numpy
+    kwargs = dict(question=t(np.stack([r.question for r in rows]).astype(np.float32)), cues=t(emb), cues_ctx=t(ctx),
+                  cue_start=t(st), cue_end=t(en), cue_mask=t(mask), lexical=t(lex), labels=t(lab),
+                  groups=t(np.array([r.group for r in rows], np.int64)), duration=t(dur))
+    return kwargs, [lo for lo, _ in windows]

@@ -1,0 +1,341 @@
+"""Train the CueSpan localizer on CPU, then choose its serving settings and calibrate it on dev.
+
+    vcval train cuespan --config configs/cuespan.json
+
+Data: the labelled questions of ``train`` over the corpus of every transcript in ``transcripts``
+(built once, exactly as ``vcval eval`` builds it, so training reads the unit encodings that
+serving reads). Per step: ``batch`` questions, each with its video (positive row: the target is
+the unit span best matching the answer), ``hard_negatives`` videos that whole-transcript BM25
+ranks high for the question and ``random_negatives`` others (Loss2 rows). AdamW, linear warm-up,
+cosine decay, gradient clipping; the dev metric (mIoU inside the right video) every
+``eval_every`` steps goes to ``curve.csv``; the best step is kept in ``<output>/best`` (fp16).
+
+:func:`tune_and_calibrate` then asks the dev questions through the real pipeline and writes
+``inference.json``: the retrieval weight, the confidence calibrator (fitted on dev answers to
+real questions, to the same questions with their video removed from the corpus (near-miss) and
+to out-of-domain questions (off-topic)) and the ``confident`` threshold.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vcval.config import JsonConfig, cache_root
+from vcval.evaluation.questions import Question, load_questions
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CueSpanTrainConfig(JsonConfig):
+    """A CueSpan training recipe (paths relative to the working directory)."""
+
+    transcripts: str = "data/tutorialvqa/transcripts"
+    train: str = "data/tutorialvqa/train.json"
+    dev: str = "data/tutorialvqa/dev.json"
+    offtopic_dev: str = ""  # questions (any answer fields ignored) whose answer is not in the corpus
+    output: str = "runs/cuespan"
+    steps: int = 400
+    batch: int = 16
+    hard_negatives: int = 2
+    random_negatives: int = 1
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup: int = 100
+    eval_every: int = 100
+    seed: int = 0
+    crop: int = 64
+    threads: int = 1
+    target_length_median_s: float | None = 51.5  # serve with answers tilted to this length (None: off)
+    model: dict = field(default_factory=lambda: {"dropout": 0.25})
+
+
+class TrainingData:
+    """Corpus, unit encodings, IDF and question vectors for one transcripts folder."""
+
+    def __init__(self, transcripts: str | Path) -> None:
+        from vcval.evaluation.runner import Evaluator
+
+        self.corpus = Evaluator(transcripts).corpus
+        self.encoder = self.corpus.text_encoder
+        t0 = time.time()
+        self.units = {vid: self.corpus.unit_encodings(vid) for vid in self.corpus.video_ids()}
+        self.idf = self.corpus.word_idf()
+        logger.info("unit encodings of %d videos ready in %.1f s", len(self.units), time.time() - t0)
+
+    def question_vectors(self, questions: list[Question]) -> np.ndarray:
+        """(Q, D) question vectors, cached on disk by (encoder, texts)."""
+        texts = [q.question for q in questions]
+        digest = hashlib.sha256(json.dumps([self.encoder.name, texts]).encode()).hexdigest()[:24]
+        path = cache_root() / "training" / f"questions-{digest}.npy"
+        if path.is_file():
+            return np.load(path)
+        vectors = np.asarray(self.encoder.encode(texts), np.float32)
+        from vcval.utils import atomic_save_npy
+
+        atomic_save_npy(path, vectors)
+        return vectors
+
+    def lexical(self, question: str, vid: str) -> np.ndarray:
+        from vcval.corpus.encodings import content_words, lexical_overlap
+
+        return lexical_overlap(content_words(question), self.units[vid].words, self.idf)
+
+
+def target_cell(units: Any, q: Question, max_span: int) -> tuple[int, int]:
+    """The unit span (first, last), at most ``max_span`` units, best matching the answer by IoU."""
+    from vcval.models.cuespan.modeling_cuespan import best_cell
+
+    i, j, _ = best_cell(units.starts, units.ends, q.start, q.end, max_span)
+    return i, j
+
+
+def oracle_eval(model: Any, data: TrainingData, questions: list[Question], qvec: np.ndarray,
+                chunk: int = 32) -> dict[str, float]:
+    """mIoU / IoU>=0.5 (in %) and median span length of the best span inside each question's own video."""
+    import torch
+
+    from vcval.localization.spans import temporal_iou
+    from vcval.models.cuespan.inputs import Row, build_batch
+
+    model.eval()
+    ious, lengths = [], []
+    with torch.inference_mode():
+        for s in range(0, len(questions), chunk):
+            part = questions[s: s + chunk]
+            rows = [Row(qvec[s + r], data.units[q.video_id], data.lexical(q.question, q.video_id))
+                    for r, q in enumerate(part)]
+            kwargs, _ = build_batch(rows)
+            kwargs.pop("labels"), kwargs.pop("groups")
+            band = model(**kwargs, return_full=False).band  # (B, N, W)
+            w = band.shape[2]
+            best = band.reshape(len(part), -1).argmax(1)
+            for r, q in enumerate(part):
+                i, o = divmod(int(best[r]), w)
+                u = data.units[q.video_id].units
+                span = (u[i].start, u[i + o].end)
+                ious.append(temporal_iou(span, (q.start, q.end)))
+                lengths.append(span[1] - span[0])
+    iou = np.array(ious)
+    return {"miou": 100 * float(iou.mean()), "iou50": 100 * float((iou >= 0.5).mean()),
+            "median_len_s": float(np.median(lengths))}
+
+
+def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str, Any]:
+    """Train, keep the best dev step in ``<output>/best``; returns a summary (also ``training.json``)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from vcval.models.cuespan import CueSpanConfig, CueSpanModel
+    from vcval.models.cuespan.inputs import Row, build_batch
+    from vcval.retrieval import TranscriptBM25
+
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = random.Random(cfg.seed)
+    data = data or TrainingData(cfg.transcripts)
+    train_q = [q for q in load_questions(cfg.train) if q.video_id in data.units]
+    dev_q = [q for q in load_questions(cfg.dev) if q.video_id in data.units]
+    if not train_q or not dev_q:
+        raise ValueError(f"no train ({len(train_q)}) or dev ({len(dev_q)}) questions match {cfg.transcripts}")
+    train_vec, dev_vec = data.question_vectors(train_q), data.question_vectors(dev_q)
+    train_vids = sorted({q.video_id for q in train_q})
+    bm25 = TranscriptBM25({v: data.corpus.cues(v) for v in train_vids})
+    hard = {i: [v for v, _ in hits if v != q.video_id][:5]
+            for i, (q, hits) in enumerate(zip(train_q, bm25.search([q.question for q in train_q], 8)))}
+    mcfg = CueSpanConfig.from_dict({**CueSpanConfig().to_dict(), **cfg.model})
+    model = CueSpanModel(mcfg)
+    cells = [target_cell(data.units[q.video_id], q, mcfg.max_span_cues) for q in train_q]
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * max(
+        0.05, 0.5 * (1 + math.cos(math.pi * s / cfg.steps))))
+    out = Path(cfg.output)
+    (out / "best").mkdir(parents=True, exist_ok=True)
+    logger.info("training CueSpan: %d params, %d train / %d dev questions, %d train videos",
+                sum(p.numel() for p in model.parameters()), len(train_q), len(dev_q), len(train_vids))
+    order: list[int] = []
+    curve: list[dict[str, Any]] = []
+    losses: list[tuple[float, float]] = []
+    best, best_step, train_s = -1.0, 0, 0.0
+    for step in range(1, cfg.steps + 1):
+        t0 = time.time()
+        model.train()
+        if len(order) < cfg.batch:
+            order = list(range(len(train_q)))
+            rng.shuffle(order)
+        batch, order = order[: cfg.batch], order[cfg.batch:]
+        rows = []
+        for g, i in enumerate(batch):
+            q = train_q[i]
+            rows.append(Row(train_vec[i], data.units[q.video_id], data.lexical(q.question, q.video_id), cells[i], g))
+            if mcfg.contrastive_weight:
+                negs = rng.sample(hard[i], min(cfg.hard_negatives, len(hard[i])))
+                others = [v for v in train_vids if v != q.video_id and v not in negs]
+                negs += rng.sample(others, min(cfg.random_negatives, len(others)))
+                rows += [Row(train_vec[i], data.units[v], data.lexical(q.question, v), None, g) for v in negs]
+        kwargs, _ = build_batch(rows, crop=cfg.crop, rng=rng)
+        o = model(**kwargs, return_full=False)
+        opt.zero_grad()
+        o.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        train_s += time.time() - t0
+        losses.append((float(o.loss1.detach()), float(o.loss2.detach())))
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            m = oracle_eval(model, data, dev_q, dev_vec)
+            l1, l2 = np.mean(losses, 0)
+            losses = []
+            row = {"step": step, "train_s": round(train_s, 1), "loss1": round(float(l1), 4), "loss2": round(float(l2), 4),
+                   "dev_miou": round(m["miou"], 2), "dev_iou50": round(m["iou50"], 2),
+                   "dev_median_len_s": round(m["median_len_s"], 1)}
+            curve.append(row)
+            logger.info("%s", row)
+            if m["miou"] > best:
+                best, best_step = m["miou"], step
+                save_file({k: v.detach().half().contiguous() for k, v in model.state_dict().items()},
+                          str(out / "best" / "model.safetensors"))
+                mcfg.to_json(out / "best" / "config.json")
+    with open(out / "curve.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(curve[0]))
+        writer.writeheader()
+        writer.writerows(curve)
+    summary = {"best_step": best_step, "best_dev_miou": round(best, 2), "train_s": round(train_s, 1),
+               "params": sum(p.numel() for p in model.parameters()), "recipe": cfg.to_dict(),
+               "train_questions": len(train_q), "train_videos": len(train_vids)}
+    (out / "best" / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+RETRIEVAL_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0)
+
+
+def _rank(spans: list, weight: float) -> list:
+    """Spans re-ranked by span score - weight * log(1 + retrieval rank) (the ``retrieval_rank`` feature)."""
+    return sorted(spans, key=lambda sp: -(sp.score - weight * sp.features["retrieval_rank"]))
+
+
+def _right(sp: Any, cands: list, q: Question, units: Any) -> tuple[bool, float]:
+    from vcval.localization.spans import temporal_iou
+
+    if cands[sp.candidate].record.video_id != q.video_id:
+        return False, 0.0
+    u = units[q.video_id].units
+    iou = temporal_iou((u[sp.first_unit].start, u[sp.last_unit].end), (q.start, q.end))
+    return iou >= 0.5, iou
+
+
+def tune_and_calibrate(cfg: CueSpanTrainConfig, data: TrainingData, checkpoint: str | Path | None = None,
+                       answers_per_question: int = 3, seed: int = 0) -> dict[str, Any]:
+    """Choose the retrieval weight, fit the confidence calibrator and the threshold on dev; write
+    ``inference.json`` (and ``calibration.json``, the dev report) into the checkpoint folder."""
+    from vcval.config import PipelineConfig
+    from vcval.localization.confidence import Calibrator, expected_calibration_error, reliability_table
+    from vcval.localization.cuespan import CONFIDENCE_FEATURES, INFERENCE_FILE, CueSpanInference, CueSpanLocalizer
+    from vcval.pipeline import VCVAL
+    from vcval.retrieval import make_retriever
+
+    folder = Path(checkpoint or Path(cfg.output) / "best")
+    localizer = CueSpanLocalizer.from_pretrained(folder, encoder=data.encoder, idf=data.corpus.word_idf)
+    train_len = np.log(np.maximum([q.end - q.start for q in load_questions(cfg.train)], 1.0))
+    inference = localizer.inference = CueSpanInference(**{
+        **localizer.inference.to_dict(), "source_length_median_s": round(float(np.exp(np.median(train_len))), 2),
+        "length_log_sigma": round(float(train_len.std()), 3), "target_length_median_s": None})
+    qa = VCVAL(data.corpus, make_retriever(data.corpus, inference.retriever, encoder=data.encoder), localizer,
+               PipelineConfig())
+    dev_q = [q for q in load_questions(cfg.dev) if q.video_id in data.units]
+    rng = random.Random(seed)
+    off_q: list[str] = []
+    if cfg.offtopic_dev:
+        rows = json.loads(Path(cfg.offtopic_dev).read_text(encoding="utf-8"))
+        off_q = sorted({str(r["question"]).strip() for r in rows if str(r.get("question", "")).strip()})
+        off_q = rng.sample(off_q, min(len(off_q), len(dev_q)))
+    t0 = time.time()
+    no_shift = []
+    if cfg.target_length_median_s:
+        for q in dev_q:
+            cands = qa.candidates(q.question)
+            no_shift.append((q, cands, localizer.score(q.question, cands)))
+        inference.target_length_median_s = cfg.target_length_median_s
+    real, near = [], []
+    for q in dev_q:
+        cands = qa.candidates(q.question)
+        real.append((q, cands, localizer.score(q.question, cands)))
+        rest = [c for c in cands if c.record.video_id != q.video_id]
+        near.append((q, rest, localizer.score(q.question, rest)))
+    off = []
+    for text in off_q:
+        cands = qa.candidates(text)
+        off.append((text, cands, localizer.score(text, cands)))
+    logger.info("scored %d dev, %d near-miss, %d off-topic questions in %.1f s", len(real), len(near), len(off),
+                time.time() - t0)
+
+    def rank1_miou(weight: float) -> float:
+        return 100 * float(np.mean([_right(_rank(s, weight)[0], c, q, data.units)[1] if s else 0.0
+                                    for q, c, s in real]))
+
+    by_weight = {w: rank1_miou(w) for w in RETRIEVAL_WEIGHTS}
+    shift_report = {}
+    if no_shift:
+        shift_report = {"dev_rank1_miou_without_length_shift": 100 * float(np.mean(
+            [_right(_rank(s, 0.0)[0], c, q, data.units)[1] if s else 0.0 for q, c, s in no_shift])),
+            "dev_rank1_miou_with_length_shift": by_weight[0.0]}
+    weight = max(RETRIEVAL_WEIGHTS, key=lambda w: (round(by_weight[w], 6), -w))
+    x, y, kind = [], [], []
+    for group, items in (("real", real), ("near-miss", near), ("off-topic", off)):
+        for item in items:
+            q, cands, spans = item
+            for m, sp in enumerate(_rank(spans, weight)[:answers_per_question]):
+                ok = group == "real" and _right(sp, cands, q, data.units)[0]
+                x.append([sp.features[f] for f in CONFIDENCE_FEATURES])
+                y.append(float(ok))
+                kind.append((group, m))
+    x_arr, y_arr = np.array(x), np.array(y)
+    calibrator = Calibrator.fit(x_arr, y_arr, CONFIDENCE_FEATURES, l2=1.0)
+    p = calibrator.predict(x_arr)
+    top = np.array([m == 0 for _, m in kind])
+    # threshold: best balanced accuracy at rank 1 between "real question, right video" and "no answer here"
+    pos = np.array([g == "real" for g, _ in kind]) & top
+    real_top_right = []
+    for q, cands, spans in real:
+        sp = _rank(spans, weight)[0] if spans else None
+        real_top_right.append(sp is not None and cands[sp.candidate].record.video_id == q.video_id)
+    p_real = p[pos]
+    p_none = p[top & ~pos]
+    good = p_real[np.array(real_top_right)]
+    grid = np.unique(np.round(p[top], 4))
+    best_t, best_bacc = 0.5, -1.0
+    for t in grid:
+        bacc = 0.5 * (float((good >= t).mean()) + float((p_none < t).mean()))
+        if bacc > best_bacc:
+            best_t, best_bacc = float(t), bacc
+    inference = CueSpanInference(**{**inference.to_dict(), "retrieval_weight": weight, "threshold": round(best_t, 4),
+                                    "calibration": calibrator.to_dict()})
+    inference.to_json(folder / INFERENCE_FILE)
+    report = {
+        "dev_rank1_miou_by_retrieval_weight": by_weight, "retrieval_weight": weight, "threshold": best_t,
+        "balanced_accuracy": best_bacc, "ece_all_answers": expected_calibration_error(p, y_arr),
+        "ece_rank1": expected_calibration_error(p[top], y_arr[top]),
+        "reliability_rank1": reliability_table(p[top], y_arr[top]),
+        "accept_real_right_video": float((good >= best_t).mean()),
+        "accept_real_all": float((p_real >= best_t).mean()),
+        "refuse_near_miss": float((p[np.array([g == "near-miss" for g, _ in kind]) & top] < best_t).mean()),
+        "refuse_off_topic": float((p[np.array([g == "off-topic" for g, _ in kind]) & top] < best_t).mean())
+        if off else None,
+        "n": {"real": len(real), "near_miss": len(near), "off_topic": len(off)},
+        **shift_report,
+        "coef": dict(zip(CONFIDENCE_FEATURES, calibrator.coef)),
+    }
+    (folder / "calibration.json").write_text(json.dumps(report, indent=2) + "\n")
+    logger.info("calibration: %s", {k: v for k, v in report.items() if k != "reliability_rank1"})
+    return report
