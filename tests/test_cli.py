@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 
 import pytest
 
-from vcval.cli import main
+from vcval.cli import main, print_answers
+from vcval.types import Answer, Cue
 
 SLING = [
     {"start": 0.0, "duration": 4.0, "text": "Welcome to this first aid video."},
@@ -61,7 +64,13 @@ def test_empty_question_is_a_clear_error(tmp_path, transcripts, capsys, question
 
 
 def test_question_on_empty_corpus(tmp_path, capsys):
-    assert main(["ask", "how to splint a finger", "--corpus", str(tmp_path / "empty"), "--method", "hybrid"]) == 2
+    corpus = str(tmp_path / "empty")
+    assert main(["corpus", "list", "--corpus", corpus]) == 0  # creates the (empty) corpus
+    capsys.readouterr()
+    assert main(["ask", "how to splint a finger", "--corpus", corpus, "--method", "hybrid"]) == 2
+    assert "corpus is empty" in capsys.readouterr().err
+    (tmp_path / "new").mkdir()
+    assert main(["ask", "how to splint a finger", "--corpus", str(tmp_path / "new")]) == 2
     assert "corpus is empty" in capsys.readouterr().err
 
 
@@ -89,3 +98,150 @@ def test_video_with_sidecar_to_clip(tmp_path, video_factory, sample_srt, capsys)
     # ingesting the same bytes again is refused and leaves one video
     assert main(["ingest", str(video), "--corpus", corpus, "--quiet"]) == 1
     assert "already" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- ask: output, confidence
+def _answer(video_id: str, confidence: float | None = None, confident: bool | None = None, **kw) -> Answer:
+    cues = (Cue(0, 4.0, 9.0, "Fold a triangular bandage."), Cue(1, 9.0, 14.0, "Tie it behind the neck."))
+    return Answer(video_id, video_id.title(), 4.0, 14.0, kw.pop("score", 1.5), cues, None, confidence, confident)
+
+
+@pytest.fixture
+def fake_ask(tmp_path, monkeypatch):
+    """``vcval ask`` over a stand-in corpus and pipeline: (run(argv, answers) -> exit code, the questions asked)."""
+    import vcval.corpus
+    import vcval.pipeline
+
+    corpus_dir = tmp_path / "corpus"
+    corpus_dir.mkdir()
+    (corpus_dir / "corpus.sqlite").touch()
+    asked: list[tuple[str, int]] = []
+    answers: list[Answer] = []
+
+    class FakeCorpus:
+        def __len__(self) -> int:
+            return 2
+
+    class FakePipeline:
+        def ask(self, question: str, k: int = 5, *, with_clips: bool = False) -> list[Answer]:
+            asked.append((question, k))
+            return answers[:k]
+
+    monkeypatch.setattr(vcval.corpus.Corpus, "open", classmethod(lambda cls, path, **kw: FakeCorpus()))
+    monkeypatch.setattr(vcval.pipeline.VCVAL, "from_pretrained", classmethod(lambda cls, *a, **kw: FakePipeline()))
+
+    def run(argv: list[str], given: list[Answer]) -> int:
+        answers[:] = given
+        return main(["ask", *argv, "--corpus", str(corpus_dir)])
+
+    return run, asked
+
+
+def test_ask_prints_confidence_of_confident_answers(fake_ask, capsys):
+    run, asked = fake_ask
+    assert run(["how do I tie a sling?", "--k", "2"], [_answer("sling", 0.834, True), _answer("burn", 0.41, False)]) == 0
+    out = capsys.readouterr().out
+    assert asked == [("how do I tie a sling?", 2)]
+    lines = out.splitlines()
+    assert lines[0].startswith("1. Sling [sling]") and lines[0].endswith("score 1.500  confidence 83%")
+    assert any(line.startswith("2. Burn [burn]") and line.endswith("confidence 41%") for line in lines)
+    assert "no confident answer" not in out and "closest match" not in out
+
+
+def test_ask_says_when_no_answer_is_confident(fake_ask, capsys):
+    run, _ = fake_ask
+    assert run(["how do I fix a car?"], [_answer("sling", 0.12, False), _answer("burn", 0.05, False)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "no confident answer in this corpus; closest matches:"
+    ranked = [line for line in out if line[:2] in ("1.", "2.")]
+    assert len(ranked) == 2 and all("closest match" in line for line in ranked)
+    assert ranked[0].endswith("confidence 12%") and ranked[1].endswith("confidence 5%")
+
+
+def test_ask_without_calibration_prints_as_before(fake_ask, capsys):
+    run, _ = fake_ask
+    assert run(["how do I tie a sling?"], [_answer("sling"), _answer("burn", score=0.5)]) == 0
+    out = capsys.readouterr().out
+    assert "confidence" not in out and "closest match" not in out
+    assert out.splitlines()[0] == "1. Sling [sling]  00:04.00–00:14.00  score 1.500"
+    assert "     00:04.00  Fold a triangular bandage." in out
+
+
+def test_ask_json_carries_confidence_fields(fake_ask, capsys):
+    run, _ = fake_ask
+    assert run(["how do I tie a sling?", "--json"], [_answer("sling", 0.83456, True), _answer("burn")]) == 0
+    answers = json.loads(capsys.readouterr().out)
+    assert (answers[0]["confidence"], answers[0]["confident"]) == (0.8346, True)
+    assert (answers[1]["confidence"], answers[1]["confident"]) == (None, None)
+
+
+def test_print_answers_of_nothing(capsys):
+    print_answers([])
+    assert capsys.readouterr().out == "no answer found in this corpus\n"
+
+
+def test_mixed_confidence_is_not_called_unconfident(capsys):
+    print_answers([_answer("sling", 0.9, True), _answer("burn", 0.2, False)])
+    out = capsys.readouterr().out
+    assert "closest match" not in out and "confidence 90%" in out and "confidence 20%" in out
+
+
+# --------------------------------------------------------------------------- ask: input checked before any model
+_PROBE = """
+import contextlib, io, json, sys
+from vcval.cli import main
+results = []
+for argv in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            rc = main(argv)
+        except SystemExit as exc:
+            rc = exc.code
+    results.append({"rc": rc, "err": err.getvalue()})
+heavy = sorted(m for m in ("torch", "transformers", "faiss", "bm25s", "gradio", "sentence_transformers")
+               if m in sys.modules)
+print(json.dumps({"results": results, "heavy": heavy}))
+"""
+
+
+def _probe(argvs: list[list[str]]) -> dict:
+    proc = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(argvs)], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_bad_ask_input_fails_fast_without_loading_a_model(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "corpus.sqlite").touch()  # validation looks, it never opens it
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a corpus")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "x.txt").write_text("x")
+    cases = [
+        (["ask", "", "--corpus", str(corpus)], "question is empty"),
+        (["ask", "   ", "--corpus", str(corpus)], "question is empty"),
+        (["ask", "how do I tie a sling?", "--k", "0", "--corpus", str(corpus)], "--k must be at least 1 (got 0)"),
+        (["ask", "how do I tie a sling?", "--k", "-3", "--corpus", str(corpus)], "--k must be at least 1"),
+        (["ask", "how do I tie a sling?", "--corpus", str(tmp_path / "no-such-corpus")], "does not exist"),
+        (["ask", "how do I tie a sling?", "--corpus", str(a_file)], "is a file"),
+        (["ask", "how do I tie a sling?", "--corpus", str(other)], "not a vcval corpus"),
+        (["ask", "how do I tie a sling?", "--corpus", str(corpus), "--device", "gpu"], "--device must be"),
+        (["ask", "how do I tie a sling?", "--corpus", str(corpus), "--checkpoint", "./no/such/ckpt"], "does not exist"),
+        (["ask", "q" * 2000, "--corpus", str(corpus)], "characters long"),
+    ]
+    out = _probe([argv for argv, _ in cases])
+    for (argv, message), result in zip(cases, out["results"]):
+        assert result["rc"] == 2, (argv, result)
+        assert result["err"].startswith("error: ") and message in result["err"], (argv, result)
+        assert "Traceback" not in result["err"]
+    assert out["heavy"] == [], f"rejected input imported {out['heavy']}"
+
+
+def test_help_imports_no_heavy_library():
+    out = _probe([["--help"], ["ask", "--help"], ["eval", "--help"]])
+    assert [r["rc"] for r in out["results"]] == [0, 0, 0]
+    assert out["heavy"] == []

@@ -4,12 +4,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vcval.errors import VCVALError
+from vcval.errors import EmptyCorpusError, InvalidInputError, NotFoundError, VCVALError
 from vcval.pipeline import METHODS
+
+if TYPE_CHECKING:
+    from vcval.types import Answer
+
+# Heavy libraries (torch, transformers, faiss, bm25s, gradio) are imported inside the commands that
+# need them, after the command's input is checked: `vcval --help` and rejected input import none of them.
 
 logger = logging.getLogger("vcval")
 DEFAULT_CORPUS = "corpus"
@@ -80,22 +88,88 @@ def cmd_corpus(args: argparse.Namespace) -> int:
     return 0
 
 
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def _existing_corpus_dir(path: str) -> Path:
+    """The corpus directory ``path`` for a read command: it must exist and hold a corpus (no model loaded)."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise NotFoundError(
+            f"corpus {path} does not exist: add videos with `vcval ingest PATH --corpus {path}`, "
+            "or pass --corpus DIR of an existing corpus"
+        )
+    if not root.is_dir():
+        raise InvalidInputError(f"corpus path {path} is a file; pass --corpus DIR of a corpus directory")
+    if not (root / "corpus.sqlite").is_file():
+        if any(root.iterdir()):
+            raise InvalidInputError(f"{path} is not a vcval corpus (no corpus.sqlite); pass --corpus DIR of a corpus")
+        raise _empty_corpus(path)
+    return root
+
+
+def _empty_corpus(path: str) -> EmptyCorpusError:
+    return EmptyCorpusError(f"the corpus is empty ({path}): add videos with `vcval ingest PATH --corpus {path}` first")
+
+
+def validate_ask_args(args: argparse.Namespace) -> str:
+    """Check ``vcval ask``'s input before anything heavy is imported; returns the normalised question."""
+    from vcval.pipeline import validate_question
+
+    question = validate_question(args.question)
+    if args.k < 1:
+        raise InvalidInputError(f"--k must be at least 1 (got {args.k})")
+    if not _DEVICE.fullmatch(args.device):
+        raise InvalidInputError(f"--device must be auto, cpu, cuda or cuda:N (got {args.device!r})")
+    _existing_corpus_dir(args.corpus)
+    if args.checkpoint:
+        from vcval.encoders import looks_like_path
+
+        path = Path(args.checkpoint).expanduser()
+        if (path.exists() or looks_like_path(args.checkpoint)) and not path.is_dir():
+            raise NotFoundError(f"checkpoint directory {args.checkpoint} does not exist (or is not a directory)")
+    return question
+
+
+def _print_answer(rank: int, a: Answer, label: str = "") -> None:
+    confidence = f"  confidence {a.confidence:.0%}" if a.confidence is not None else ""
+    print(f"{rank}. {label}{a.title} [{a.video_id}]  {_fmt_time(a.start)}–{_fmt_time(a.end)}  "
+          f"score {a.score:.3f}{confidence}")
+    for cue in a.cues[:6]:
+        print(f"     {_fmt_time(cue.start)}  {cue.text}")
+    if len(a.cues) > 6:
+        print(f"     … {len(a.cues) - 6} more cues")
+    if a.clip_path:
+        print(f"     clip: {a.clip_path}")
+
+
+def print_answers(answers: Sequence[Answer]) -> None:
+    """Human-readable answers; when every answer says it is not confident, they are shown as closest matches."""
+    if not answers:
+        print("no answer found in this corpus")
+        return
+    unsure = all(a.confident is False for a in answers)
+    if unsure:
+        print("no confident answer in this corpus; closest matches:")
+    for rank, a in enumerate(answers, 1):
+        _print_answer(rank, a, "closest match: " if unsure else "")
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
+    question = validate_ask_args(args)
+    from vcval.corpus import Corpus
+
+    corpus = Corpus.open(args.corpus)
+    if len(corpus) == 0:
+        raise _empty_corpus(args.corpus)
     from vcval.pipeline import VCVAL
 
-    qa = VCVAL.from_pretrained(args.checkpoint, corpus=args.corpus, device=args.device, method=args.method)
-    answers = qa.ask(args.question, k=args.k, with_clips=args.clip)
+    qa = VCVAL.from_pretrained(args.checkpoint, corpus=corpus, device=args.device, method=args.method)
+    answers = qa.ask(question, k=args.k, with_clips=args.clip)
     if args.json:
         print(json.dumps([a.to_dict() for a in answers], indent=2, ensure_ascii=False))
-        return 0
-    for rank, a in enumerate(answers, 1):
-        print(f"{rank}. {a.title} [{a.video_id}]  {_fmt_time(a.start)}–{_fmt_time(a.end)}  score {a.score:.3f}")
-        for cue in a.cues[:6]:
-            print(f"     {_fmt_time(cue.start)}  {cue.text}")
-        if len(a.cues) > 6:
-            print(f"     … {len(a.cues) - 6} more cues")
-        if a.clip_path:
-            print(f"     clip: {a.clip_path}")
+    else:
+        print_answers(answers)
     return 0
 
 

