@@ -150,12 +150,13 @@ def test_ask_prints_confidence_of_confident_answers(fake_ask, capsys):
 
 def test_ask_says_when_no_answer_is_confident(fake_ask, capsys):
     run, _ = fake_ask
-    assert run(["how do I fix a car?"], [_answer("sling", 0.12, False), _answer("burn", 0.05, False)]) == 0
+    given = [_answer("sling", 0.12, False), _answer("burn", 0.05, False), _answer("cpr", 0.001, False)]
+    assert run(["how do I fix a car?"], given) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "no confident answer in this corpus; closest matches:"
-    ranked = [line for line in out if line[:2] in ("1.", "2.")]
-    assert len(ranked) == 2 and all("closest match" in line for line in ranked)
-    assert ranked[0].endswith("confidence 12%") and ranked[1].endswith("confidence 5%")
+    ranked = [line for line in out if line[:2] in ("1.", "2.", "3.")]
+    assert len(ranked) == 3 and all(line[3:].startswith("closest match: ") for line in ranked)
+    assert [line.rsplit("confidence ", 1)[1] for line in ranked] == ["12%", "5%", "<1%"]
 
 
 def test_ask_without_calibration_prints_as_before(fake_ask, capsys):

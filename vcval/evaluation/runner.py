@@ -281,6 +281,10 @@ def _ask_all(pipeline: Any, questions: Sequence[Question], k: int, progress: Cal
     return predictions, errors, ask_times
 
 
+# questions per second even below one per second (tqdm's default turns it into "s/question")
+_BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}]"
+
+
 @contextlib.contextmanager
 def question_progress(enabled: bool = True, desc: str = "eval") -> Iterator[Callable[[int, int], None] | None]:
     """A ``progress(done, total)`` callback for :meth:`Evaluator.run` that draws a tqdm bar on stderr:
@@ -297,7 +301,8 @@ def question_progress(enabled: bool = True, desc: str = "eval") -> Iterator[Call
 
     def update(done: int, total: int) -> None:
         if not bars:
-            bars.append(tqdm(total=total, desc=desc, unit=" questions", file=sys.stderr, dynamic_ncols=True))
+            bars.append(tqdm(total=total, desc=desc, unit=" questions", file=sys.stderr, dynamic_ncols=True,
+                             bar_format=_BAR_FORMAT))
         bar = bars[0]
         if bar.total != total:
             bar.total = total
