@@ -207,3 +207,44 @@ def test_screenshot(served, tmp_path):
                     "--window-size=1280,1400", "--virtual-time-budget=8000", f"--screenshot={out}", client.src],
                    check=True, capture_output=True, timeout=120)
     assert out.is_file() and out.stat().st_size > 10_000
+
+
+def test_confidence_labels_and_no_confident_answer_state(app_module):
+    """Calibrated confidence reads as high / medium / low; all answers unconfident -> the plain "no confident
+    answer" state above the closest matches; uncalibrated methods keep the raw score."""
+    cue = Cue(0, 0.0, 4.0, "Pinch the soft part of the nose.")
+    sure = Answer("v", "Nosebleed", 0.0, 4.0, 3.2, (cue,), confidence=0.83, confident=True)
+    meh = Answer("v", "Nosebleed", 0.0, 4.0, 3.2, (cue,), confidence=0.3, confident=True)
+    weak = Answer("v", "Nosebleed", 0.0, 4.0, 1.1, (cue,), confidence=0.02, confident=False)
+    assert app_module.confidence_label(sure) == "high (83%)"
+    assert app_module.confidence_label(meh) == "medium (30%)"
+    assert app_module.confidence_label(weak) == "low (2%)"
+    assert app_module.confidence_label(Answer("v", "N", 0.0, 4.0, 1.5)) == "score 1.500"
+
+    class Corpus:
+        root = "mem"
+
+        def media_file(self, video_id):
+            return None
+
+        def cues(self, video_id):
+            return [cue]
+
+    class Pipeline:
+        corpus = Corpus()
+
+        def __init__(self, answers):
+            self.answers = answers
+
+        def ask(self, question, k):
+            return self.answers
+
+        def clip_start(self, answer):
+            return max(0.0, answer.start - 2.0)
+
+    handlers = app_module.DemoHandlers(Pipeline([weak, weak]))
+    _, info, _, table, _, _ = handlers.ask("what is the capital of France", progress=lambda *a, **k: None)
+    assert info.startswith("**No confident answer in this corpus.**") and "closest match" in info
+    assert table[0][3] == "low (2%)"
+    _, info, _, _, _, _ = app_module.DemoHandlers(Pipeline([sure, weak])).ask("nosebleed", progress=lambda *a, **k: None)
+    assert "No confident answer" not in info and "confidence high (83%)" in info

@@ -187,7 +187,7 @@ class CueSpanLocalizer:
         jdx = np.minimum(np.arange(n)[:, None] + np.arange(w)[None], n - 1)  # (N, W)
         log_len = np.log(np.maximum(end[:, jdx] - start[:, :, None], 1.0))  # (B, N, W)
         mt, ms = math.log(inf.target_length_median_s), math.log(inf.source_length_median_s)
-        return (mt - ms) * (2 * log_len - ms - mt) / (2 * inf.length_log_sigma ** 2)
+        return (mt - ms) * (2 * log_len - ms - mt) / (2 * max(inf.length_log_sigma, 0.1) ** 2)
 
     def confidence(self, spans: Sequence[ScoredSpan]) -> np.ndarray | None:
         """(M,) calibrated confidences of ``spans``, or None when the checkpoint has no calibration."""

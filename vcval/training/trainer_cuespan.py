@@ -217,7 +217,7 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
     return summary
 
 
-RETRIEVAL_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0)
+RETRIEVAL_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 def _rank(spans: list, weight: float) -> list:
@@ -250,7 +250,7 @@ def tune_and_calibrate(cfg: CueSpanTrainConfig, data: TrainingData, checkpoint: 
     train_len = np.log(np.maximum([q.end - q.start for q in load_questions(cfg.train)], 1.0))
     inference = localizer.inference = CueSpanInference(**{
         **localizer.inference.to_dict(), "source_length_median_s": round(float(np.exp(np.median(train_len))), 2),
-        "length_log_sigma": round(float(train_len.std()), 3), "target_length_median_s": None})
+        "length_log_sigma": round(max(float(train_len.std()), 0.25), 3), "target_length_median_s": None})
     qa = VCVAL(data.corpus, make_retriever(data.corpus, inference.retriever, encoder=data.encoder), localizer,
                PipelineConfig())
     dev_q = [q for q in load_questions(cfg.dev) if q.video_id in data.units]
@@ -268,7 +268,9 @@ def tune_and_calibrate(cfg: CueSpanTrainConfig, data: TrainingData, checkpoint: 
             no_shift.append((q, cands, localizer.score(q.question, cands)))
         inference.target_length_median_s = cfg.target_length_median_s
     real, near = [], []
-    for q in dev_q:
+    for n, q in enumerate(dev_q):
+        if n % 200 == 0:
+            logger.info("scoring dev questions: %d / %d", n, len(dev_q))
         cands = qa.candidates(q.question)
         real.append((q, cands, localizer.score(q.question, cands)))
         rest = [c for c in cands if c.record.video_id != q.video_id]
@@ -300,6 +302,8 @@ def tune_and_calibrate(cfg: CueSpanTrainConfig, data: TrainingData, checkpoint: 
                 x.append([sp.features[f] for f in CONFIDENCE_FEATURES])
                 y.append(float(ok))
                 kind.append((group, m))
+    if not x:
+        raise ValueError("no dev answers to calibrate on: do the dev questions' videos have transcripts?")
     x_arr, y_arr = np.array(x), np.array(y)
     calibrator = Calibrator.fit(x_arr, y_arr, CONFIDENCE_FEATURES, l2=1.0)
     p = calibrator.predict(x_arr)

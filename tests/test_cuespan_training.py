@@ -1,0 +1,68 @@
+"""A tiny CueSpan training run end to end: transcripts -> corpus unit encodings -> trainer -> curve,
+fp16 best checkpoint -> dev tuning and calibration -> inference.json -> the "default" pipeline."""
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from test_ccgs_training import write_corpus
+from vcval.localization.cuespan import CueSpanInference
+from vcval.training.trainer_cuespan import CueSpanTrainConfig, TrainingData, train, tune_and_calibrate
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = write_corpus(tmp_path_factory.mktemp("cuespan"), n_videos=6, questions_per_video=6)
+    (root / "offtopic.json").write_text(json.dumps([{"question": q} for q in
+                                                    ("what is the capital of france", "how do i bake bread")]))
+    cfg = CueSpanTrainConfig(transcripts=str(root / "transcripts"), train=str(root / "train.json"),
+                             dev=str(root / "dev.json"), offtopic_dev=str(root / "offtopic.json"),
+                             output=str(root / "run"), steps=6, batch=4, eval_every=3, warmup=2, crop=8,
+                             model={"hidden": 16, "ff_dim": 32, "head_size": 8, "n_heads": 2, "max_span_cues": 4})
+    import os
+
+    old = os.environ.get("VCVAL_HOME")
+    os.environ["VCVAL_HOME"] = str(root / "home")
+    try:
+        data = TrainingData(cfg.transcripts)
+        summary = train(cfg, data)
+        report = tune_and_calibrate(cfg, data)
+    finally:
+        if old is None:
+            os.environ.pop("VCVAL_HOME")
+        else:
+            os.environ["VCVAL_HOME"] = old
+    return cfg, data, summary, report
+
+
+def test_training_writes_curve_and_fp16_best(trained):
+    cfg, _, summary, _ = trained
+    from safetensors.torch import load_file
+
+    rows = list(csv.DictReader(open(f"{cfg.output}/curve.csv")))
+    assert [int(r["step"]) for r in rows] == [3, 6]
+    assert summary["best_step"] in (3, 6) and summary["train_questions"] == 24
+    weights = load_file(f"{cfg.output}/best/model.safetensors")
+    assert all(str(v.dtype) == "torch.float16" for v in weights.values())
+
+
+def test_calibration_writes_inference_settings(trained):
+    cfg, _, _, report = trained
+    inf = CueSpanInference.from_json(f"{cfg.output}/best/inference.json")
+    assert inf.calibration["features"] and 0.0 <= inf.threshold <= 1.0
+    assert inf.retrieval_weight in (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+    assert inf.target_length_median_s == 51.5 and inf.source_length_median_s == pytest.approx(3.0, abs=0.1)
+    assert report["n"] == {"real": 12, "near_miss": 12, "off_topic": 2}
+    assert 0.0 <= report["ece_rank1"] <= 1.0
+
+
+def test_trained_checkpoint_serves_as_the_default_method(trained):
+    cfg, data, _, _ = trained
+    from vcval.pipeline import build_pipeline
+
+    qa = build_pipeline(data.corpus, "default", checkpoint=f"{cfg.output}/best", encoder=data.encoder)
+    answers = qa.ask("how do i use the mask tool?", k=3)
+    assert answers and all(a.confidence is not None and 0 <= a.confidence <= 1 for a in answers)
+    assert all(isinstance(a.confident, bool) for a in answers)
