@@ -1,0 +1,107 @@
+"""The benchmark scripts' pure parts: question files, refusal summary, synthetic corpus generator."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import bench_ask  # noqa: E402
+import bench_refusal  # noqa: E402
+from benchlib import Labelled, percentile, seeded_sample, unanswerable  # noqa: E402
+
+
+@pytest.mark.parametrize("name", ["demo_offtopic.json", "tutorialvqa_offtopic.json"])
+def test_unanswerable_question_files(name):
+    rows = unanswerable(BENCH / "questions" / name)
+    kinds = [r["kind"] for r in rows]
+    assert 35 <= kinds.count("off-topic") <= 45
+    assert 25 <= kinds.count("near-miss") <= 35
+    texts = [" ".join(r["question"].lower().split()) for r in rows]
+    assert len(set(texts)) == len(texts)
+
+
+def test_demo_near_misses_are_not_demo_questions():
+    demo = {q["question"].lower() for q in json.loads((BENCH.parent / "assets/demo/questions.json").read_text())}
+    assert not demo & {r["question"].lower() for r in unanswerable(BENCH / "questions" / "demo_offtopic.json")}
+
+
+def test_unanswerable_rejects_bad_kind(tmp_path):
+    p = tmp_path / "q.json"
+    p.write_text(json.dumps([{"question": "x", "kind": "maybe"}]))
+    with pytest.raises(ValueError, match="kind"):
+        unanswerable(p)
+
+
+def test_percentile_and_sample():
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert percentile([5.0], 95) == 5.0
+    assert seeded_sample(range(10), 3, 0) == seeded_sample(range(10), 3, 0)
+    assert seeded_sample(range(10), None, 0) == list(range(10))
+
+
+def _o(kind, answered=True, confident=None, confidence=None, right=None):
+    return bench_refusal.Outcome("q", kind, answered=answered, confident=confident, confidence=confidence, right=right)
+
+
+def test_summary_row_uncalibrated_is_na():
+    rows = [_o("real", right=True), _o("real", right=False), _o("off-topic"), _o("near-miss", answered=False)]
+    row = bench_refusal.summary_row("hybrid", rows)
+    assert row[1] == row[2] == "n/a"
+    assert row[3].startswith("1/2")
+    assert row[4] == row[5] == row[6] == "n/a"
+    assert row[7] == "n/a / n/a / n/a"
+
+
+def test_summary_row_calibrated():
+    rows = [_o("real", confident=True, confidence=0.9, right=True),
+            _o("real", confident=True, confidence=0.8, right=False),
+            _o("real", confident=False, confidence=0.1, right=True),
+            _o("off-topic", confident=False, confidence=0.05),
+            _o("off-topic", answered=False),
+            _o("near-miss", confident=True, confidence=0.7)]
+    row = bench_refusal.summary_row("default", rows)
+    assert row[1].startswith("2/3") and row[2].startswith("1/2") and row[3].startswith("2/3")
+    assert row[4].startswith("2/2") and row[5].startswith("0/1") and row[6].startswith("2/3")
+
+
+def _sources():
+    def video(tag, n):
+        return [{"start": 2.0 * i, "duration": 1.5 + (i % 3), "text": f"{tag} sentence {i}"} for i in range(n)]
+
+    a = {f"a{i}": video(f"a{i}", 10 + i) for i in range(6)}
+    b = {f"b{i}": video(f"b{i}", 30 + i) for i in range(4)}
+    qa = [Labelled(f"question about a{i}", f"a{i}", 1.0, 5.0) for i in range(6)]
+    qb = [Labelled(f"question {j} about b{i}", f"b{i}", 2.0, 9.0) for i in range(4) for j in range(4)]
+    return {"a": (a, qa), "b": (b, qb)}
+
+
+def test_synthesize_is_reproducible_and_keeps_planted_videos():
+    src = _sources()
+    v1, q1, info = bench_ask.synthesize(src, 40, 3, 2)
+    v2, q2, _ = bench_ask.synthesize(src, 40, 3, 2)
+    assert v1 == v2 and q1 == q2
+    assert len(v1) == 40 and info["planted_videos"] == 4
+    planted = {vid for vid in v1 if not vid.startswith("syn-")}
+    assert {q.video_id for q in q1} == planted
+    assert sum(q.video_id.startswith("b") for q in q1) == 6  # at most 3 questions per planted video
+    for vid in planted:  # unchanged, and their cues are lent to no synthetic video
+        source = src["a"][0] if vid.startswith("a") else src["b"][0]
+        assert v1[vid] == source[vid]
+        texts = {c["text"] for c in source[vid]}
+        assert not any(c["text"] in texts for sid, cues in v1.items() if sid.startswith("syn-") for c in cues)
+    assert bench_ask.synthesize(src, 40, 4, 2)[0] != v1
+
+
+def test_synth_video_timing_is_monotone():
+    import random
+
+    pool = [v for v in _sources()["b"][0].values()]
+    cues = bench_ask.synth_video(random.Random(0), pool, 50)
+    assert len(cues) == 50
+    starts = [c["start"] for c in cues]
+    assert starts == sorted(starts) and starts[0] == 0.0
