@@ -74,8 +74,10 @@ def main() -> None:
         f"{inference['retrieval_weight']} x log(1 + retrieval rank) (dev Rank@1 mIoU by weight: "
         + ", ".join(f"{w}: {v:.2f}" for w, v in cal["dev_rank1_miou_by_retrieval_weight"].items()) + ").",
         f"- Length tilt: training answers median {inference['source_length_median_s']} s (log-sigma "
-        f"{inference['length_log_sigma']}); served towards {inference['target_length_median_s']} s, the median of "
-        "the 2,710 MedVidQA train annotations (medical procedures are longer than Photoshop steps). Dev Rank@1 "
+        f"{inference['length_log_sigma']}); served towards "
+        + (f"{inference['target_length_fraction']} x the video's duration" if inference.get("target_length_fraction")
+           else f"{inference.get('target_length_median_s')} s")
+        + " (from the 2,710 MedVidQA train annotations). Dev Rank@1 "
         f"mIoU without / with the tilt: {cal.get('dev_rank1_miou_without_length_shift', float('nan')):.2f} / "
         f"{cal.get('dev_rank1_miou_with_length_shift', float('nan')):.2f} (the cost on the source domain).",
         f"- Clips start {inference['lead_in_s']} s before the answer.",

@@ -6,8 +6,8 @@ import csv
 import json
 
 import pytest
-
 from test_ccgs_training import write_corpus
+
 from vcval.localization.cuespan import CueSpanInference
 from vcval.training.trainer_cuespan import CueSpanTrainConfig, TrainingData, train, tune_and_calibrate
 
@@ -53,7 +53,7 @@ def test_calibration_writes_inference_settings(trained):
     inf = CueSpanInference.from_json(f"{cfg.output}/best/inference.json")
     assert inf.calibration["features"] and 0.0 <= inf.threshold <= 1.0
     assert inf.retrieval_weight in (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
-    assert inf.target_length_median_s == 51.5 and inf.source_length_median_s == pytest.approx(3.0, abs=0.1)
+    assert inf.target_length_fraction == 0.1095 and inf.source_length_median_s == pytest.approx(3.0, abs=0.1)
     assert report["n"] == {"real": 12, "near_miss": 12, "off_topic": 2}
     assert 0.0 <= report["ece_rank1"] <= 1.0
 

@@ -228,12 +228,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=run_eval_command)
 
     try:
-        from vcval.training.cli import add_train_arguments, run_train_command
+        from vcval.training.cli import (
+            add_cuespan_arguments,
+            add_train_arguments,
+            run_cuespan_command,
+            run_train_command,
+        )
     except ImportError:
         pass
     else:
         p = sub.add_parser("train", help="train a model (recipes: configs/; see README, Training)")
         models = p.add_subparsers(dest="model", required=True, metavar="MODEL")
+        m = models.add_parser("cuespan", help="train the default CueSpan localizer, then tune and calibrate it on dev")
+        add_cuespan_arguments(m)
+        m.set_defaults(func=run_cuespan_command)
         m = models.add_parser("ccgs", help="train CCGS from a TrainConfig JSON (resumes from <out_dir>/last)")
         add_train_arguments(m)
         m.set_defaults(func=run_train_command)

@@ -16,20 +16,18 @@ and the retrievers share one copy of the weights.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vcval.errors import InvalidInputError, NotFoundError, VCVALError
-from vcval.utils import resolve_device
+from vcval.utils import one_thread_if_small, resolve_device
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -318,12 +316,12 @@ class TextEncoder:
         if self._fast is not None:
             tokenizer, forward = self._fast
             ids, mask, types = (torch.from_numpy(a).to(self.device) for a in tokenizer.batch(texts))
-            with _one_thread_if_small(ids.numel(), self.device):
+            with one_thread_if_small(ids.numel(), _SMALL_BATCH_TOKENS, self.device):
                 return forward(ids, mask, types), mask
         batch = self.tokenizer(
             texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         ).to(self.device)
-        with _one_thread_if_small(batch["input_ids"].numel(), self.device):
+        with one_thread_if_small(batch["input_ids"].numel(), _SMALL_BATCH_TOKENS, self.device):
             return self.model(**batch).last_hidden_state, batch["attention_mask"]
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
@@ -358,27 +356,6 @@ class TextEncoder:
                 if len(self._recent) > _RECENT_QUERIES:
                     self._recent.popitem(last=False)
         return out
-
-
-@contextlib.contextmanager
-def _one_thread_if_small(n_tokens: int, device: str) -> Iterator[None]:
-    """One CPU thread for a forward pass over at most ``_SMALL_BATCH_TOKENS`` tokens (a question).
-
-    Such a pass is ~100 tiny ops; with several intra-op threads each op ends at a barrier, and when
-    another process holds a core every barrier waits a scheduler slice: measured on a 2-core machine
-    with one busy core, 0.5 s per question with 2 threads against 0.02 s with one.
-    """
-    import torch
-
-    if device != "cpu" or n_tokens > _SMALL_BATCH_TOKENS or torch.get_num_threads() == 1:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _mean_pool_normalize(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
