@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from vcval.corpus.encodings import content_words, encode_units, lexical_overlap, word_idf
+from vcval.corpus.encodings import content_words, encode_units, lexical_overlap, question_weights, word_idf
 from vcval.localization.base import Candidate
 from vcval.localization.confidence import Calibrator, expected_calibration_error, reliability_table
 from vcval.localization.cuespan import CONFIDENCE_FEATURES, CueSpanInference, CueSpanLocalizer, _top_spans
@@ -60,9 +60,9 @@ def candidate(vid: str, cue_list: list[Cue], units=None) -> Candidate:
 def test_lexical_overlap_weighs_rare_words_and_unseen_words_most():
     units = [frozenset({"sling", "arm"}), frozenset({"arm"}), frozenset()]
     idf = word_idf(units)
-    lex = lexical_overlap(content_words("sling for the arm"), units, idf)
+    lex = lexical_overlap(question_weights(content_words("sling for the arm"), idf), units)
     assert lex[0] == pytest.approx(1.0) and 0 < lex[1] < 0.5 and lex[2] == 0
-    unseen = lexical_overlap(content_words("tourniquet arm"), units, idf)
+    unseen = lexical_overlap(question_weights(content_words("tourniquet arm"), idf), units)
     assert unseen[1] < 0.5  # the unseen word weighs the largest idf
 
 

@@ -62,18 +62,21 @@ def word_idf(unit_words: Iterable[frozenset[str]]) -> dict[str, float]:
     return {w: math.log((n + 1) / (c + 1)) + 1.0 for w, c in df.items()}
 
 
-def lexical_overlap(question_words: frozenset[str], unit_words: Sequence[frozenset[str]],
-                    idf: dict[str, float]) -> np.ndarray:
-    """(U,) share of the question's IDF mass whose words occur in each unit (0 when it has none).
-
-    Words unseen in the corpus weigh the corpus's largest IDF (rare = informative).
-    """
+def question_weights(question_words: frozenset[str], idf: dict[str, float]) -> dict[str, float]:
+    """IDF weight of each question word; words unseen in the corpus weigh its largest IDF (rare = informative)."""
     top = max(idf.values(), default=1.0)
-    weight = {w: idf.get(w, top) for w in question_words}
-    total = sum(weight.values())
-    if total <= 0:
-        return np.zeros(len(unit_words), dtype=np.float32)
-    return np.array([sum(weight[w] for w in question_words & uw) / total for uw in unit_words], dtype=np.float32)
+    return {w: idf.get(w, top) for w in question_words}
+
+
+def idf_coverage(weights: dict[str, float], words: set[str] | frozenset[str]) -> float:
+    """Share of the question's IDF mass (:func:`question_weights`) whose words occur in ``words``."""
+    total = sum(weights.values())
+    return sum(v for w, v in weights.items() if w in words) / total if total > 0 else 0.0
+
+
+def lexical_overlap(weights: dict[str, float], unit_words: Sequence[frozenset[str]]) -> np.ndarray:
+    """(U,) :func:`idf_coverage` of the question (its :func:`question_weights`) by each unit."""
+    return np.array([idf_coverage(weights, uw) for uw in unit_words], dtype=np.float32)
 
 
 @dataclass(frozen=True)

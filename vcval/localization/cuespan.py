@@ -24,7 +24,15 @@ from typing import Any
 import numpy as np
 
 from vcval.config import JsonConfig
-from vcval.corpus.encodings import UnitEncodings, content_words, encode_units, lexical_overlap, word_idf
+from vcval.corpus.encodings import (
+    UnitEncodings,
+    content_words,
+    encode_units,
+    idf_coverage,
+    lexical_overlap,
+    question_weights,
+    word_idf,
+)
 from vcval.errors import NotFoundError
 from vcval.localization.base import Candidate
 from vcval.localization.confidence import Calibrator
@@ -146,7 +154,8 @@ class CueSpanLocalizer:
             q_vec = np.asarray(self.encoder.encode([question]), np.float32)[0]
         q_words = content_words(question)
         idf = self.idf() if self.idf is not None else word_idf(w for i in keep for w in units[i].words)
-        rows = [Row(q_vec, units[i], lexical_overlap(q_words, units[i].words, idf)) for i in keep]
+        weights = question_weights(q_words, idf)  # once per question: idf can hold a large corpus's vocabulary
+        rows = [Row(q_vec, units[i], lexical_overlap(weights, units[i].words)) for i in keep]
         kwargs, _ = build_batch(rows)
         kwargs.pop("labels"), kwargs.pop("groups")
         device = next(self.model.parameters()).device
@@ -163,20 +172,20 @@ class CueSpanLocalizer:
         lse_video = np.array([_logsumexp(s[v]) for s, v in zip(scores, valid)])  # (B,)
         lse_all = _logsumexp(lse_video)
         best_video = np.array([s[v].max() for s, v in zip(scores, valid)])  # (B,)
-        q_total = sum(idf.get(w, max(idf.values(), default=1.0)) for w in q_words)
         spans = []
         for r, i in enumerate(keep):
             u = units[i]
             others = np.delete(best_video, r)
             ctx_cos = u.context @ q_vec  # (U,)
+            lex_video = idf_coverage(weights, set().union(*u.words))
             for a, b, s in _top_spans(scores[r], self.inference.spans_per_video):
                 feats = {
                     "span_logprob": float(s - lse_all),
                     "video_prob": float(math.exp(lse_video[r] - lse_all)),
                     "margin": float(s - others.max()) if len(others) else 10.0,
                     "max_cos": float(ctx_cos[a: b + 1].max()),
-                    "lex_span": _coverage(q_words, u.words[a: b + 1], idf, q_total),
-                    "lex_video": _coverage(q_words, u.words, idf, q_total),
+                    "lex_span": idf_coverage(weights, set().union(*u.words[a: b + 1])),
+                    "lex_video": lex_video,
                     "retrieval_rank": float(math.log1p(i)),
                 }
                 rank_score = float(s) - self.inference.retrieval_weight * math.log1p(i)
@@ -255,12 +264,3 @@ def _top_spans(scores: np.ndarray, n: int) -> list[tuple[int, int, float]]:
             picked.append((a, b, s))
     return picked
 
-
-def _coverage(q_words: frozenset[str], unit_words: Sequence[frozenset[str]], idf: dict[str, float],
-              total: float) -> float:
-    """Share of the question's IDF mass whose words occur anywhere in ``unit_words``."""
-    if total <= 0:
-        return 0.0
-    seen = set().union(*unit_words) if unit_words else set()
-    top = max(idf.values(), default=1.0)
-    return float(sum(idf.get(w, top) for w in q_words & seen) / total)

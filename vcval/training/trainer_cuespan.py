@@ -88,9 +88,9 @@ class TrainingData:
         return vectors
 
     def lexical(self, question: str, vid: str) -> np.ndarray:
-        from vcval.corpus.encodings import content_words, lexical_overlap
+        from vcval.corpus.encodings import content_words, lexical_overlap, question_weights
 
-        return lexical_overlap(content_words(question), self.units[vid].words, self.idf)
+        return lexical_overlap(question_weights(content_words(question), self.idf), self.units[vid].words)
 
 
 def target_cell(units: Any, q: Question, max_span: int) -> tuple[int, int]:
