@@ -1,4 +1,4 @@
-"""Command line: ``vcval ingest | corpus | ask | eval | train | serve``."""
+"""Command line: ``vcval ingest | corpus | ask | eval | train | feedback | serve``."""
 from __future__ import annotations
 
 import argparse
@@ -245,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
         m = models.add_parser("ccgs", help="train CCGS from a TrainConfig JSON (resumes from <out_dir>/last)")
         add_train_arguments(m)
         m.set_defaults(func=run_train_command)
+
+    from vcval.corpus.feedback import add_feedback_arguments, run_feedback_command
+
+    p = sub.add_parser("feedback", help="export the app's answer votes as a question set (MedVidQA format)")
+    add_feedback_arguments(p)
+    p.set_defaults(func=run_feedback_command)
 
     p = sub.add_parser("serve", help="start the Gradio demo")
     p.add_argument("--corpus", default=None, help="corpus directory (default: the embedded demo corpus)")
