@@ -36,6 +36,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 logger = logging.getLogger("convert_medvidqa")
 
 PERCENTILES = (5, 10, 25, 50, 75, 90, 95)
@@ -86,7 +88,25 @@ def answer_priors(annotations: Sequence[dict], bins: int = 10) -> dict[str, Any]
         "answer_center_fraction": describe(rel_center),
         "video_length_seconds": describe(vlen),
         "answer_start_fraction_histogram": {"bins": bins, "counts": hist},
+        "log_length_vs_log_duration": length_regression(length, vlen),
     }
+
+
+def length_regression(length: Sequence[float], duration: Sequence[float]) -> dict[str, float]:
+    """Least squares log(answer s) = intercept + slope * log(video s) (answers floored at 1 s).
+
+    Also the residual log-sigma, the median video length as a reference and the fitted median answer
+    length there: a localizer serving other videos can scale its expected answer length as
+    ``median_length_at_reference_s * (duration / reference_duration_s) ** slope``.
+    """
+    y = np.log(np.maximum(np.asarray(length, float), 1.0))
+    x = np.log(np.asarray(duration, float))
+    slope, intercept = (float(c) for c in np.polyfit(x, y, 1))
+    resid = y - (intercept + slope * x)
+    ref = float(np.median(duration))
+    return {"slope": round(slope, 4), "intercept": round(intercept, 4), "resid_log_sigma": round(float(resid.std()), 4),
+            "reference_duration_s": round(ref, 2),
+            "median_length_at_reference_s": round(float(np.exp(intercept + slope * np.log(ref))), 2)}
 
 
 def select_with_transcripts(annotations: Sequence[dict], transcript_ids: set[str]) -> list[dict]:

@@ -25,6 +25,17 @@ def spark(values: list[float]) -> str:
     return "".join(BARS[int(round((v - lo) / max(hi - lo, 1e-9) * (len(BARS) - 1)))] for v in values)
 
 
+def target_text(inference: dict) -> str:
+    """The served answer-length target in words (fixed seconds, or a power law of the video's duration)."""
+    median, exponent = inference.get("target_length_median_s"), inference.get("target_length_exponent") or 0.0
+    if not median:
+        return "no target (the training lengths as learned)"
+    if exponent and inference.get("target_reference_duration_s"):
+        return (f"{median} s x (duration / {inference['target_reference_duration_s']} s)^{exponent} "
+                "(longer videos, longer answers)")
+    return f"{median} s"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", type=Path, default=ROOT / "runs/cuespan")
@@ -75,9 +86,8 @@ def main() -> None:
         + ", ".join(f"{w}: {v:.2f}" for w, v in cal["dev_rank1_miou_by_retrieval_weight"].items()) + ").",
         f"- Length tilt: training answers median {inference['source_length_median_s']} s (log-sigma "
         f"{inference['length_log_sigma']}); served towards "
-        + (f"{inference['target_length_fraction']} x the video's duration" if inference.get("target_length_fraction")
-           else f"{inference.get('target_length_median_s')} s")
-        + " (from the 2,710 MedVidQA train annotations). Dev Rank@1 "
+        + target_text(inference)
+        + " (fitted to the 2,710 MedVidQA train annotations). Dev Rank@1 "
         f"mIoU without / with the tilt: {cal.get('dev_rank1_miou_without_length_shift', float('nan')):.2f} / "
         f"{cal.get('dev_rank1_miou_with_length_shift', float('nan')):.2f} (the cost on the source domain).",
         f"- Clips start {inference['lead_in_s']} s before the answer.",

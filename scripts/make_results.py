@@ -112,6 +112,7 @@ def ensure_data() -> None:
     jobs = [
         ("data/tutorialvqa/official_test.json", ["scripts/convert_tutorialvqa.py"]),
         ("data/medvidqa/questions_with_transcripts.json", ["scripts/convert_medvidqa.py"]),
+        ("data/demo/questions.json", ["scripts/convert_demo.py"]),
     ]
     for target, cmd in jobs:
         if not (ROOT / target).exists():

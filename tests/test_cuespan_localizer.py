@@ -160,3 +160,20 @@ def test_pipeline_cuespan_method_from_a_checkpoint_folder(tmp_path, monkeypatch)
     assert answers and answers[0].video_id in {"sling", "burn"}
     assert qa.clip_start(answers[0]) == max(0.0, answers[0].start - 1.5)
     assert (tmp_path / "corpus" / "encodings" / "sling.npz").is_file()  # stored at ingest, read at ask time
+
+
+def test_length_target_scales_with_video_duration_and_tilts_towards_it():
+    inf = CueSpanInference(source_length_median_s=30.0, length_log_sigma=0.5, target_length_median_s=50.0,
+                           target_length_exponent=0.5, target_reference_duration_s=400.0)
+    loc = CueSpanLocalizer(tiny_model(), ToyEncoder(), inference=inf)
+    assert loc.target_length(np.array([400.0, 100.0, 1600.0])) == pytest.approx([50.0, 25.0, 100.0])
+    start = np.array([[0.0, 10.0, 20.0, 30.0, 40.0]])  # (B=1, N=5) units of 10 s
+    end = start + 10.0
+    shift = loc.length_shift(start, end, np.array([400.0]), 5)  # (1, 5, 5): span [i, i + o], o + 1 units
+    assert shift.shape == (1, 5, 5)
+    assert shift[0, 0, 4] > shift[0, 0, 2] > shift[0, 0, 0]  # target 50 s > source 30 s: longer spans gain
+    shift_short = loc.length_shift(start, end, np.array([25.0]), 5)  # target 12.5 s < 30 s: shorter spans gain
+    assert shift_short[0, 0, 0] > shift_short[0, 0, 2]
+    fixed = CueSpanLocalizer(tiny_model(), ToyEncoder(), inference=CueSpanInference(target_length_median_s=50.0))
+    assert fixed.target_length(np.array([100.0, 1000.0])) == pytest.approx([50.0, 50.0])  # exponent 0: fixed
+    assert CueSpanLocalizer(tiny_model(), ToyEncoder()).length_shift(start, end, np.array([400.0]), 5) == 0.0

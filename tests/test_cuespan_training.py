@@ -17,8 +17,12 @@ def trained(tmp_path_factory):
     root = write_corpus(tmp_path_factory.mktemp("cuespan"), n_videos=6, questions_per_video=6)
     (root / "offtopic.json").write_text(json.dumps([{"question": q} for q in
                                                     ("what is the capital of france", "how do i bake bread")]))
+    fit = {"slope": 0.42, "intercept": 1.31, "resid_log_sigma": 0.75, "reference_duration_s": 485.0,
+           "median_length_at_reference_s": 49.7}
+    (root / "priors.json").write_text(json.dumps({"log_length_vs_log_duration": fit}))
     cfg = CueSpanTrainConfig(transcripts=str(root / "transcripts"), train=str(root / "train.json"),
                              dev=str(root / "dev.json"), offtopic_dev=str(root / "offtopic.json"),
+                             length_prior=str(root / "priors.json"),
                              output=str(root / "run"), steps=6, batch=4, eval_every=3, warmup=2, crop=8,
                              model={"hidden": 16, "ff_dim": 32, "head_size": 8, "n_heads": 2, "max_span_cues": 4})
     import os
@@ -53,7 +57,8 @@ def test_calibration_writes_inference_settings(trained):
     inf = CueSpanInference.from_json(f"{cfg.output}/best/inference.json")
     assert inf.calibration["features"] and 0.0 <= inf.threshold <= 1.0
     assert inf.retrieval_weight in (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
-    assert inf.target_length_fraction == 0.1095 and inf.source_length_median_s == pytest.approx(3.0, abs=0.1)
+    assert (inf.target_length_median_s, inf.target_length_exponent, inf.target_reference_duration_s) == (49.7, 0.42, 485.0)
+    assert inf.source_length_median_s == pytest.approx(3.0, abs=0.1)
     assert report["n"] == {"real": 12, "near_miss": 12, "off_topic": 2}
     assert 0.0 <= report["ece_rank1"] <= 1.0
 

@@ -56,8 +56,9 @@ class CueSpanTrainConfig(JsonConfig):
     seed: int = 0
     crop: int = 64
     threads: int = 1
-    target_length_fraction: float | None = 0.1095  # serve with answer lengths tilted to this share of the video
-    # (the median over the 2,710 MedVidQA train annotations; None: off), see CueSpanInference
+    length_prior: str = "data/medvidqa/priors.json"  # answer length vs video length of the served domain
+    # (scripts/convert_medvidqa.py: a fit over the 2,710 MedVidQA train annotations); "" = no length tilt,
+    # see CueSpanInference.target_length_median_s
     model: dict = field(default_factory=lambda: {"dropout": 0.25})
 
 
@@ -236,6 +237,21 @@ def _right(sp: Any, cands: list, q: Question, units: Any) -> tuple[bool, float]:
     return iou >= 0.5, iou
 
 
+def length_target(priors_path: str | Path) -> dict[str, float]:
+    """CueSpanInference length-target fields from a priors file's ``log_length_vs_log_duration`` fit
+    (``scripts/convert_medvidqa.py``); {} when ``priors_path`` is empty."""
+    if not priors_path:
+        return {}
+    path = Path(priors_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"length prior {path} not found: run scripts/convert_medvidqa.py, or set "
+                                "length_prior to \"\" in the training config to serve without a length tilt")
+    fit = json.loads(path.read_text(encoding="utf-8"))["log_length_vs_log_duration"]
+    return {"target_length_median_s": float(fit["median_length_at_reference_s"]),
+            "target_length_exponent": float(fit["slope"]),
+            "target_reference_duration_s": float(fit["reference_duration_s"])}
+
+
 def tune_and_calibrate(cfg: CueSpanTrainConfig, data: TrainingData, checkpoint: str | Path | None = None,
                        answers_per_question: int = 3, seed: int = 0) -> dict[str, Any]:
     """Choose the retrieval weight, fit the confidence calibrator and the threshold on dev; write
@@ -252,7 +268,7 @@ def tune_and_calibrate(cfg: CueSpanTrainConfig, data: TrainingData, checkpoint: 
     inference = localizer.inference = CueSpanInference(**{
         **localizer.inference.to_dict(), "source_length_median_s": round(float(np.exp(np.median(train_len))), 2),
         "length_log_sigma": round(max(float(train_len.std()), 0.25), 3), "target_length_median_s": None,
-        "target_length_fraction": None})
+        "target_length_exponent": 0.0, "target_reference_duration_s": None})
     qa = VCVAL(data.corpus, make_retriever(data.corpus, inference.retriever, encoder=data.encoder), localizer,
                PipelineConfig())
     dev_q = [q for q in load_questions(cfg.dev) if q.video_id in data.units]
@@ -264,11 +280,13 @@ def tune_and_calibrate(cfg: CueSpanTrainConfig, data: TrainingData, checkpoint: 
         off_q = rng.sample(off_q, min(len(off_q), len(dev_q)))
     t0 = time.time()
     no_shift = []
-    if cfg.target_length_fraction:
+    target = length_target(cfg.length_prior)
+    if target:
         for q in dev_q:
             cands = qa.candidates(q.question)
             no_shift.append((q, cands, localizer.score(q.question, cands)))
-        inference.target_length_fraction = cfg.target_length_fraction
+        for key, value in target.items():
+            setattr(inference, key, value)
     real, near = [], []
     for n, q in enumerate(dev_q):
         if n % 200 == 0:
