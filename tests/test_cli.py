@@ -64,8 +64,11 @@ def test_empty_question_is_a_clear_error(tmp_path, transcripts, capsys, question
 
 
 def test_question_on_empty_corpus(tmp_path, capsys):
+    from vcval.corpus import Corpus
+
     corpus = str(tmp_path / "empty")
-    assert main(["corpus", "list", "--corpus", corpus]) == 0  # creates the (empty) corpus
+    Corpus.open(corpus).close()
+    assert main(["corpus", "list", "--corpus", corpus]) == 0
     capsys.readouterr()
     assert main(["ask", "how to splint a finger", "--corpus", corpus, "--method", "hybrid"]) == 2
     assert "corpus is empty" in capsys.readouterr().err
@@ -74,8 +77,17 @@ def test_question_on_empty_corpus(tmp_path, capsys):
     assert "corpus is empty" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["corpus", "list"], ["corpus", "remove", "abc"], ["ask", "how to splint"]])
+def test_read_commands_on_a_mistyped_corpus_path_create_nothing(tmp_path, capsys, command):
+    typo = tmp_path / "corpsu"
+    assert main([*command, "--corpus", str(typo)]) == 2
+    err = capsys.readouterr().err
+    assert str(typo) in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not typo.exists()
+
+
 def test_non_http_url_is_rejected(tmp_path, capsys):
-    assert main(["ingest", "ftp://example.org/video.mp4", "--corpus", str(tmp_path / "c"), "--quiet"]) == 1
+    assert main(["ingest", "ftp://example.org/video.mp4", "--corpus", str(tmp_path / "c"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "http" in err and "Traceback" not in err
     assert main(["corpus", "list", "--corpus", str(tmp_path / "c")]) == 0
@@ -96,7 +108,7 @@ def test_video_with_sidecar_to_clip(tmp_path, video_factory, sample_srt, capsys)
     probe = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", clip], capture_output=True, text=True)
     assert "h264" in probe.stderr and "aac" in probe.stderr
     # ingesting the same bytes again is refused and leaves one video
-    assert main(["ingest", str(video), "--corpus", corpus, "--quiet"]) == 1
+    assert main(["ingest", str(video), "--corpus", corpus, "--quiet"]) == 2
     assert "already" in capsys.readouterr().err
 
 

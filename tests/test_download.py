@@ -122,7 +122,8 @@ def test_connection_refused_with_real_yt_dlp(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(NetworkError, match="could not reach 127.0.0.1"):
-        download(f"http://127.0.0.1:{port}/watch?v=x", tmp_path, ydl_opts={"extractor_retries": 0, "retries": 0})
+        download(f"http://127.0.0.1:{port}/watch?v=x", tmp_path, ydl_opts={"extractor_retries": 0, "retries": 0},
+                 allow_private=True)
 
 
 def test_is_network_error_ignores_http_status_errors():

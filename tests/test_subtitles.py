@@ -108,12 +108,12 @@ def test_cp1252_fallback_logs_warning(tmp_path, caplog):
 @pytest.mark.parametrize(
     ("name", "content", "pattern"),
     [
-        ("bad_ts.srt", "1\n00:00:01,000 --> 00:00:02,000\nok\n\n2\n00:00:0x,000 --> 00:00:03,000\nbad\n",
-         r"bad_ts.srt: line 6: malformed timestamp"),
+        ("bad_ts.srt", "1\n00:00:0x,000 --> 00:00:02,000\nbad\n", r"bad_ts.srt: line 2: malformed timestamp"),
+        ("huge.json", '[{"start": 1e300, "duration": 1, "text": "a"}]', r"huge.json: item 0: 'start' is 1e\+300 s"),
+        ("huge.srt", "1\n99999:00:01,000 --> 99999:00:02,000\nhello\n", r"huge.srt: cue 1 ends at .* more than a week"),
         ("prose.srt", "Dear diary,\ntoday I went out.\n", r"prose.srt: line 1: expected a cue number"),
         ("noheader.vtt", "00:00:01.000 --> 00:00:02.000\nhello\n", r"noheader.vtt: line 1: expected the 'WEBVTT'"),
-        ("bad_ts.vtt", "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nok\n\n00:00:0x.000 --> 00:00:03.000\nbad\n",
-         r"bad_ts.vtt: line 6: malformed cue"),
+        ("bad_ts.vtt", "WEBVTT\n\n00:00:0x.000 --> 00:00:03.000\nbad\n", r"bad_ts.vtt: line 3: malformed cue"),
         ("bad.json", '[{"start": 1, "duration": 2, "text": "a"},\n{"start": ', r"bad.json: line 2: invalid JSON"),
         ("obj.json", '{"start": 1}', r"obj.json: expected a JSON list"),
         ("nostart.json", '[{"duration": 1, "text": "a"}]', r"nostart.json: item 0"),
@@ -130,6 +130,28 @@ def test_malformed_files_raise_subtitle_error(tmp_path, name, content, pattern):
     p.write_text(content, encoding="utf-8")
     with pytest.raises(SubtitleError, match=pattern):
         parse_subtitles(p)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "texts", "line"),
+    [
+        ("mid.srt", "1\n00:00:01,000 --> 00:00:02,000\nok\n\n2\n00:00:0x,000 --> 00:00:03,000\nbad\n\n"
+         "3\n00:00:04,000 --> 00:00:05,000\nfine\n", ["ok", "fine"], 6),
+        ("arrow.srt", "1\n00:00:01,000 --> 00:00:02,000\nok\n\n2\n00:00:03,000 -> 00:00:04,000\nbad\n",
+         ["ok"], 6),
+        ("noblank.srt", "1\n00:00:01,000 --> 00:00:02,000\nok\n2\n00:00:0x,000 --> 00:00:03,000\nbad\n\n"
+         "3\n00:00:04,000 --> 00:00:05,000\nfine\n", ["ok", "fine"], 5),
+        ("mid.vtt", "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nok\n\n00:00:0x.000 --> 00:00:03.000\nbad\n",
+         ["ok"], 6),
+    ],
+)
+def test_malformed_cues_are_skipped_with_a_line_numbered_warning(tmp_path, caplog, name, content, texts, line):
+    """A malformed cue is dropped with a warning naming its line; it never merges into the previous cue."""
+    p = tmp_path / name
+    p.write_text(content, encoding="utf-8")
+    cues = parse_subtitles(p)
+    assert [c.text for c in cues] == texts
+    assert f"{name}: line {line}: malformed timestamp" in caplog.text and "skipped" in caplog.text
 
 
 def test_missing_file_raises_not_found(tmp_path):

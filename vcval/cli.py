@@ -32,15 +32,23 @@ def _is_url(text: str) -> bool:
     return "://" in text or text.lower().startswith(("www.", "youtube.com", "youtu.be"))
 
 
+def _failure_line(item: object, message: str) -> str:
+    """``error: ITEM: MESSAGE`` on one line, without repeating the item when the message names it."""
+    text = " ".join(str(message).split())
+    label = str(item)
+    named = label in text or (Path(label).name and Path(label).name in text)
+    return f"error: {text}" if named else f"error: {label}: {text}"
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from vcval.corpus import Corpus
 
-    corpus = Corpus.open(args.corpus, asr_model=args.asr_model)
+    corpus = Corpus.open(args.corpus, asr_model=args.asr_model, lock_timeout=args.lock_timeout)
     failures = 0
     for item in args.paths:
         try:
             if _is_url(item):
-                records = [corpus.add_url(item)]
+                records = [corpus.add_url(item, allow_private=True if args.allow_private_urls else None)]
                 bad: list = []
             elif Path(item).is_dir():
                 records, bad = corpus.add_path(item, recursive=True, progress=not args.quiet)
@@ -53,27 +61,34 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 ]
                 bad = []
         except VCVALError as err:
-            print(f"error: {item}: {err}", file=sys.stderr)
+            print(_failure_line(item, str(err)), file=sys.stderr)
             failures += 1
             continue
         for rec in records:
             print(f"added {rec.video_id}  ({rec.n_cues} cues from {rec.subtitle_source}, {rec.duration:.1f} s)  {rec.title}")
         for path, message in bad:
-            print(f"error: {path}: {message}", file=sys.stderr)
+            print(_failure_line(path, message), file=sys.stderr)
             failures += 1
-    print(f"corpus {args.corpus}: {len(corpus)} videos")
-    return 1 if failures else 0
+    print(f"corpus {args.corpus}: {len(corpus)} videos" + (f", {failures} failed" if failures else ""))
+    return 2 if failures else 0
 
 
 def cmd_corpus(args: argparse.Namespace) -> int:
     from vcval.corpus import Corpus
 
-    corpus = Corpus.open(args.corpus)
     if args.corpus_cmd == "remove":
+        corpus = Corpus.open(args.corpus, create=False, lock_timeout=args.lock_timeout)
+        failures = 0
         for video_id in args.video_ids:
-            corpus.remove(video_id)
+            try:
+                corpus.remove(video_id)
+            except VCVALError as err:
+                print(_failure_line(video_id, str(err)), file=sys.stderr)
+                failures += 1
+                continue
             print(f"removed {video_id}")
-        return 0
+        return 2 if failures else 0
+    corpus = Corpus.open(args.corpus, create=False)
     records = list(corpus)
     if args.json:
         print(json.dumps([r.__dict__ for r in records], indent=2))
@@ -164,7 +179,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     question = validate_ask_args(args)
     from vcval.corpus import Corpus
 
-    corpus = Corpus.open(args.corpus)
+    corpus = Corpus.open(args.corpus, create=False)
     if len(corpus) == 0:
         raise _empty_corpus(args.corpus)
     from vcval.pipeline import VCVAL
@@ -185,6 +200,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seconds(text: str) -> float:
+    """argparse type: a finite number of seconds >= 0."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _add_lock_timeout(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lock-timeout", type=_seconds, default=None, metavar="SECONDS",
+                   help="how long to wait for another process's write lock (default: env VCVAL_LOCK_TIMEOUT or 600)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vcval", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -198,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--asr-model", help="faster-whisper model (default: packaged tiny.en; e.g. base.en, a local dir)")
     p.add_argument("--no-visual", action="store_true", help="skip visual feature extraction")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--allow-private-urls", action="store_true",
+                   help="let URLs reach loopback/private networks (trusted local use only; env VCVAL_ALLOW_PRIVATE_URLS=1)")
+    _add_lock_timeout(p)
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("corpus", help="list or remove the videos of a corpus")
@@ -208,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr = csub.add_parser("remove", help="remove videos by id")
     pr.add_argument("video_ids", nargs="+")
     pr.add_argument("--corpus", default=DEFAULT_CORPUS)
+    _add_lock_timeout(pr)
     p.set_defaults(func=cmd_corpus)
 
     p = sub.add_parser("ask", help="answer a question from the corpus")
@@ -261,6 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # undecodable bytes in paths/questions must not crash printing
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -270,11 +311,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except VCVALError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(_failure_line("", str(err)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # a bug: one line, not a traceback (-v shows it)
+        if args.verbose:
+            raise
+        print(f"error: unexpected {type(err).__name__}: {' '.join(str(err).split())[:300]} "
+              "(run with -v for details and please report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

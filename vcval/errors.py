@@ -36,3 +36,11 @@ class NetworkError(VCVALError):
 
 class NotFoundError(VCVALError):
     """A video id, checkpoint or file does not exist."""
+
+
+class CorpusBusyError(VCVALError):
+    """Another process held the corpus's write lock for longer than the lock timeout."""
+
+
+class StorageError(VCVALError):
+    """The disk is full or not writable; the change was rolled back and the corpus is unchanged."""

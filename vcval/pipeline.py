@@ -40,14 +40,37 @@ MAX_QUESTION_CHARS = 1000
 
 def validate_question(question: object) -> str:
     """Return the stripped question, or raise InvalidInputError for empty / non-text / huge input."""
+    if question is not None and not isinstance(question, str):
+        raise InvalidInputError(f"the question must be text (str), got {type(question).__name__}")
     if not isinstance(question, str) or not question.strip():
         raise InvalidInputError("the question is empty: type a question such as 'How do I put on a sling?'")
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError("the question is not valid UTF-8 text (it holds undecodable bytes or a lone "
+                                f"surrogate at character {exc.start}); retype it") from exc
+    if "\x00" in question:
+        raise InvalidInputError("the question contains a NUL character; retype it")
     question = " ".join(question.split())
     if len(question) > MAX_QUESTION_CHARS:
         raise InvalidInputError(
             f"the question is {len(question)} characters long; keep it under {MAX_QUESTION_CHARS}"
         )
     return question
+
+
+MAX_K = 1000
+
+
+def validate_k(k: object) -> int:
+    """``k`` if it is an int in [1, 1000], else InvalidInputError."""
+    import numbers
+
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise InvalidInputError(f"k must be a whole number (int), got {k!r}")
+    if not 1 <= int(k) <= MAX_K:
+        raise InvalidInputError(f"k must be between 1 and {MAX_K} (got {k})")
+    return int(k)
 
 
 class VCVAL:
@@ -114,8 +137,9 @@ class VCVAL:
     def ask(self, question: str, k: int = 5, *, with_clips: bool = False) -> list[Answer]:
         """Answers to ``question`` across the corpus, best first (at most ``k``)."""
         question = validate_question(question)
-        if k < 1:
-            raise InvalidInputError(f"k must be at least 1 (got {k})")
+        k = validate_k(k)
+        if not isinstance(with_clips, bool):
+            raise InvalidInputError(f"with_clips must be True or False, got {with_clips!r}")
         if len(self.corpus) == 0:
             raise EmptyCorpusError("the corpus is empty: add videos with `vcval ingest PATH` first")
         answers = self.localizer.localize(question, self.candidates(question), top_n=k)
@@ -129,6 +153,8 @@ class VCVAL:
 
     def clip(self, answer: Answer) -> Path:
         """Trimmed H.264 clip from :meth:`clip_start` to the answer's end (cached by video, start, end)."""
+        if not isinstance(answer, Answer):
+            raise InvalidInputError(f"clip() takes an Answer from ask(), got {type(answer).__name__}")
         return self.corpus.clip(answer.video_id, self.clip_start(answer), answer.end)
 
     def with_clip(self, answer: Answer) -> Answer:

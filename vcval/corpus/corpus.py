@@ -30,9 +30,14 @@ database's (from stored vectors + tokens) and deletes orphan files.
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import logging
+import math
+import numbers
 import os
-import re
+import sqlite3
+import tempfile
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -54,8 +59,16 @@ from vcval.corpus.files import (
 )
 from vcval.corpus.indexes import DenseIndex, SearchIndexes, load_vectors, tokenize
 from vcval.corpus.store import SCHEMA_VERSION, Store
-from vcval.errors import DuplicateVideoError, InvalidInputError, NotFoundError, VCVALError
+from vcval.errors import (
+    CorpusBusyError,
+    DuplicateVideoError,
+    InvalidInputError,
+    NotFoundError,
+    StorageError,
+    VCVALError,
+)
 from vcval.ingest.discover import TRANSCRIPT_EXTENSIONS, VIDEO_EXTENSIONS, plan_ingest
+from vcval.ingest.limits import IngestLimits
 from vcval.ingest.prepare import (
     NO_CUES_WARNING,
     Progress,
@@ -78,7 +91,74 @@ __all__ = ["Corpus", "NO_CUES_WARNING", "Progress", "SCHEMA_VERSION", "TRANSCRIP
 logger = logging.getLogger(__name__)
 
 _UNIT_CACHE_SIZE = 4096  # videos whose unit encodings stay in memory
-_LOCK_TIMEOUT_S = 600.0  # how long a writer waits for another process's lock (read at each write)
+LOCK_TIMEOUT_ENV = "VCVAL_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT_S = 600.0  # how long a writer waits for another process's lock
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def default_lock_timeout() -> float:
+    """``$VCVAL_LOCK_TIMEOUT`` seconds when set to a number >= 0, else 600."""
+    raw = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_LOCK_TIMEOUT_S
+    except ValueError:
+        logger.warning("ignoring %s=%r: not a number of seconds", LOCK_TIMEOUT_ENV, raw)
+        return DEFAULT_LOCK_TIMEOUT_S
+    return value if math.isfinite(value) and value >= 0 else DEFAULT_LOCK_TIMEOUT_S
+
+
+def check_lock_timeout(value: object) -> float:
+    """A lock timeout in seconds (finite, >= 0), else InvalidInputError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        raise InvalidInputError(f"lock timeout must be a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def _as_path(value: object, what: str) -> Path:
+    """``value`` as a Path when it is a non-empty str / PathLike, else InvalidInputError."""
+    if isinstance(value, (str, os.PathLike)):
+        text = os.fspath(value)
+        if isinstance(text, str) and text.strip() and "\0" not in text:
+            try:
+                text.encode("utf-8")
+                return Path(text)
+            except UnicodeEncodeError:
+                pass
+    raise InvalidInputError(f"{what} must be a file path (str or pathlib.Path), got {value!r}")
+
+
+def _check_title(title: object) -> None:
+    if title is not None and (not isinstance(title, str) or len(title) > 1000):
+        raise InvalidInputError(f"title must be a string of at most 1000 characters, got {str(title)[:80]!r}")
+
+
+def _check_seconds(value: object, what: str) -> float:
+    """``value`` as seconds: a finite real number in [0, one week], else InvalidInputError."""
+    from vcval.ingest.subtitles import MAX_MEDIA_SECONDS
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise InvalidInputError(f"{what} must be a finite number of seconds, got {value!r}")
+    if not 0 <= float(value) <= MAX_MEDIA_SECONDS:
+        raise InvalidInputError(f"{what} must be between 0 and {MAX_MEDIA_SECONDS:.0f} seconds, got {value!r}")
+    return float(value)
+
+
+def _storage_error(exc: BaseException, root: Path) -> StorageError | None:
+    """A StorageError for a full/read-only disk (OSError ENOSPC/EROFS, SQLite 'disk is full'), else None."""
+    if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+        return StorageError(f"no space left on the disk of corpus {root} ({exc.strerror}); the change was rolled "
+                            "back and the corpus is unchanged: free some space and retry")
+    if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return StorageError(f"cannot write to corpus {root} ({exc.strerror}: {exc.filename}); the corpus is "
+                            "unchanged: use a writable corpus directory")
+    if isinstance(exc, sqlite3.OperationalError):
+        msg = str(exc)
+        if "full" in msg:
+            return StorageError(f"no space left for the database of corpus {root} ({msg}); the change was rolled "
+                                "back and the corpus is unchanged: free some space and retry")
+        if "readonly" in msg or "read-only" in msg:
+            return StorageError(f"corpus {root} is read-only ({msg}); use a writable corpus directory")
+    return None
 
 
 def _clip_owner(path: Path) -> str | None:
@@ -99,9 +179,13 @@ class Corpus:
     """
 
     def __init__(self, root: Path, store: Store, *, text_encoder: Any, image_encoder: Any,
-                 asr_model: Any, window: WindowConfig) -> None:
+                 asr_model: Any, window: WindowConfig, lock_timeout: float | None = None) -> None:
         """State only; open a corpus with :meth:`Corpus.open`."""
         self.root = root
+        self.read_only = store.read_only
+        self.limits = IngestLimits.from_env()
+        """Size/duration/resolution caps of video ingest (:mod:`vcval.ingest.limits`); assign to change."""
+        self.lock_timeout = default_lock_timeout() if lock_timeout is None else check_lock_timeout(lock_timeout)
         self._store = store
         self._text_encoder_spec = text_encoder
         self._text_encoder: Any = None if text_encoder is None or isinstance(text_encoder, (str, os.PathLike)) else text_encoder
@@ -118,32 +202,62 @@ class Corpus:
     # ------------------------------------------------------------------ open / close
     @classmethod
     def open(cls, path: str | os.PathLike = "corpus", *, text_encoder: Any = None, image_encoder: Any = None,
-             asr_model: Any = None, window: WindowConfig | None = None) -> Corpus:
+             asr_model: Any = None, window: WindowConfig | None = None, create: bool = True,
+             read_only: bool | None = None, lock_timeout: float | None = None,
+             limits: IngestLimits | None = None) -> Corpus:
         """Create or load the corpus in directory ``path``.
 
         ``text_encoder``: a TextEncoder, a name/path for ``TextEncoder.load``, or None (the
         encoder the corpus was built with; the packaged MiniLM for a new corpus).
         ``window``: None = the corpus's stored WindowConfig (default for a new corpus).
+        ``create=False``: an existing corpus only (NotFoundError naming ``path``, nothing created).
+        ``read_only``: open without writing anything (SQLite ``mode=ro``); None = when the directory
+        or its database is not writable (a shared read-only mount). Writes then raise InvalidInputError.
+        ``lock_timeout``: seconds a writer waits for another process's lock (default
+        ``$VCVAL_LOCK_TIMEOUT`` or 600). ``limits``: video ingest caps (default
+        ``IngestLimits.from_env()``; a public server passes ``IngestLimits.from_env(IngestLimits.public())``).
         Encoders are loaded lazily, on first need.
         """
-        root = Path(path).expanduser()
+        root = _as_path(path, "the corpus path").expanduser()
+        if lock_timeout is not None:
+            check_lock_timeout(lock_timeout)
+        db_path = root / "corpus.sqlite"
         if root.exists() and not root.is_dir():
             raise InvalidInputError(f"corpus path {root} is a file; give a directory (new or existing)")
-        if root.is_dir() and not (root / "corpus.sqlite").exists() and any(root.iterdir()):
+        if root.is_dir() and not db_path.exists() and any(root.iterdir()):
             raise InvalidInputError(
                 f"{root} is not a vcval corpus (no corpus.sqlite) and is not empty; "
                 "give a new or empty directory for a new corpus"
             )
-        for sub in ("media", "features", "encodings", "index/vectors", "clips", ".staging"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
-        store = Store.open(root / "corpus.sqlite", window or WindowConfig())
+        if not db_path.is_file() and (not create or read_only):
+            raise NotFoundError(f"no corpus at {root} (no corpus.sqlite there); check the path, or create one "
+                                f"with `vcval ingest PATH --corpus {root}`")
+        writable = db_path.is_file() and os.access(root, os.W_OK) and os.access(db_path, os.W_OK)
+        if read_only is None:
+            read_only = db_path.is_file() and not writable
+        if read_only:
+            store = Store.open_read_only(db_path, immutable=not writable)
+        else:
+            try:
+                for sub in ("media", "features", "encodings", "index/vectors", "clips", ".staging"):
+                    (root / sub).mkdir(parents=True, exist_ok=True)
+                store = Store.open(db_path, window or WindowConfig())
+            except (OSError, sqlite3.OperationalError) as exc:
+                err = _storage_error(exc, root)
+                if err is None:
+                    raise
+                raise err from exc
         stored_window = store.stored_window()
         if window is not None and window != stored_window:
             logger.warning("corpus %s was windowed with %s; new videos will use %s", root, stored_window, window)
         corpus = cls(root, store, text_encoder=text_encoder, image_encoder=image_encoder,
-                     asr_model=asr_model, window=window or stored_window)
+                     asr_model=asr_model, window=window or stored_window, lock_timeout=lock_timeout)
+        if limits is not None:
+            corpus.limits = limits
         with corpus._mutex:
-            if corpus._lock.acquire(timeout=0):
+            if read_only:
+                corpus._load_indexes(save_if_rebuilt=False)
+            elif corpus._lock.acquire(timeout=0):
                 try:
                     corpus._cleanup_orphans()
                     corpus._load_indexes(save_if_rebuilt=True)
@@ -151,7 +265,8 @@ class Corpus:
                     corpus._lock.release()
             else:  # another process is writing: load read-only, it will tidy up
                 corpus._load_indexes(save_if_rebuilt=False)
-        logger.info("opened corpus %s: %d videos, generation %d", root, len(corpus), corpus._generation)
+        logger.info("opened corpus %s%s: %d videos, generation %d", root, " (read-only)" if read_only else "",
+                    len(corpus), corpus._generation)
         return corpus
 
     def close(self) -> None:
@@ -170,17 +285,42 @@ class Corpus:
     # ------------------------------------------------------------------ locking / housekeeping
     @contextlib.contextmanager
     def _write_lock(self) -> Iterator[None]:
+        if self.read_only:
+            raise InvalidInputError(f"corpus {self.root} is open read-only (its directory or database is not "
+                                    "writable, or read_only=True); add or remove videos in a writable copy")
         with self._mutex:
-            if not self._lock.acquire(timeout=_LOCK_TIMEOUT_S):
-                raise VCVALError(
-                    f"corpus {self.root} is locked by another vcval process for over {_LOCK_TIMEOUT_S:.0f} s; "
-                    "wait for it to finish (the lock is released when that process exits)"
-                )
+            if not self._lock.acquire(timeout=0):
+                timeout = self.lock_timeout
+                logger.warning("corpus %s is locked by %s; waiting up to %.0f s for it (--lock-timeout / %s)",
+                               self.root, self._lock.holder(), timeout, LOCK_TIMEOUT_ENV)
+                if not self._lock.acquire(timeout=timeout):
+                    raise CorpusBusyError(
+                        f"corpus {self.root} is still locked by {self._lock.holder()} after {timeout:.0f} s; "
+                        f"wait for that process to finish (or stop it), or wait longer with --lock-timeout "
+                        f"SECONDS / {LOCK_TIMEOUT_ENV}"
+                    )
             try:
                 self._sync()
                 yield
             finally:
                 self._lock.release()
+
+    def _check_writable(self) -> None:
+        """InvalidInputError before any expensive work when the corpus is read-only."""
+        if self.read_only:
+            raise InvalidInputError(f"corpus {self.root} is open read-only (its directory or database is not "
+                                    "writable, or read_only=True); add or remove videos in a writable copy")
+
+    @contextlib.contextmanager
+    def _storage_errors(self) -> Iterator[None]:
+        """Turn a full / read-only disk met while staging or committing into a StorageError."""
+        try:
+            yield
+        except (OSError, sqlite3.OperationalError) as exc:
+            err = _storage_error(exc, self.root)
+            if err is None:
+                raise
+            raise err from exc
 
     def _cleanup_orphans(self) -> None:
         """Delete files no database row references (left by a crash); call under the write lock."""
@@ -221,10 +361,13 @@ class Corpus:
                 yield placed
                 self._store.set_meta("generation", str(gen))
                 self._save_indexes(gen)
-        except BaseException:
+        except BaseException as exc:
             for p in placed:
                 p.unlink(missing_ok=True)
             self._load_indexes(save_if_rebuilt=False)
+            err = _storage_error(exc, self.root)
+            if err is not None:
+                raise err from exc
             raise
         self._generation = gen
 
@@ -289,7 +432,8 @@ class Corpus:
 
     def remove(self, video_id: str) -> VideoRecord:
         """Delete a video, its rows, files, vectors and cached clips; returns its record."""
-        with self._write_lock():
+        validate_video_id(video_id)
+        with self._storage_errors(), self._write_lock():
             rec = self.get(video_id)
             with self._atomic_change():
                 pk, window_ids = self._store.delete(video_id)
@@ -317,14 +461,24 @@ class Corpus:
         YouTube ids survive), else slug + hash. ``duration`` defaults to the last cue's end;
         ``features_path`` optionally gives a (T, D) ``.npy`` of visual features.
         """
-        item = prepare_transcript(Path(path), self, self.window_config, video_id=video_id, title=title,
-                                  duration=duration, features_path=features_path)
+        self._check_writable()
+        path = _as_path(path, "the transcript path")
+        _check_title(title)
+        duration = _check_seconds(duration, "duration") if duration is not None else None
+        features = _as_path(features_path, "features_path") if features_path is not None else None
+        item = prepare_transcript(path, self, self.window_config, video_id=video_id, title=title,
+                                  duration=duration, features_path=features)
         self._encode_windows([item])
-        return self._commit([item])[0]
+        with self._storage_errors():
+            return self._commit([item])[0]
 
     def add_transcripts(self, paths: Iterable[str | os.PathLike], progress: bool = True) -> list[VideoRecord]:
         """Add many transcript files with one batched encoding pass and one commit (all or nothing)."""
-        return self._add_transcripts(paths, progress=progress, collect=False)[0]
+        self._check_writable()
+        if isinstance(paths, (str, os.PathLike)) or not isinstance(paths, Iterable):
+            raise InvalidInputError(f"paths must be a list of transcript paths, got {paths!r}")
+        return self._add_transcripts([_as_path(p, "a transcript path") for p in paths], progress=progress,
+                                     collect=False)[0]
 
     def _add_transcripts(self, paths: Iterable[str | os.PathLike], *, progress: bool,
                          collect: bool) -> tuple[list[VideoRecord], list[tuple[Path, str]]]:
@@ -341,14 +495,15 @@ class Corpus:
             except VCVALError as exc:
                 if not collect:
                     raise
-                logger.warning("skipping %s: %s", p, exc)
+                logger.info("skipping %s: %s", p, exc)  # reported once, by the caller
                 failures.append((p, str(exc)))
                 continue
             taken.add(it.video_id)
             hashes.add(it.content_hash)
             items.append(it)
         self._encode_windows(items, progress=progress)
-        return self._commit(items), failures
+        with self._storage_errors():
+            return self._commit(items), failures
 
     # ------------------------------------------------------------------ ingest: videos
     def add_video(self, path: str | os.PathLike, subtitles: str | os.PathLike | None = None, *, title: str | None = None,
@@ -359,19 +514,25 @@ class Corpus:
         video has audio) > none (kept, with the warning "no audio and no subtitles: the video is
         searchable by title only"). ``progress(fraction, desc=...)`` is called between stages.
         """
-        return self._add_video(Path(path), subtitles, title=title, video_id=video_id,
-                               visual_features=visual_features, progress=progress)
+        self._check_writable()
+        video = _as_path(path, "the video path")
+        subs = _as_path(subtitles, "subtitles") if subtitles is not None else None
+        _check_title(title)
+        if video_id is not None:
+            validate_video_id(video_id)
+        return self._add_video(video, subs, title=title, video_id=video_id,
+                               visual_features=bool(visual_features), progress=progress)
 
     def _add_video(self, path: Path, subtitles: str | os.PathLike | None, *, title: str | None, video_id: str | None,
                    visual_features: bool, progress: Progress | None, source: str | None = None,
                    subtitle_source: str | None = None, info: dict[str, Any] | None = None) -> VideoRecord:
         report = reporter(progress)
-        src = check_video(path, self, subtitles=subtitles, video_id=video_id, report=report)
-        with staging_dir(self.root / ".staging") as stage:
+        src = check_video(path, self, subtitles=subtitles, video_id=video_id, report=report, limits=self.limits)
+        with self._storage_errors(), staging_dir(self.root / ".staging") as stage:
             item = stage_video(src, stage, self.window_config, subtitles=subtitles, title=title,
                                visual_features=visual_features, image_encoder=lambda: self.image_encoder,
                                asr_model=self.asr_model, source=source, subtitle_source=subtitle_source,
-                               info=info, report=report)
+                               info=info, report=report, max_height=self.limits.normalize_max_height)
             report(0.8, "encoding subtitles")
             self._encode_windows([item])
             report(0.9, "saving")
@@ -380,17 +541,24 @@ class Corpus:
         return record
 
     def add_url(self, url: str, *, title: str | None = None, video_id: str | None = None,
-                visual_features: bool = True, progress: Progress | None = None) -> VideoRecord:
+                visual_features: bool = True, progress: Progress | None = None,
+                allow_private: bool | None = None) -> VideoRecord:
         """Download ``url`` (yt-dlp, with platform captions when offered) and ingest it; source = the URL.
 
-        Keyword arguments are those of :meth:`add_video`; the title defaults to the page's.
+        Keyword arguments are those of :meth:`add_video`; the title defaults to the page's. Only
+        public http(s) addresses are fetched (:mod:`vcval.ingest.netguard`); ``allow_private=True``
+        (default: ``$VCVAL_ALLOW_PRIVATE_URLS``) allows loopback and private networks.
         """
         from vcval.ingest import download as dl
+        from vcval.ingest.netguard import check_url
 
-        if not isinstance(url, str) or not re.match(r"^https?://", url.strip()):
-            raise InvalidInputError(f"not an http(s) URL: {url!r}")
-        with staging_dir(self.root / ".staging") as stage:
-            res = dl.download(url.strip(), stage)
+        self._check_writable()
+        url = check_url(url, allow_private=True)  # the form only: the download checks every address it connects to
+        _check_title(title)
+        if video_id is not None:
+            validate_video_id(video_id)
+        with self._storage_errors(), staging_dir(self.root / ".staging") as stage:
+            res = dl.download(url, stage, allow_private=allow_private, ydl_opts=self.limits.ydl_options() or None)
             info = {"url": res.url, "subtitle_lang": getattr(res, "subtitle_lang", None),
                     "automatic_captions": getattr(res, "automatic_captions", False),
                     "download": {k: v for k, v in (res.info or {}).items()
@@ -407,7 +575,9 @@ class Corpus:
         Returns (records added, [(path, reason)] for files that failed); one bad file never
         stops the others. Transcripts are encoded in one batch and committed together.
         """
-        plan = plan_ingest(Path(path), recursive=recursive, exclude=self.root)  # never re-ingest our own files
+        self._check_writable()
+        path = _as_path(path, "the path")
+        plan = plan_ingest(path, recursive=recursive, exclude=self.root)  # never re-ingest our own files
         if plan.unsupported is not None:
             return [], [(Path(path), plan.unsupported)]
         records: list[VideoRecord] = []
@@ -423,7 +593,7 @@ class Corpus:
             try:
                 records.append(self.add_video(p, subtitles=plan.subtitles.get(p)))
             except VCVALError as exc:
-                logger.warning("skipping %s: %s", p, exc)
+                logger.info("skipping %s: %s", p, exc)  # reported once, by the caller
                 failures.append((p, str(exc)))
         return records, failures
 
@@ -436,17 +606,18 @@ class Corpus:
         """
         from vcval import media
 
+        start, end = _check_seconds(start, "clip start"), _check_seconds(end, "clip end")
         rec = self.get(video_id)
         if rec.media_path is None:
             raise NotFoundError(f"{video_id!r} is a transcript-only record: it has no video to cut a clip from")
-        start = max(0.0, float(start))
-        end = min(float(end), rec.duration) if rec.duration > 0 else float(end)
+        end = min(end, rec.duration) if rec.duration > 0 else end
         if not end > start:
             raise InvalidInputError(f"clip end ({end:.3f} s) must be after its start ({start:.3f} s) "
                                     f"and inside the video (0-{rec.duration:.3f} s)")
-        out = self.root / "clips" / f"{video_id}_{round(start * 1000)}_{round(end * 1000)}.mp4"
+        out = self._clips_dir() / f"{video_id}_{round(start * 1000)}_{round(end * 1000)}.mp4"
         if out.is_file() and out.stat().st_size > 0:
             return out
+        out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{uuid.uuid4().hex[:12]}.mp4")
         try:
             media.trim(self.root / rec.media_path, tmp, start, end, accurate=False)
@@ -455,6 +626,13 @@ class Corpus:
             tmp.unlink(missing_ok=True)
         return out
 
+
+    def _clips_dir(self) -> Path:
+        """``clips/`` of the corpus; for a read-only corpus a per-corpus folder in the temp directory."""
+        if not self.read_only:
+            return self.root / "clips"
+        tag = hashlib.sha256(str(self.root.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / "vcval-clips" / tag
 
     # ------------------------------------------------------------------ encoders
     @property
@@ -510,9 +688,12 @@ class Corpus:
 
     def get(self, video_id: str) -> VideoRecord:
         """The record of ``video_id`` (NotFoundError if absent)."""
+        if not isinstance(video_id, str):
+            raise InvalidInputError(f"a video id must be a string, got {video_id!r}")
         rec = self._store.record(video_id)
         if rec is None:
-            raise NotFoundError(f"no video {video_id!r} in corpus {self.root}; list ids with `vcval corpus list`")
+            raise NotFoundError(f"no video {video_id!r} in corpus {self.root}; list the ids with "
+                                f"`vcval corpus list --corpus {self.root}`")
         return rec
 
     def cues(self, video_id: str) -> list[Cue]:
@@ -619,7 +800,8 @@ class Corpus:
             if vectors is None:
                 logger.warning("window vectors of %s are missing or damaged: re-encoding them", video_id)
                 vectors = self.text_encoder.encode([w[2] for w in wins])
-                atomic_save_npy(self._vector_path(video_id), vectors)
+                if not self.read_only:
+                    atomic_save_npy(self._vector_path(video_id), vectors)
             indexes.add_vectors(ids, vectors)
         self._indexes = indexes
 
@@ -648,7 +830,8 @@ class Corpus:
         if enc is None:
             enc = encode_units(self.cues(video_id), encoder)
             try:
-                save_encodings(path, enc, key)
+                if not self.read_only:
+                    save_encodings(path, enc, key)
             except OSError as exc:  # read-only or full disk: still answer, from memory
                 logger.warning("cannot store unit encodings of %s (%s); kept in memory", video_id, exc)
         self._unit_cache[video_id] = (key, enc)

@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import time
 import unicodedata
 import uuid
@@ -73,19 +74,37 @@ class FileLock:
         self.path = path
         self._fh: Any = None
 
+    def holder(self) -> str:
+        """Who holds the lock, as its holder wrote it ("pid 123 on host h since ..."), or "unknown"."""
+        try:
+            text = self.path.read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            return "an unknown process"
+        return text[:200] or "an unknown process"
+
     def acquire(self, timeout: float) -> bool:
-        """Try for ``timeout`` seconds (0: once); False if another process still holds it."""
+        """Try for ``timeout`` seconds (0: once); False if another process still holds it.
+
+        The holder writes ``pid N on host H since T`` into the lock file (see :meth:`holder`)."""
         try:
             import fcntl
         except ImportError:  # pragma: no cover - Windows: no inter-process protection
             logger.warning("fcntl is unavailable: concurrent writers to %s are not prevented", self.path)
             return True
-        fh = open(self.path, "a+")
+        fh = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644), "r+")
         deadline = time.monotonic() + timeout
         while True:
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 self._fh = fh
+                try:
+                    fh.seek(0)
+                    fh.truncate()
+                    fh.write(f"pid {os.getpid()} on host {socket.gethostname()} since "
+                             f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime())}\n")
+                    fh.flush()
+                except OSError:  # a full disk must not stop the lock from working
+                    pass
                 return True
             except BlockingIOError:
                 if time.monotonic() >= deadline:

@@ -84,9 +84,27 @@ def utc_now() -> str:
 class Store:
     """Rows of one corpus database. Open with :meth:`Store.open`."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, read_only: bool = False) -> None:
         self._db = db
         self.mutex = threading.RLock()
+        self.read_only = read_only
+
+    @classmethod
+    def open_read_only(cls, path: Path, *, immutable: bool) -> Store:
+        """Load the database at ``path`` without writing anything (``mode=ro``; ``immutable=1`` when
+        nothing can change it, e.g. a read-only mount, so SQLite needs no lock or journal files)."""
+        uri = f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if immutable else "")
+        try:
+            db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=60)
+            row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise VCVALError(f"corpus database {path} cannot be read ({exc}); is it a vcval corpus?") from exc
+        version = int(row[0]) if row else -1
+        if version != SCHEMA_VERSION:
+            db.close()
+            raise VCVALError(f"corpus {path.parent} has schema version {version}; "
+                             f"this vcval reads version {SCHEMA_VERSION}")
+        return cls(db, read_only=True)
 
     @classmethod
     def open(cls, path: Path, window: WindowConfig) -> Store:

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from vcval.errors import InvalidInputError, NetworkError, NotFoundError
+from vcval.ingest.netguard import check_url, find_blocked, guarded
 
 logger = logging.getLogger(__name__)
 
@@ -63,15 +64,10 @@ class _YdlLogger:
         logger.debug("yt-dlp error: %s", msg)  # re-raised as a typed exception by the caller
 
 
-def validate_url(url: str) -> str:
-    """Return ``url`` stripped if it is an http(s) URL with a host, else raise InvalidInputError."""
-    u = (url or "").strip()
-    parsed = urlparse(u)
-    if parsed.scheme.lower() not in ("http", "https") or not parsed.hostname:
-        hint = f" (did you mean 'https://{u}'?)" if not parsed.scheme and re.match(r"^[\w-]+(\.[\w-]+)+/", u) else ""
-        raise InvalidInputError(f"{url!r} is not a web address{hint}: only http(s) URLs are accepted; "
-                                "to add a local file use `vcval ingest FILE`")
-    return u
+def validate_url(url: str, *, allow_private: bool | None = None) -> str:
+    """Return ``url`` stripped if it is safe to fetch (:func:`vcval.ingest.netguard.check_url`), else raise
+    InvalidInputError (NetworkError when its host does not resolve)."""
+    return check_url(url, allow_private=allow_private)
 
 
 def ydl_options(workdir: Path, prefer_captions: bool = True) -> dict[str, Any]:
@@ -95,6 +91,10 @@ def ydl_options(workdir: Path, prefer_captions: bool = True) -> dict[str, Any]:
         "socket_timeout": 20,
         "retries": 3,
         "logger": _YdlLogger(),
+        # every fetch stays in this thread, over yt-dlp's own HTTP stack, where the connect guard sees it
+        "concurrent_fragment_downloads": 1,
+        "external_downloader": {},
+        "hls_prefer_native": True,
     }
 
 
@@ -128,6 +128,9 @@ def is_network_error(err: BaseException) -> bool:
 
 def _raise_typed(err: BaseException, url: str) -> None:
     host = urlparse(url).hostname or url
+    blocked = find_blocked(_causes(err))
+    if blocked is not None:
+        raise InvalidInputError(f"could not download {url}: {blocked}") from err
     if is_network_error(err):
         raise NetworkError(f"could not reach {host}: check your internet connection; to add a local file use "
                            f"`vcval ingest FILE` ({_short(err)})") from err
@@ -176,8 +179,15 @@ def _result(info: dict, ydl: Any, url: str) -> DownloadResult:
     )
 
 
-def _run(run: Callable[[Any], dict], opts: dict, ydl_factory: Callable[..., Any] | None, url: str) -> DownloadResult:
-    """Run ``run(ydl)``; retry once without subtitles if only the captions failed."""
+def _run(run: Callable[[Any], dict], opts: dict, ydl_factory: Callable[..., Any] | None, url: str,
+         allow_private: bool | None = None) -> DownloadResult:
+    """Run ``run(ydl)`` under the connect guard; retry once without subtitles if only the captions failed."""
+    with guarded(allow_private=allow_private):
+        return _run_unguarded(run, opts, ydl_factory, url)
+
+
+def _run_unguarded(run: Callable[[Any], dict], opts: dict, ydl_factory: Callable[..., Any] | None,
+                   url: str) -> DownloadResult:
     from yt_dlp.utils import DownloadError, YoutubeDLError
 
     if ydl_factory is None:
@@ -199,23 +209,26 @@ def _run(run: Callable[[Any], dict], opts: dict, ydl_factory: Callable[..., Any]
 
 
 def download(url: str, workdir: str | os.PathLike, *, prefer_captions: bool = True,
-             ydl_factory: Callable[..., Any] | None = None, ydl_opts: dict | None = None) -> DownloadResult:
+             ydl_factory: Callable[..., Any] | None = None, ydl_opts: dict | None = None,
+             allow_private: bool | None = None) -> DownloadResult:
     """Download one video (best mp4 <= 720p) and its English captions into ``workdir``.
 
     ``ydl_factory(opts)`` builds the downloader (default ``yt_dlp.YoutubeDL``; a test seam);
     ``ydl_opts`` overrides entries of :func:`ydl_options`. Raises InvalidInputError for a
-    non-http(s) URL or an unsupported page and NetworkError when the host cannot be reached.
+    non-http(s) URL, a non-public address (the URL's, a redirect's or a media URL's; see
+    :mod:`vcval.ingest.netguard`; ``allow_private=True`` or ``$VCVAL_ALLOW_PRIVATE_URLS=1`` allows
+    them) or an unsupported page, and NetworkError when the host cannot be reached.
     """
-    url = validate_url(url)
+    url = validate_url(url, allow_private=allow_private)
     wd = Path(workdir)
     wd.mkdir(parents=True, exist_ok=True)
     opts = {**ydl_options(wd, prefer_captions), **(ydl_opts or {})}
-    return _run(lambda ydl: ydl.extract_info(url, download=True), opts, ydl_factory, url)
+    return _run(lambda ydl: ydl.extract_info(url, download=True), opts, ydl_factory, url, allow_private)
 
 
 def download_from_info_json(info_json_path: str | os.PathLike, workdir: str | os.PathLike, *,
                             prefer_captions: bool = True, ydl_factory: Callable[..., Any] | None = None,
-                            ydl_opts: dict | None = None) -> DownloadResult:
+                            ydl_opts: dict | None = None, allow_private: bool | None = None) -> DownloadResult:
     """Replay a saved yt-dlp ``.info.json``: pick formats and download them without re-extracting.
 
     Same path as ``yt-dlp --load-info-json``: the info is sanitized and passed to
@@ -239,4 +252,4 @@ def download_from_info_json(info_json_path: str | os.PathLike, workdir: str | os
         clean = ydl.sanitize_info(json.loads(json.dumps(info)), ydl.params.get("clean_infojson", True))
         return ydl.process_ie_result(clean, download=True)
 
-    return _run(run, opts, ydl_factory, url)
+    return _run(run, opts, ydl_factory, url, allow_private)

@@ -20,6 +20,7 @@ import numpy as np
 
 from vcval.corpus.files import ID_RE, default_video_id, sha256_file, validate_video_id
 from vcval.errors import DuplicateVideoError, InvalidInputError, InvalidMediaError, NotFoundError, SubtitleError
+from vcval.ingest.limits import IngestLimits
 from vcval.ingest.windows import Window, WindowConfig, make_windows
 from vcval.types import Cue
 
@@ -201,13 +202,16 @@ def prepare_transcript(path: Path, catalog: Catalog, window: WindowConfig, *, vi
 
 # --------------------------------------------------------------------------- videos
 def check_video(path: Path, catalog: Catalog, *, subtitles: str | os.PathLike | None, video_id: str | None,
-                report: Report) -> VideoSource:
-    """Cheap checks before any transcoding: id, files exist, not a duplicate, has a video stream."""
+                report: Report, limits: IngestLimits | None = None) -> VideoSource:
+    """Cheap checks before any transcoding: id, files exist, size/duration/resolution ``limits``,
+    not a duplicate, has a video stream and a non-zero duration."""
     from vcval import media
 
+    limits = limits or IngestLimits()
     _check_inputs(path, "video", video_id)
     if subtitles is not None and not Path(subtitles).is_file():
         raise NotFoundError(f"subtitle file {subtitles} does not exist")
+    limits.check_file(path)
     report(0.0, "hashing")
     content_hash = _hash_new_file(path, catalog)
     vid, _ = resolve_id(catalog, video_id, path.stem, content_hash, prefer_stem=False)
@@ -218,17 +222,19 @@ def check_video(path: Path, catalog: Catalog, *, subtitles: str | os.PathLike | 
     if not meta.has_video:
         raise InvalidMediaError(f"{path.name} has no video stream; vcval ingests videos (add a transcript "
                                 "with add_transcript for audio-only material)")
+    limits.check_media(path, meta)
     return VideoSource(path, content_hash, vid, meta)
 
 
 def stage_video(src: VideoSource, stage: Path, window: WindowConfig, *, subtitles: str | os.PathLike | None,
                 title: str | None, visual_features: bool, image_encoder: Callable[[], Any], asr_model: Any,
                 source: str | None = None, subtitle_source: str | None = None, info: dict[str, Any] | None = None,
-                report: Report) -> StagedVideo:
+                report: Report, max_height: int | None = None) -> StagedVideo:
     """Normalise ``src`` into ``stage/media.mp4`` and compute its cues, features and windows.
 
     ``image_encoder()`` is called only when ``visual_features``. ``source`` (a URL) replaces
-    the file path as provenance; ``subtitle_source`` names where ``subtitles`` came from.
+    the file path as provenance; ``subtitle_source`` names where ``subtitles`` came from;
+    videos taller than ``max_height`` are downscaled (before visual features are extracted).
     """
     from vcval import media
     from vcval.ingest import subtitles as subs
@@ -236,7 +242,7 @@ def stage_video(src: VideoSource, stage: Path, window: WindowConfig, *, subtitle
     path, meta = src.path, src.meta
     report(0.1, "transcoding to H.264/AAC")
     staged_media = stage / "media.mp4"
-    media.normalize(path, staged_media)
+    media.normalize(path, staged_media, max_height=max_height)
     report(0.4, "reading subtitles")
     cues, cue_source, warnings = cues_for(path, staged_media, meta, subtitles, asr_model=asr_model)
     cues, clean_warnings = subs.clean_cues(cues, duration=meta.duration)

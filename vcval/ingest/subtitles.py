@@ -28,6 +28,11 @@ logger = logging.getLogger(__name__)
 
 FORMATS = ("srt", "vtt", "json")
 MIN_CUE_SECONDS = 0.1
+MAX_MEDIA_SECONDS = 7 * 24 * 3600.0
+"""No cue time, transcript duration or clip time may exceed a week (refuses 1e300 and friends)."""
+
+_SRT_TIMING_RE = re.compile(r"^\s*\d+:\d{1,2}:\d{1,2}[,.:]\d{1,3}\s*-->\s*\d+:\d{1,2}:\d{1,2}[,.:]\d{1,3}(\s.*)?$")
+_VTT_TIMING_RE = re.compile(r"^\s*(\d+:)?\d{1,2}:\d{2}\.\d{3}\s*-->\s*(\d+:)?\d{1,2}:\d{2}\.\d{3}(\s.*)?$")
 
 _TAG_RE = re.compile(r"</?[A-Za-z0-9_.:\-][^<>]*>")  # <i>, </b>, <c.colorE5E5E5>, <00:00:01.000>, <v Bob>
 _ASS_RE = re.compile(r"\{\\[^{}]*\}")  # {\an8}, {\i1}
@@ -71,7 +76,63 @@ def _line_of(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
 
+def _split_cue_blocks(text: str, timing: re.Pattern[str], *, numbered: bool,
+                      source: str) -> tuple[str, list[str]]:
+    """Drop malformed cue blocks: ``(text of the well-formed blocks, one warning per dropped block)``.
+
+    A block is a run of non-blank lines; a line with ``-->`` inside a block starts a new cue (with
+    the cue number before it), so a cue missing its blank line is never merged into the previous
+    one. A block whose timing line does not parse, or that has no timing line, is skipped with a
+    warning naming its first line; the file's header block (WEBVTT, NOTE, STYLE) is kept as is.
+    """
+    lines = text.splitlines()
+    blocks: list[tuple[int, list[str]]] = []  # (1-based first line, lines)
+    cur: list[str] = []
+    start = 0
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            if cur:
+                blocks.append((start, cur))
+            cur = []
+            continue
+        if "-->" in line and any("-->" in c for c in cur):  # a second timing line: a new cue starts here
+            carry = [cur.pop()] if numbered and cur and cur[-1].strip().isdigit() else []
+            if cur:
+                blocks.append((start, cur))
+            cur, start = carry, i - len(carry)
+        if not cur:
+            start = i
+        cur.append(line)
+    if cur:
+        blocks.append((start, cur))
+    kept: list[str] = []
+    warnings: list[str] = []
+    for n, (first, block) in enumerate(blocks):
+        head = block[0].lstrip("\ufeff").strip()
+        if n == 0 and not numbered and head.startswith("WEBVTT"):
+            kept.append("\n".join(block))
+            continue
+        if not numbered and head.split(" ", 1)[0] in ("NOTE", "STYLE", "REGION"):
+            kept.append("\n".join(block))
+            continue
+        k = 1 if numbered and head.isdigit() and len(block) > 1 else 0
+        if not numbered and "-->" not in head and len(block) > 1:
+            k = 1  # a WebVTT cue identifier line
+        if timing.match(block[k]):
+            kept.append("\n".join(block))
+            continue
+        bad = next((ln for ln in block if "->" in ln), block[k])
+        where = first + block.index(bad)
+        what = "malformed timestamp" if "->" in bad else "not a cue (no timing line)"
+        warnings.append(f"line {where}: {what} {bad.strip()[:60]!r}; that cue was skipped")
+        logger.warning("%s: %s", source, warnings[-1])
+    return "\n\n".join(kept) + "\n", warnings
+
+
 def _parse_srt(text: str, source: str) -> list[Cue]:
+    cleaned, skipped = _split_cue_blocks(text, _SRT_TIMING_RE, numbered=True, source=source)
+    if skipped and cleaned.strip():
+        text = cleaned
     try:
         subs = list(srt.parse(text))
     except srt.SRTParseError as e:
@@ -120,6 +181,9 @@ def _parse_vtt(text: str, source: str) -> list[Cue]:
     if not text.lstrip("\ufeff").startswith("WEBVTT"):
         first = text.lstrip("\ufeff").splitlines()[0][:40] if text.strip() else ""
         raise SubtitleError(f"{source}: line 1: expected the 'WEBVTT' header, found {first!r}; is this a WebVTT file?")
+    cleaned, skipped = _split_cue_blocks(text, _VTT_TIMING_RE, numbered=False, source=source)
+    if skipped and "-->" in cleaned:
+        text = cleaned
     try:
         vtt = webvtt.from_string(text, strict=True)
     except (MalformedCaptionError, MalformedFileError, ValueError) as e:
@@ -161,6 +225,9 @@ def _num(item: dict, key: str, i: int, source: str) -> float:
     if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
         raise SubtitleError(f"{source}: item {i}: {key!r} must be a non-negative number of seconds, "
                             f"got {item.get(key)!r}")
+    if v > MAX_MEDIA_SECONDS:
+        raise SubtitleError(f"{source}: item {i}: {key!r} is {v:g} s, more than a week; "
+                            "times must be seconds from the start of the video")
     return float(v)
 
 
@@ -203,6 +270,10 @@ def parse_subtitle_text(text: str, fmt: str, *, source: str = "<subtitles>") -> 
     if not text.strip("\ufeff \t\r\n"):
         raise SubtitleError(f"{source}: the subtitle file is empty")
     cues = _PARSERS[fmt](text, source)
+    late = next((c for c in cues if c.end > MAX_MEDIA_SECONDS or c.start > MAX_MEDIA_SECONDS), None)
+    if late is not None:
+        raise SubtitleError(f"{source}: cue {late.index + 1} ends at {late.end:g} s, more than a week; "
+                            "times must be from the start of the video")
     if not cues:
         raise SubtitleError(f"{source}: no subtitle cues found; check that it is a valid .{fmt} file")
     if not any(c.text for c in cues):

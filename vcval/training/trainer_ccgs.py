@@ -175,7 +175,7 @@ class CCGSTrainer:
         path = self.out / "last" / "state.pt"
         if not path.exists():
             return False
-        st = torch.load(path, map_location="cpu", weights_only=False)
+        st = torch.load(path, map_location="cpu", weights_only=True)
         missing = self.model.load_state_dict(st["model"], strict=False)
         if missing.unexpected_keys:
             raise InvalidInputError(f"{path} does not match this model config: {missing.unexpected_keys[:3]}")
