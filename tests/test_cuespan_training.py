@@ -71,3 +71,26 @@ def test_trained_checkpoint_serves_as_the_default_method(trained):
     answers = qa.ask("how do i use the mask tool?", k=3)
     assert answers and all(a.confidence is not None and 0 <= a.confidence <= 1 for a in answers)
     assert all(isinstance(a.confident, bool) for a in answers)
+
+
+def test_training_with_frame_features_fuses_them_by_time(tmp_path, monkeypatch):
+    import numpy as np
+
+    monkeypatch.setenv("VCVAL_HOME", str(tmp_path / "home"))
+    root = write_corpus(tmp_path / "vis", n_videos=4, questions_per_video=3)
+    (root / "features").mkdir()
+    for v in range(4):
+        np.save(root / "features" / f"v{v}.npy", np.random.default_rng(v).normal(size=(30, 4)).astype(np.float32))
+    cfg = CueSpanTrainConfig(transcripts=str(root / "transcripts"), features=str(root / "features"),
+                             train=str(root / "train.json"), dev=str(root / "dev.json"), output=str(root / "run"),
+                             steps=2, batch=2, eval_every=2, warmup=1, crop=8, length_prior="",
+                             model={"hidden": 16, "ff_dim": 32, "head_size": 8, "n_heads": 2, "max_span_cues": 4,
+                                    "visual_dim": 4})
+    data = TrainingData(cfg.transcripts, cfg.features)
+    pooled, has = data.visual("v0", 4)
+    assert pooled.shape == (len(data.units["v0"]), 4) and has.all()
+    assert data.visual("v0", 0) is None and data.visual("v0", 8) is None  # no branch / other extractor
+    summary = train(cfg, data)
+    assert summary["best_step"] == 2
+    saved = json.loads(open(f"{cfg.output}/best/config.json").read())
+    assert saved["visual_dim"] == 4

@@ -5,7 +5,8 @@ cue fragments, :mod:`vcval.corpus.encodings`) and their MiniLM vectors come from
 batched forward pass of :class:`~vcval.models.cuespan.CueSpanModel` scores every span of every
 candidate; the best non-overlapping spans are ranked across videos and each answer gets a
 calibrated ``confidence`` (:mod:`vcval.localization.confidence`) and ``confident`` flag.
-Spans start and end on unit (sentence) boundaries, so a clip never stops mid-sentence.
+Spans start and end on unit (sentence) boundaries, so a clip never stops mid-sentence. A checkpoint
+with a visual branch (``visual_dim``) also reads the candidate's frame features, pooled per unit by time.
 
 A checkpoint folder holds ``config.json`` (:class:`CueSpanConfig`), ``model.safetensors``
 (fp16 weights) and ``inference.json`` (:class:`CueSpanInference`: retriever, ranking weight,
@@ -140,6 +141,20 @@ class CueSpanLocalizer:
                 self._units.popitem(last=False)
         return self._units[key]
 
+    def visual_of(self, cand: Candidate, units: UnitEncodings) -> tuple[np.ndarray, np.ndarray] | None:
+        """The candidate's frame features pooled per unit when the model has a visual branch of their size."""
+        from vcval.models.cuespan import pool_frames
+
+        dim = int(getattr(self.model.config, "visual_dim", 0) or 0)
+        feats = cand.features
+        if not dim or feats is None or len(feats) == 0:
+            return None
+        if feats.ndim != 2 or feats.shape[1] != dim:
+            logger.warning("video %s: visual features of shape %s do not fit the model's visual_dim %d; text only",
+                           cand.record.video_id, tuple(feats.shape), dim)
+            return None
+        return pool_frames(feats, units.starts, units.ends)
+
     def score(self, question: str, candidates: Sequence[Candidate], *,
               q_vec: np.ndarray | None = None) -> list[ScoredSpan]:
         """Up to ``spans_per_video`` spans per candidate with their features, best ``rank_score`` first."""
@@ -156,7 +171,8 @@ class CueSpanLocalizer:
         q_words = content_words(question)
         idf = self.idf() if self.idf is not None else word_idf(w for i in keep for w in units[i].words)
         weights = question_weights(q_words, idf)  # once per question: idf can hold a large corpus's vocabulary
-        rows = [Row(q_vec, units[i], lexical_overlap(weights, units[i].words)) for i in keep]
+        rows = [Row(q_vec, units[i], lexical_overlap(weights, units[i].words), visual=self.visual_of(candidates[i], units[i]))
+                for i in keep]
         kwargs, _ = build_batch(rows)
         kwargs.pop("labels"), kwargs.pop("groups")
         device = next(self.model.parameters()).device

@@ -77,7 +77,7 @@ def run_cuespan_command(args) -> int:
         if not Path(path).exists():
             raise InvalidInputError(f"{path} not found: prepare the data with scripts/convert_tutorialvqa.py "
                                     "(see README, Training)")
-    td = TrainingData(cfg.transcripts)
+    td = TrainingData(cfg.transcripts, cfg.features or None)
     if not args.calibrate_only:
         summary = train(cfg, td)
         logger.info("best dev mIoU %.2f at step %d (%.0f s of training)", summary["best_dev_miou"],

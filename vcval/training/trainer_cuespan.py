@@ -41,6 +41,7 @@ class CueSpanTrainConfig(JsonConfig):
     """A CueSpan training recipe (paths relative to the working directory)."""
 
     transcripts: str = "data/tutorialvqa/transcripts"
+    features: str = ""  # folder of <video_id>.npy (T, D) frame features at 1 fps; set model.visual_dim = D to fuse them
     train: str = "data/tutorialvqa/train.json"
     dev: str = "data/tutorialvqa/dev.json"
     offtopic_dev: str = ""  # questions (any answer fields ignored) whose answer is not in the corpus
@@ -65,13 +66,14 @@ class CueSpanTrainConfig(JsonConfig):
 class TrainingData:
     """Corpus, unit encodings, IDF and question vectors for one transcripts folder."""
 
-    def __init__(self, transcripts: str | Path) -> None:
+    def __init__(self, transcripts: str | Path, features: str | Path | None = None) -> None:
         from vcval.evaluation.runner import Evaluator
 
-        self.corpus = Evaluator(transcripts).corpus
+        self.corpus = Evaluator(transcripts, features or None).corpus
         self.encoder = self.corpus.text_encoder
         t0 = time.time()
         self.units = {vid: self.corpus.unit_encodings(vid) for vid in self.corpus.video_ids()}
+        self._visual: dict[str, Any] = {}
         self.idf = self.corpus.word_idf()
         logger.info("unit encodings of %d videos ready in %.1f s", len(self.units), time.time() - t0)
 
@@ -87,6 +89,20 @@ class TrainingData:
 
         atomic_save_npy(path, vectors)
         return vectors
+
+    def visual(self, vid: str, dim: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The video's frame features pooled per unit (see ``pool_frames``) when the model has a visual
+        branch of size ``dim`` and the corpus has frames of that size; else None."""
+        if not dim:
+            return None
+        if vid not in self._visual:
+            from vcval.models.cuespan import pool_frames
+
+            feats = self.corpus.features(vid)
+            ok = feats is not None and feats.ndim == 2
+            self._visual[vid] = pool_frames(feats, self.units[vid].starts, self.units[vid].ends) if ok else None
+        pooled = self._visual[vid]
+        return pooled if pooled is not None and pooled[0].shape[1] == dim else None
 
     def lexical(self, question: str, vid: str) -> np.ndarray:
         from vcval.corpus.encodings import content_words, lexical_overlap, question_weights
@@ -115,8 +131,9 @@ def oracle_eval(model: Any, data: TrainingData, questions: list[Question], qvec:
     with torch.inference_mode():
         for s in range(0, len(questions), chunk):
             part = questions[s: s + chunk]
-            rows = [Row(qvec[s + r], data.units[q.video_id], data.lexical(q.question, q.video_id))
-                    for r, q in enumerate(part)]
+            dim = int(getattr(model.config, "visual_dim", 0) or 0)
+            rows = [Row(qvec[s + r], data.units[q.video_id], data.lexical(q.question, q.video_id),
+                        visual=data.visual(q.video_id, dim)) for r, q in enumerate(part)]
             kwargs, _ = build_batch(rows)
             kwargs.pop("labels"), kwargs.pop("groups")
             band = model(**kwargs, return_full=False).band  # (B, N, W)
@@ -145,7 +162,7 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     rng = random.Random(cfg.seed)
-    data = data or TrainingData(cfg.transcripts)
+    data = data or TrainingData(cfg.transcripts, cfg.features or None)
     train_q = [q for q in load_questions(cfg.train) if q.video_id in data.units]
     dev_q = [q for q in load_questions(cfg.dev) if q.video_id in data.units]
     if not train_q or not dev_q:
@@ -179,12 +196,14 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
         rows = []
         for g, i in enumerate(batch):
             q = train_q[i]
-            rows.append(Row(train_vec[i], data.units[q.video_id], data.lexical(q.question, q.video_id), cells[i], g))
+            rows.append(Row(train_vec[i], data.units[q.video_id], data.lexical(q.question, q.video_id), cells[i], g,
+                            visual=data.visual(q.video_id, mcfg.visual_dim)))
             if mcfg.contrastive_weight:
                 negs = rng.sample(hard[i], min(cfg.hard_negatives, len(hard[i])))
                 others = [v for v in train_vids if v != q.video_id and v not in negs]
                 negs += rng.sample(others, min(cfg.random_negatives, len(others)))
-                rows += [Row(train_vec[i], data.units[v], data.lexical(q.question, v), None, g) for v in negs]
+                rows += [Row(train_vec[i], data.units[v], data.lexical(q.question, v), None, g,
+                             visual=data.visual(v, mcfg.visual_dim)) for v in negs]
         kwargs, _ = build_batch(rows, crop=cfg.crop, rng=rng)
         o = model(**kwargs, return_full=False)
         opt.zero_grad()

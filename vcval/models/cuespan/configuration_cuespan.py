@@ -18,6 +18,9 @@ class CueSpanConfig(JsonConfig):
     learned length bias between min_len_s and max_len_s.
     contrastive_weight: lambda of Loss2 in Loss = Loss1 + lambda * Loss2.
     use_lexical: read the IDF lexical-overlap features (False zeroes them: an ablation).
+    visual_dim: size of the visual frame features fused by time (EfficientNet-Lite0: 1280); 0 = a
+    text-only model (no visual branch). Units without frames get no visual term, so a visual model
+    also serves transcript-only videos; visual_dropout drops a row's frames in training so it learns to.
     """
 
     emb_dim: int = 384
@@ -39,3 +42,5 @@ class CueSpanConfig(JsonConfig):
     max_len_s: float = 400.0
     contrastive_weight: float = 1.0
     use_lexical: bool = True
+    visual_dim: int = 0
+    visual_dropout: float = 0.3

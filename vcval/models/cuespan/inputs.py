@@ -16,7 +16,8 @@ class Row:
     """One (question, video) pair.
 
     question: (D,) L2-normalised question vector; lexical: (U,) :func:`lexical_overlap` of the
-    question with each unit; cell: the target span (first unit, last unit) for a positive row in
+    question with each unit; visual: ((U, Dv) frame features pooled per unit, (U,) bool has-frames)
+    from :func:`~vcval.models.cuespan.modeling_cuespan.pool_frames`, or None; cell: the target span (first unit, last unit) for a positive row in
     training, None otherwise; group: rows of one question share it (Loss2).
     """
 
@@ -25,6 +26,7 @@ class Row:
     lexical: np.ndarray
     cell: tuple[int, int] | None = None
     group: int = 0
+    visual: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def build_batch(rows: list[Row], crop: int | None = None, rng: random.Random | None = None) -> tuple[dict, list[int]]:
@@ -33,7 +35,7 @@ def build_batch(rows: list[Row], crop: int | None = None, rng: random.Random | N
     crop: at most ``crop`` units per row (training), a random window that keeps the target cell.
     Returns (kwargs, offsets): question (B, D), cues / cues_ctx (B, N, D), cue_start / cue_end /
     lexical (B, N), cue_mask (B, N) bool, duration (B,), labels (B,) flat cell i * N + j or -100,
-    groups (B,).
+    groups (B,); when any row has visual features also visual (B, N, Dv) and visual_mask (B, N) bool.
     """
     rng = rng or random.Random(0)
     windows = []
@@ -71,7 +73,18 @@ def build_batch(rows: list[Row], crop: int | None = None, rng: random.Random | N
         if r.cell is not None:
             lab[i] = (r.cell[0] - lo) * n + (r.cell[1] - lo)
     t = torch.from_numpy
+    extra = {}
+    dims = {int(r.visual[0].shape[1]) for r in rows if r.visual is not None}
+    if len(dims) > 1:
+        raise ValueError(f"visual features of one batch must share one dimension, got {sorted(dims)}")
+    if dims:
+        vis = np.zeros((b, n, dims.pop()), np.float32)
+        vmask = np.zeros((b, n), bool)
+        for i, (r, (lo, hi)) in enumerate(zip(rows, windows)):
+            if r.visual is not None:
+                vis[i, : hi - lo], vmask[i, : hi - lo] = r.visual[0][lo:hi], r.visual[1][lo:hi]
+        extra = dict(visual=t(vis), visual_mask=t(vmask))
     kwargs = dict(question=t(np.stack([r.question for r in rows]).astype(np.float32)), cues=t(emb), cues_ctx=t(ctx),
                   cue_start=t(st), cue_end=t(en), cue_mask=t(mask), lexical=t(lex), labels=t(lab),
-                  groups=t(np.array([r.group for r in rows], np.int64)), duration=t(dur))
+                  groups=t(np.array([r.group for r in rows], np.int64)), duration=t(dur), **extra)
     return kwargs, [lo for lo, _ in windows]

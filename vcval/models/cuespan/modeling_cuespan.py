@@ -8,6 +8,9 @@ module then scores every span [i, j] of units in a few milliseconds:
    z-scored within the video), an IDF-weighted lexical overlap (given), relative position,
    unit duration, plus projections of the unit embedding and its product with the question;
 2. a small sequence encoder over units (depthwise-separable conv + self-attention);
+   When the model has a visual branch (``visual_dim``), each unit also gets the mean of the frame
+   features inside its time span (1 fps, :func:`pool_frames`), projected and multiplied with the
+   question (fusion by time, as CCGS aligns frames with subtitle spans); units without frames add 0.
 3. a span head: score[i, j] = <Y_i, X_j> / sqrt(d) with rotary positions over unit indexes
    (CCGS's global span head) + sum_{k=i..j} u_k (learned relevance mass inside the span)
    + learned length biases (span length in units and log-seconds buckets).
@@ -48,6 +51,27 @@ def band_valid(
         length = cue_end[:, jc] - cue_start[:, :, None]  # (B, N, W)
         valid = valid & ((length <= max_span_seconds) | (torch.arange(w, device=cue_mask.device) == 0)[None, None])
     return valid
+
+
+def pool_frames(features: np.ndarray | None, starts: np.ndarray, ends: np.ndarray,
+                fps: float = 1.0) -> tuple[np.ndarray, np.ndarray] | None:
+    """Mean frame feature inside each unit: features (T, D) sampled at ``fps`` (frame t at t / fps s),
+    starts / ends (U,) seconds -> ((U, D) float32, (U,) bool has-frames), or None without features.
+    A unit with no frame inside takes the frame nearest its middle; a unit past the last frame has none."""
+    if features is None or len(features) == 0:
+        return None
+    feats = np.asarray(features, np.float32)
+    t = len(feats)
+    starts, ends = np.asarray(starts, np.float64), np.asarray(ends, np.float64)
+    lo = np.clip(np.ceil(starts * fps).astype(int), 0, t)  # (U,) first frame inside
+    hi = np.clip(np.floor(ends * fps).astype(int) + 1, 0, t)  # (U,) one past the last frame inside
+    mid = np.round((starts + ends) / 2 * fps).astype(int)  # (U,)
+    inside = hi > lo
+    has = inside | (mid < t)
+    prefix = np.concatenate([np.zeros((1, feats.shape[1])), np.cumsum(feats, 0, dtype=np.float64)])  # (T+1, D)
+    mean = (prefix[hi] - prefix[lo]) / np.maximum(hi - lo, 1)[:, None]  # (U, D)
+    pooled = np.where(inside[:, None], mean, feats[np.clip(mid, 0, t - 1)])
+    return (pooled * has[:, None]).astype(np.float32), has
 
 
 def band_to_full(band: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -172,6 +196,10 @@ class CueSpanModel(nn.Module):
             self.span_proj = nn.Linear(h, 2)
         else:
             raise ValueError(f"unknown span_head {cfg.span_head!r}")
+        if cfg.visual_dim:
+            self.vis_norm = nn.LayerNorm(cfg.visual_dim)
+            self.vis_proj = nn.Linear(cfg.visual_dim, h)
+            self.vis_q = nn.Linear(cfg.visual_dim, h)
         self.unit_score = nn.Linear(h, 1)
         self.offset_bias = nn.Embedding(cfg.max_span_cues, 1)
         self.len_bias = nn.Embedding(cfg.len_buckets, 1)
@@ -227,10 +255,17 @@ class CueSpanModel(nn.Module):
         cue_end: torch.Tensor,
         lexical: torch.Tensor,
         duration: torch.Tensor | None = None,
+        visual: torch.Tensor | None = None,
+        visual_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Per-unit hidden states (B, N, H)."""
+        """Per-unit hidden states (B, N, H); visual (B, N, Dv) frames pooled per unit, visual_mask (B, N)."""
         scal = self.scalar_features(question, cues, cues_ctx, cue_mask, cue_start, cue_end, lexical, duration)  # (B, N, F)
-        h = self.cue_proj(cues_ctx) + self.q_proj(question)[:, None] * self.qc_proj(cues_ctx) + self.scalar_proj(scal)  # (B, N, H)
+        q = self.q_proj(question)[:, None]  # (B, 1, H)
+        h = self.cue_proj(cues_ctx) + q * self.qc_proj(cues_ctx) + self.scalar_proj(scal)  # (B, N, H)
+        if self.config.visual_dim and visual is not None:
+            v = self.vis_norm(visual.float())  # (B, N, Dv)
+            keep = (visual_mask if visual_mask is not None else cue_mask).float()[..., None]  # (B, N, 1)
+            h = h + (self.vis_proj(v) + q * self.vis_q(v)) * keep  # (B, N, H)
         h = self.drop(F.gelu(self.in_norm(h)))
         h = self.conv(h, cue_mask)  # (B, N, H)
         for layer in self.layers:
@@ -249,12 +284,16 @@ class CueSpanModel(nn.Module):
         labels: torch.Tensor | None = None,
         groups: torch.Tensor | None = None,
         duration: torch.Tensor | None = None,
+        visual: torch.Tensor | None = None,
+        visual_mask: torch.Tensor | None = None,
         return_full: bool = True,
     ) -> CueSpanOutput:
         """question (B, D), cues (B, N, D) normalized embeddings, cue_mask (B, N) bool; optional
         cue_start / cue_end (B, N) seconds (default: unit index, 1 s each), lexical (B, N),
         cues_ctx (B, N, D) (default: cues); duration (B,) video seconds (default:
-        last unit end; pass it when the units are a crop of the video); labels (B,) flat cell i * N + j or -100; groups (B,) question ids.
+        last unit end; pass it when the units are a crop of the video); visual (B, N, Dv) frame
+        features pooled per unit and visual_mask (B, N) bool (units with frames; ignored by a text-only
+        model); labels (B,) flat cell i * N + j or -100; groups (B,) question ids.
         Scores are computed on the band of valid offsets (B, N, W = max_span_cues) and, with
         ``return_full``, scattered into (B, N, N); the loss always runs on the band (same cells)."""
         cfg = self.config
@@ -267,7 +306,11 @@ class CueSpanModel(nn.Module):
             lexical = cues.new_zeros(b, n)  # (B, N)
         if cues_ctx is None:
             cues_ctx = cues
-        h = self.encode(question, cues, cues_ctx, cue_mask, cue_start, cue_end, lexical, duration)  # (B, N, H)
+        if visual is not None and self.training and cfg.visual_dropout:
+            keep_row = torch.rand(b, 1, device=cues.device) >= cfg.visual_dropout  # (B, 1): modality dropout
+            visual_mask = (visual_mask if visual_mask is not None else cue_mask) & keep_row
+        h = self.encode(question, cues, cues_ctx, cue_mask, cue_start, cue_end, lexical, duration,
+                        visual, visual_mask)  # (B, N, H)
 
         w = min(cfg.max_span_cues, n)
         band = self.band_scores(h, cue_mask, cue_start, cue_end, w)  # (B, N, W): span i .. i+w
