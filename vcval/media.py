@@ -189,8 +189,9 @@ def probe(path: StrPath) -> MediaInfo:
     info = _parse_header(text)
     if not info["video"]:
         raise InvalidMediaError(f"{p}: has no video stream; give a video file (audio-only files are not supported)")
-    container = re.search(r"Input #0, ([\w,]+)", text)
-    if container and (container.group(1).endswith("_pipe") or container.group(1) == "image2"):
+    container = re.search(r"Input #0, ([\w,]+?),? from", text)
+    formats = container.group(1).split(",") if container else []
+    if formats and all(f.endswith("_pipe") or f == "image2" for f in formats):
         raise InvalidMediaError(f"{p}: is a still image ({info['video'][0]}), not a video; give a video file")
     duration = info["duration"]
     if duration is None or duration <= 0:
