@@ -16,5 +16,7 @@ lint: setup
 	.venv/bin/ruff check vcval tests scripts benchmarks app.py
 	.venv/bin/mypy
 
+# headless Chromium + chromedriver (apt) and selenium; screenshots in artifacts/screenshots/
 test-browser: setup
+	@bash scripts/install_browser.sh
 	HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q -m browser
