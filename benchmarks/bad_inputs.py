@@ -264,7 +264,7 @@ def main_(out_path: Path | None) -> int:
 
     def record(kind: str, name: str, outcome: int | str, message: str) -> None:
         nonlocal before
-        first = next((ln for ln in message.splitlines() if ln.strip()), "")
+        first = next((ln for ln in message.splitlines() if ln.strip()), "").replace(str(work), "WORK")
         lines = len([ln for ln in message.splitlines() if ln.strip() and not ln.startswith(("WARNING", "usage:"))])
         unchanged = snapshot(corpus) == before
         refused = outcome == 2 or (isinstance(outcome, str) and outcome.endswith("Error"))

@@ -86,6 +86,13 @@ def test_unwritable_corpus_is_opened_read_only_automatically(built, encoder, mon
     assert snapshot(built) == before
 
 
+def test_corpus_list_writes_nothing(built, capsys):
+    before = snapshot(built)
+    assert main(["corpus", "list", "--corpus", str(built)]) == 0
+    assert "sling" in capsys.readouterr().out
+    assert snapshot(built) == before
+
+
 def test_create_false_names_the_path_and_creates_nothing(tmp_path):
     typo = tmp_path / "corpsu"
     with pytest.raises(NotFoundError, match=str(typo)):

@@ -36,7 +36,8 @@ def _failure_line(item: object, message: str) -> str:
     """``error: ITEM: MESSAGE`` on one line, without repeating the item when the message names it."""
     text = " ".join(str(message).split())
     label = str(item)
-    named = label in text or (Path(label).name and Path(label).name in text)
+    name = Path(label).name if label else ""
+    named = not label or label in text or (len(name) >= 3 and name in text)
     return f"error: {text}" if named else f"error: {label}: {text}"
 
 
@@ -88,7 +89,7 @@ def cmd_corpus(args: argparse.Namespace) -> int:
                 continue
             print(f"removed {video_id}")
         return 2 if failures else 0
-    corpus = Corpus.open(args.corpus, create=False)
+    corpus = Corpus.open(args.corpus, create=False, read_only=True)  # a pure reader: writes nothing
     records = list(corpus)
     if args.json:
         print(json.dumps([r.__dict__ for r in records], indent=2))
