@@ -674,7 +674,8 @@ class DemoHandlers:
         except (VCVALError, AttributeError):
             pass
         return (f"\u2705 Added {record.title} as {record.video_id} "
-                f"({fmt_time(record.duration)}, {record.n_cues} cues from {record.subtitle_source}).{warn}")
+                f"({fmt_time(record.duration)}, {record.n_cues} cue{'s' * (record.n_cues != 1)} from "
+                f"{record.subtitle_source}).{warn}")
 
     def _stage_namer(self, video_file: str | None, subtitle_file: str | None) -> Callable[[str], str]:
         """Name the ingest stages for what really happens to this input ("reading subtitles" may be ASR)."""
@@ -789,11 +790,16 @@ def _public_ingest_limits(pipeline: VCVAL) -> None:
         logger.info("public mode: ingest limits %s", pipeline.corpus.limits)
 
 
+def served_dirs(pipeline: VCVAL) -> list[str]:
+    """The corpus folders the app serves files from: its media and its clips."""
+    root = getattr(pipeline.corpus, "root", None)
+    return [] if root is None else [str(Path(root) / "media"), str(Path(root) / "clips")]
+
+
 def _serve_paths(pipeline: VCVAL) -> None:
     """Serve the corpus's media and clips in place (no copy into Gradio's cache)."""
-    root = getattr(pipeline.corpus, "root", None)
-    if root is not None:
-        gr.set_static_paths([Path(root) / "media", Path(root) / "clips"])
+    if served_dirs(pipeline):
+        gr.set_static_paths(served_dirs(pipeline))
 
 
 def build_demo(pipeline: VCVAL | None = None, corpus_dir: str | os.PathLike | None = None, *,
@@ -976,16 +982,17 @@ def build_demo(pipeline: VCVAL | None = None, corpus_dir: str | os.PathLike | No
                              concurrency_limit=1, concurrency_id="ingest")
 
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=2)
-    _launch_defaults(demo, settings)
+    _launch_defaults(demo, settings, served_dirs(pipeline))
     demo.vcval_handlers = h  # for tests and embedding
     demo.vcval_page = page
     return demo
 
 
-def _launch_defaults(demo: gr.Blocks, settings: AppSettings) -> None:
-    """Make ``demo.launch()`` (however it is called: main, ``vcval serve``, tests) apply the app's CSS and limits."""
+def _launch_defaults(demo: gr.Blocks, settings: AppSettings, allowed: Sequence[str] = ()) -> None:
+    """Make ``demo.launch()`` (however it is called: main, ``vcval serve``, tests) apply the app's CSS and limits,
+    and allow the corpus's media and clips (``allowed``; static paths alone miss a corpus under a symlink)."""
     launch = demo.launch
-    defaults: dict[str, Any] = {"css": CSS, "show_error": True}
+    defaults: dict[str, Any] = {"css": CSS, "show_error": True, "allowed_paths": list(allowed)}
     if settings.max_upload_mb:
         defaults["max_file_size"] = f"{settings.max_upload_mb:g}mb"
 
