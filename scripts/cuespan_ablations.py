@@ -83,6 +83,35 @@ def corpus_eval(folder: Path, data: TrainingData, questions: list) -> dict:
     return {"corpus_R@1": 100 * float(np.mean(r1)), "corpus_rank1_miou": 100 * float(np.mean(ious))}
 
 
+def table(rows: list[dict], steps: int) -> list[str]:
+    """The markdown table of the ablation rows (dicts as logged by ``main``)."""
+    lines = [
+        "# CueSpan ablations (TutorialVQA dev, by video)",
+        "",
+        f"`.venv/bin/python scripts/cuespan_ablations.py --steps {steps}` (seed 0, one run each; "
+        "`full_seed1` is the full recipe with another seed: read differences against the full/full_seed1 gap).",
+        "",
+        "| variant | dev mIoU (right video) | dev IoU>=0.5 | corpus R@1 | corpus Rank@1 mIoU | train s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['variant']} | {r['dev_miou']:.2f} | {r['dev_iou50']:.2f} | {r['corpus_R@1']:.2f} | "
+                     f"{r['corpus_rank1_miou']:.2f} | {r['train_s']:.0f} |")
+    return lines
+
+
+def rows_from_log(path: Path) -> list[dict]:
+    """The rows a (possibly interrupted) run logged, in order: each is the dict after "cuespan_ablations "."""
+    import ast
+
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        head, sep, tail = line.partition("cuespan_ablations {")
+        if sep:
+            rows.append(ast.literal_eval("{" + tail))
+    return rows
+
+
 def visual_section(seeds: tuple[int, ...] = (0, 1, 2)) -> str:
     """Markdown table: exact-span accuracy on the synthetic visual task with / without visual fusion."""
     from vcval.training.synthetic import train_and_score_cuespan
@@ -114,8 +143,15 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated variant names")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/cuespan_ablations.md"))
     ap.add_argument("--visual", action="store_true", help="only the synthetic visual-fusion ablation (appended)")
+    ap.add_argument("--table-from-log", type=Path, default=None,
+                    help="write the table from the rows an earlier (possibly interrupted) run logged, train nothing")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.table_from_log:
+        lines = table(rows_from_log(args.table_from_log), args.steps)
+        Path(args.out).write_text("\n".join(lines) + "\n")
+        print("\n".join(lines))
+        return
     if args.visual:
         section = visual_section()
         out = Path(args.out)
@@ -149,18 +185,7 @@ def main() -> None:
         rows.append({"variant": name, "dev_miou": m["miou"], "dev_iou50": m["iou50"], **c,
                      "train_s": summary["train_s"], "wall_s": time.time() - t0})
         logger.info("%s", rows[-1])
-    lines = [
-        "# CueSpan ablations (TutorialVQA dev, by video)",
-        "",
-        f"`.venv/bin/python scripts/cuespan_ablations.py --steps {args.steps}` (seed 0, one run each; "
-        "`full_seed1` is the full recipe with another seed: read differences against the full/full_seed1 gap).",
-        "",
-        "| variant | dev mIoU (right video) | dev IoU>=0.5 | corpus R@1 | corpus Rank@1 mIoU | train s |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(f"| {r['variant']} | {r['dev_miou']:.2f} | {r['dev_iou50']:.2f} | {r['corpus_R@1']:.2f} | "
-                     f"{r['corpus_rank1_miou']:.2f} | {r['train_s']:.0f} |")
+    lines = table(rows, args.steps)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -177,3 +177,15 @@ def test_length_target_scales_with_video_duration_and_tilts_towards_it():
     fixed = CueSpanLocalizer(tiny_model(), ToyEncoder(), inference=CueSpanInference(target_length_median_s=50.0))
     assert fixed.target_length(np.array([100.0, 1000.0])) == pytest.approx([50.0, 50.0])  # exponent 0: fixed
     assert CueSpanLocalizer(tiny_model(), ToyEncoder()).length_shift(start, end, np.array([400.0]), 5) == 0.0
+
+
+def test_raw_cue_units_ablation_scores_every_cue_as_a_unit():
+    enc = ToyEncoder()
+    merged = encode_units(SLING, enc)
+    raw = encode_units(SLING, enc, merge=False)
+    assert len(raw) == len(SLING) > len(merged)  # "Take the sling" + "and put it under the arm." merge
+    assert raw.first_cue.tolist() == raw.last_cue.tolist() == list(range(len(SLING)))
+    loc = CueSpanLocalizer(tiny_model(), enc, sentence_units=False)
+    cand = candidate("sling", SLING, units=merged)  # stored sentence units are ignored by the ablation
+    assert len(loc.units_of(cand)) == len(SLING)
+    assert len(CueSpanLocalizer(tiny_model(), enc).units_of(cand)) == len(merged)

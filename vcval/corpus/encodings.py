@@ -117,9 +117,15 @@ class UnitEncodings:
         return np.array([u.end for u in self.units], dtype=np.float32)
 
 
-def encode_units(cues: Sequence[Cue], encoder: Any) -> UnitEncodings:
-    """Merge ``cues`` into units and embed them with ``encoder.encode(list[str]) -> (n, D)``."""
-    units, mapping = merge_into_sentences_with_mapping(list(cues))
+def encode_units(cues: Sequence[Cue], encoder: Any, *, merge: bool = True) -> UnitEncodings:
+    """Merge ``cues`` into units and embed them with ``encoder.encode(list[str]) -> (n, D)``.
+
+    ``merge=False`` keeps every cue as its own unit (the no-sentence-snapping ablation)."""
+    if merge:
+        units, mapping = merge_into_sentences_with_mapping(list(cues))
+    else:
+        units = [Cue(i, c.start, c.end, c.text) for i, c in enumerate(cues)]
+        mapping = [[i] for i in range(len(cues))]
     texts = [u.text for u in units]
     ctx = [" ".join(texts[max(0, i - CONTEXT): i + CONTEXT + 1]) for i in range(len(texts))]
     dim = int(getattr(encoder, "dim", 0) or 0)

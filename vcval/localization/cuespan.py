@@ -96,7 +96,10 @@ class CueSpanLocalizer:
     needs_units = True  # VCVAL.candidates fills Candidate.units from the corpus
 
     def __init__(self, model: Any, encoder: Any, *, idf: Callable[[], dict[str, float]] | None = None,
-                 inference: CueSpanInference | None = None) -> None:
+                 inference: CueSpanInference | None = None, sentence_units: bool = True) -> None:
+        """``sentence_units=False`` scores the raw cues as units (the no-sentence-snapping ablation: spans
+        may then start or end mid-sentence); the corpus's stored sentence units are used otherwise."""
+        self.sentence_units = sentence_units
         self.model = model.eval()
         self.encoder = encoder
         self.idf = idf
@@ -132,11 +135,11 @@ class CueSpanLocalizer:
     # ------------------------------------------------------------------ scoring
     def units_of(self, cand: Candidate) -> UnitEncodings:
         """The candidate's unit encodings (given by the corpus, else computed and kept in memory)."""
-        if cand.units is not None:
+        if cand.units is not None and self.sentence_units:
             return cand.units
         key = (cand.record.video_id, cand.record.content_hash)
         if key not in self._units:
-            self._units[key] = encode_units(cand.cues, self.encoder)
+            self._units[key] = encode_units(cand.cues, self.encoder, merge=self.sentence_units)
             if len(self._units) > 1024:
                 self._units.popitem(last=False)
         return self._units[key]

@@ -1,0 +1,113 @@
+#!/usr/bin/env python
+"""Serving-time ablations of the shipped CueSpan checkpoint: the same weights with one serving choice
+changed, scored on TutorialVQA dev (where the choices are made), MedVidQA (29 transcripts, never used
+for a choice) and the demo questions (never used for a choice).
+
+    .venv/bin/python scripts/cuespan_serving_ablations.py [--dev-sample 300]
+
+Variants: ``shipped`` (checkpoints/cuespan as served); ``raw_cue_units`` (no sentence snapping: every
+subtitle cue is a unit, so spans may start or end mid-sentence); ``no_length_tilt`` (the model's own
+TutorialVQA answer lengths); ``power_law_length`` (the recipe's length target: a power law of the video's
+duration fitted to the MedVidQA train annotations); ``no_retrieval_weight`` (spans ranked by span score
+alone). Metrics: video R@1, Rank@1 mIoU, Rank@1 IoU>=0.5 (all in %), median length of the rank-1 span in
+seconds beside the gold median. Writes benchmarks/cuespan_serving_ablations.md.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from vcval.config import PipelineConfig  # noqa: E402
+from vcval.evaluation import Evaluator  # noqa: E402
+
+logger = logging.getLogger("cuespan_serving_ablations")
+
+DATASETS = [  # (name, questions, transcripts, used for choices?)
+    ("TutorialVQA dev (by video)", "data/tutorialvqa/dev.json", "data/tutorialvqa/transcripts", True),
+    ("MedVidQA (29 videos)", "data/medvidqa/questions_with_transcripts.json", "data/medvidqa/transcripts", False),
+    ("demo (8 videos)", "data/demo/questions.json", "data/demo/transcripts", False),
+]
+VARIANTS = ["shipped", "raw_cue_units", "no_length_tilt", "power_law_length", "no_retrieval_weight"]
+
+
+def make_pipeline(evaluator: Evaluator, variant: str) -> Any:
+    """The shipped CueSpan pipeline over the evaluator's corpus with ``variant`` applied."""
+    from vcval.config import checkpoint_dir
+    from vcval.localization.cuespan import CueSpanLocalizer
+    from vcval.pipeline import VCVAL
+    from vcval.retrieval import make_retriever
+    from vcval.training.trainer_cuespan import length_target
+
+    corpus = evaluator.corpus
+    folder = checkpoint_dir("cuespan")
+    if folder is None:
+        raise SystemExit("no shipped CueSpan checkpoint (checkpoints/cuespan)")
+    loc = CueSpanLocalizer.from_pretrained(folder, encoder=corpus.text_encoder, idf=corpus.word_idf)
+    inf = loc.inference
+    if variant == "raw_cue_units":
+        loc.sentence_units = False
+    elif variant == "no_length_tilt":
+        inf.target_length_median_s = None
+    elif variant == "power_law_length":
+        for key, value in length_target(ROOT / "data/medvidqa/priors.json").items():
+            setattr(inf, key, value)
+    elif variant == "no_retrieval_weight":
+        inf.retrieval_weight = 0.0
+    elif variant != "shipped":
+        raise SystemExit(f"unknown variant {variant}")
+    retriever = make_retriever(corpus, inf.retriever, encoder=corpus.text_encoder)
+    return VCVAL(corpus, retriever, loc, PipelineConfig())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dev-sample", type=int, default=300, help="seeded sample of the dev questions")
+    ap.add_argument("--variants", nargs="+", default=VARIANTS)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "cuespan_serving_ablations.md")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for name in ("vcval", "sentence_transformers", "transformers"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    lines = [
+        "# CueSpan serving ablations",
+        "",
+        f"`.venv/bin/python scripts/cuespan_serving_ablations.py --dev-sample {args.dev_sample}`: the shipped "
+        "weights (`checkpoints/cuespan`) with one serving choice changed; retrieval over the whole corpus "
+        "(hybrid, top 10 videos), k = 10. Only TutorialVQA dev informs choices; MedVidQA and the demo are "
+        "measured, never tuned on. R@1 = video retrieval; R1 mIoU / R1@.5 = Rank@1 mIoU / IoU>=0.5 (%); "
+        "len = median rank-1 span (s), gold = median gold answer (s).",
+        "",
+    ]
+    for title, questions, transcripts, tuned in DATASETS:
+        if not (ROOT / questions).is_file():
+            logger.warning("skipping %s: %s missing (run the scripts/convert_*.py converters)", title, questions)
+            continue
+        evaluator = Evaluator(ROOT / transcripts, progress=False)
+        lines += [f"## {title}{'' if tuned else ' (never used for a choice)'}", "",
+                  "| variant | N | R@1 | R1 mIoU | R1@.5 | len s | gold s |", "|---|---|---|---|---|---|---|"]
+        for variant in args.variants:
+            sample = args.dev_sample if tuned else None
+            report = evaluator.run(ROOT / questions, "cuespan", k=10, pipeline=make_pipeline(evaluator, variant),
+                                   sample=sample, seed=0)
+            rows = report.per_question
+            top_len = [r["predictions"][0][2] - r["predictions"][0][1] for r in rows if r["predictions"]]
+            gold_len = [r["gold"][1] - r["gold"][0] for r in rows]
+            m = report.metrics
+            lines.append(f"| {variant} | {report.n_questions} | {m['R@1']:.2f} | {m['Rank@1 mIoU']:.2f} | "
+                         f"{m['Rank@1 IoU=0.5']:.2f} | {statistics.median(top_len):.1f} | "
+                         f"{statistics.median(gold_len):.1f} |")
+            logger.info("%s %s: %s", title, variant, lines[-1])
+        lines.append("")
+    args.out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
