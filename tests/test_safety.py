@@ -40,6 +40,8 @@ def snapshot(root: Path) -> dict[str, str]:
     out = {}
     for p in sorted(root.rglob("*")):
         rel = str(p.relative_to(root))
+        if rel == ".lock":  # its holder note (pid, host, time) is rewritten by every writer
+            continue
         out[rel] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
     return out
 
@@ -83,6 +85,41 @@ def test_unwritable_corpus_is_opened_read_only_automatically(built, encoder, mon
         assert c.read_only and len(c) == 1
         qa = build_pipeline(c, "bm25", encoder=encoder)
         assert qa.ask("how do I tie the sling", k=2)
+    assert snapshot(built) == before
+
+
+@pytest.fixture
+def read_only_mount(built, tmp_path):
+    """``built`` bind-mounted read-only (needs root and mount rights; skipped elsewhere)."""
+    target = tmp_path / "ro"
+    target.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("a read-only bind mount needs root")
+    mounted = subprocess.run(["mount", "--bind", str(built), str(target)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {mounted.stderr.decode()[:100]}")
+    try:
+        if subprocess.run(["mount", "-o", "remount,bind,ro", str(target)], capture_output=True).returncode != 0:
+            pytest.skip("cannot remount read-only here")
+        yield target
+    finally:
+        subprocess.run(["umount", str(target)], capture_output=True)
+
+
+def test_readers_work_on_a_read_only_mount(read_only_mount, encoder, built):
+    before = snapshot(built)
+    with pytest.raises(OSError):
+        (read_only_mount / "probe").write_text("x")  # the mount really is read-only
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    for argv in (["corpus", "list"], ["ask", "how do I tie the sling", "--method", "bm25", "--k", "2"]):
+        proc = subprocess.run([sys.executable, "-m", "vcval.cli", *argv, "--corpus", str(read_only_mount)],
+                              capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert "sling" in proc.stdout and "Traceback" not in proc.stderr
+    with Corpus.open(read_only_mount, text_encoder=encoder) as c:
+        assert c.read_only and c.unit_encodings("sling") is not None
+        with pytest.raises(InvalidInputError, match="read-only"):
+            c.remove("sling")
     assert snapshot(built) == before
 
 
@@ -174,6 +211,56 @@ def test_sqlite_disk_full_is_a_clear_error_and_changes_nothing(built, encoder, t
         assert c.video_ids() == ["sling"]
     with Corpus.open(built, text_encoder=encoder) as c:
         assert c.video_ids() == ["sling"] and c.index_stats()["videos"] == 1
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 8 MB tmpfs (needs root and mount rights; skipped elsewhere)."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def _fill(folder: Path, leave: int) -> None:
+    """Fill the file system of ``folder`` until about ``leave`` bytes are free."""
+    with open(folder / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    st = os.statvfs(folder)
+    size = (folder / "filler").stat().st_size
+    os.truncate(folder / "filler", max(0, size - leave + st.f_bavail * st.f_frsize))
+
+
+def test_a_really_full_disk_is_a_clear_error_and_changes_nothing(tiny_disk, encoder, tmp_path, video_factory):
+    root = tiny_disk / "corpus"
+    with Corpus.open(root, text_encoder=encoder) as c:
+        c.add_transcript(write_transcript(tmp_path / "src", "sling"))
+    video = video_factory("big.mp4", seconds=3.0, size="320x240")
+    many = [f"line {i} about slings and splints and bandages and the way to tie them" for i in range(400)]
+    big = write_transcript(tmp_path / "src", "big", many)
+    _fill(tiny_disk, leave=48_000)
+    before = snapshot(root)
+    with Corpus.open(root, text_encoder=encoder) as c:
+        for add in (lambda: c.add_video(video, visual_features=False), lambda: c.add_transcript(big)):
+            with pytest.raises(StorageError, match="no space left"):
+                add()
+            assert c.video_ids() == ["sling"]
+    after = snapshot(root)
+    assert {k for k in after.keys() ^ before.keys() if not k.startswith(".staging")} == set()
+    assert [k for k in before if k in after and before[k] != after[k]] == []
+    (tiny_disk / "filler").unlink()
+    with Corpus.open(root, text_encoder=encoder) as c:  # and it works again once there is room
+        assert c.add_transcript(big).video_id == "big" and len(c) == 2
 
 
 # ---------------------------------------------------------------- Python API boundary

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vcval.errors import InvalidInputError, InvalidMediaError
+from vcval.errors import InvalidInputError, InvalidMediaError, StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,9 @@ def _run(cmd: Sequence[str], what: str, path: Path) -> subprocess.CompletedProce
     proc = subprocess.run(list(cmd), capture_output=True)
     if proc.returncode != 0:
         tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-6:]
+        if any("No space left on device" in line or "Disk quota exceeded" in line for line in tail):
+            raise StorageError(f"no space left on the disk while ffmpeg wrote the output for {path.name}; "
+                               "nothing was added: free some space and retry")
         raise InvalidMediaError(
             f"ffmpeg could not {what} {path}: " + " | ".join(tail)
             + " — check that the file is a complete, playable video"

@@ -36,6 +36,7 @@ import logging
 import math
 import numbers
 import os
+import shutil
 import sqlite3
 import tempfile
 import uuid
@@ -143,9 +144,18 @@ def _check_seconds(value: object, what: str) -> float:
     return float(value)
 
 
+def _nearly_full(root: Path) -> bool:
+    """True when the corpus's file system has under 1 MB free (so a failed write was most likely that)."""
+    try:
+        return shutil.disk_usage(root).free < 1_000_000
+    except OSError:
+        return False
+
+
 def _storage_error(exc: BaseException, root: Path) -> StorageError | None:
     """A StorageError for a full/read-only disk (OSError ENOSPC/EROFS, SQLite 'disk is full'), else None."""
-    if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+    short_write = isinstance(exc, OSError) and exc.errno is None and " requested and " in str(exc)  # numpy
+    if isinstance(exc, OSError) and (exc.errno in _DISK_FULL or short_write or _nearly_full(root)):
         return StorageError(f"no space left on the disk of corpus {root} ({exc.strerror}); the change was rolled "
                             "back and the corpus is unchanged: free some space and retry")
     if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
