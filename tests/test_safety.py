@@ -402,3 +402,16 @@ def test_empty_question_is_refused_before_any_model_loads(tmp_path, built):
             "sys.exit(rc)")
     proc = subprocess.run([sys.executable, "-c", code, str(built)], capture_output=True, text=True)
     assert proc.returncode == 2 and "question is empty" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_file_names_that_are_not_utf8_are_ingested(tmp_path, capsys, video_factory):
+    """Linux file names may hold any bytes: they arrive as surrogate escapes and must not crash anything."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    odd = os.fsdecode(b"\xffodd")
+    write_transcript(folder, odd)
+    video_factory("clip.mp4", seconds=2.0).rename(folder / f"{odd}clip.mp4")
+    assert main(["ingest", str(folder), "--corpus", str(tmp_path / "c"), "--quiet", "--no-visual"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("added ") == 2 and "\ufffdodd" in out
+    assert main(["corpus", "list", "--corpus", str(tmp_path / "c")]) == 0

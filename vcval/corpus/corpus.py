@@ -120,11 +120,7 @@ def _as_path(value: object, what: str) -> Path:
     if isinstance(value, (str, os.PathLike)):
         text = os.fspath(value)
         if isinstance(text, str) and text.strip() and "\0" not in text:
-            try:
-                text.encode("utf-8")
-                return Path(text)
-            except UnicodeEncodeError:
-                pass
+            return Path(text)  # undecodable bytes of a file name (surrogate escapes) are fine here
     raise InvalidInputError(f"{what} must be a file path (str or pathlib.Path), got {value!r}")
 
 

@@ -130,6 +130,11 @@ def _hash_new_file(path: Path, catalog: Catalog) -> str:
     return content_hash
 
 
+def printable(text: str) -> str:
+    """``text`` with undecodable bytes of a file name (surrogate escapes) shown as U+FFFD, safe to store."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def subtitle_source_for(path: Path) -> str:
     """``subtitle_source`` of cues read from the file ``path``."""
     return {".vtt": "sidecar-vtt", ".json": "transcript"}.get(path.suffix.lower(), "sidecar-srt")
@@ -194,7 +199,8 @@ def prepare_transcript(path: Path, catalog: Catalog, window: WindowConfig, *, vi
         raise InvalidInputError(f"duration must be >= 0 seconds, got {duration}")
     cues, warnings = subtitles.clean_cues(cues, duration=duration)
     features = load_features(Path(features_path)) if features_path is not None else None
-    return StagedVideo(video_id=vid, title=title or path.stem, duration=float(duration), source=str(path.resolve()),
+    return StagedVideo(video_id=vid, title=printable(title or path.stem), duration=float(duration),
+                       source=printable(str(path.resolve())),
                        source_kind="transcript", subtitle_source="transcript", content_hash=content_hash,
                        cues=list(cues), windows=make_windows(cues, window), warnings=list(warnings),
                        features=features)
@@ -255,12 +261,12 @@ def stage_video(src: VideoSource, stage: Path, window: WindowConfig, *, subtitle
         from vcval.ingest import visual
 
         features = visual.extract_visual_features(staged_media, encoder=image_encoder())
-    return StagedVideo(video_id=src.video_id, title=title or path.stem, duration=float(meta.duration),
-                       source=source or str(path.resolve()), source_kind="url" if source else "file",
+    return StagedVideo(video_id=src.video_id, title=printable(title or path.stem), duration=float(meta.duration),
+                       source=printable(source or str(path.resolve())), source_kind="url" if source else "file",
                        subtitle_source=cue_source, content_hash=src.content_hash, cues=list(cues),
                        windows=make_windows(cues, window), warnings=warnings,
                        info={"width": meta.width, "height": meta.height, "has_audio": meta.has_audio,
-                             "original_name": path.name, **(info or {})},
+                             "original_name": printable(path.name), **(info or {})},
                        media_src=staged_media, features=features)
 
 
