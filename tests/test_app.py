@@ -83,6 +83,8 @@ def served(tmp_path_factory, app_module):
     demo = app_module.build_demo(pipeline, examples=["How do I tie a sling?"])
     port = _free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    # the corpus's media and clips are allowed wherever the corpus lives (here /tmp, which Gradio allows anyway)
+    assert str(work / "corpus" / "clips") in demo.allowed_paths
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False, analytics_enabled=False,
                         download_files=str(work / "downloads"))

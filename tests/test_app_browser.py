@@ -240,3 +240,41 @@ def test_upload_shows_progress_and_is_found(server, browser):
     _wait(browser, "document.querySelector('#vcval-answer-info').innerText.includes('Burn care')", 60,
           "the uploaded video to answer")
     _shot(browser, "desktop-upload-answer")
+
+
+def test_feedback_vote_and_corpus_panel(server, browser):
+    from vcval.corpus.feedback import FeedbackStore
+
+    url, work = server
+    _viewport(browser, 1280, 800)
+    before = len(FeedbackStore(work / "corpus").all())
+    _open(browser, url, "How do I tie the sling knot behind the neck?")
+    _wait(browser, "document.querySelector('#vcval-subs mark')", what="highlighted cues")
+    browser.execute_script("[...document.querySelectorAll('button')].find(b => b.innerText.includes('Right answer'))"
+                           ".click()")
+    _wait(browser, "document.body.innerText.includes('Thanks: marked as a right answer')", 30, "the vote")
+    votes = FeedbackStore(work / "corpus").all()
+    assert len(votes) == before + 1 and votes[-1].rating == 1 and votes[-1].video_id == "sling"
+    browser.execute_script("[...document.querySelectorAll('button')]"
+                           ".find(b => b.innerText.includes('Videos in the corpus')).click()")
+    box = _wait(browser, "[...document.querySelectorAll('label')].find(l => l.innerText.includes('Filter'))"
+                         "?.querySelector('input, textarea')", what="the filter box")
+    box.send_keys("sling\n")
+    text = _wait(browser, "(() => { const t = document.querySelector('#vcval-corpus').innerText;"
+                          " return t.includes('Arm sling lesson') && t; })()", 30, "the corpus table")
+    assert "licence" in text and "added" in text and "channel" in text
+    browser.execute_script("document.querySelector('#vcval-corpus').scrollIntoView({block: 'center'})")
+    _shot(browser, "desktop-corpus-panel")
+
+
+def test_example_question_from_the_dropdown(server, browser):
+    url, _ = server
+    _viewport(browser, 1280, 800)
+    _open(browser, url)
+    browser.find_element("css selector", "#vcval-examples input").click()
+    option = _wait(browser, "[...document.querySelectorAll('ul[role=listbox] li, .options li')]"
+                            ".find(li => li.innerText.includes('How do I tie a sling?'))", 20, "the example list")
+    option.click()
+    _wait(browser, "document.querySelector('#vcval-subs mark')", 60, "the example's answer")
+    assert browser.find_element("css selector", "#vcval-ask-row textarea, #vcval-ask-row input").get_attribute(
+        "value") == "How do I tie a sling?"

@@ -876,13 +876,15 @@ def build_demo(pipeline: VCVAL | None = None, corpus_dir: str | os.PathLike | No
                                     scale=4, max_lines=1)
                 refresh_btn = gr.Button("Refresh", size="sm", scale=1)
             corpus_table = gr.Dataframe(headers=CORPUS_HEADERS, interactive=False, max_height=320, wrap=True,
+                                        elem_id="vcval-corpus",
+                                        column_widths=["11%", "19%", "7%", "9%", "18%", "11%", "8%", "7%", "10%"],
                                         label="Videos")
             if settings.can_change:
-                with gr.Row(equal_height=True):
+                with gr.Row(equal_height=False):
                     remove_id = gr.Textbox(label="Remove a video (id)", max_lines=1, scale=3)
                     remove_token = gr.Textbox(label="Admin token", type="password", max_lines=1, scale=2,
                                               visible=need_token)
-                    remove_btn = gr.Button("Remove", variant="stop", size="sm", scale=1)
+                    remove_btn = gr.Button("Remove", variant="stop", size="md", scale=1, min_width=90)
                 remove_status = gr.Markdown(label="Removal status")
 
         if settings.can_change:
@@ -915,11 +917,16 @@ def build_demo(pipeline: VCVAL | None = None, corpus_dir: str | os.PathLike | No
                         api_visibility="private").then(
             full_fn, inputs=[state], outputs=[full_video], api_visibility="private", show_progress="hidden").then(
             None, js=OPEN_AT_JS, api_visibility="private")
+        def ask_example(q: str, request: gr.Request, progress: gr.Progress = gr.Progress()):
+            """A chosen example question (the placeholder entry asks nothing)."""
+            if not q or not q.strip():
+                return tuple(gr.skip() for _ in ask_outputs)
+            return h.ask(q, request, progress)
+
         if example_box is not None:
             example_box.input(lambda q: q or gr.skip(), inputs=[example_box], outputs=[question],
                               api_visibility="private", show_progress="hidden").success(
-                lambda q: ask_fn(q) if q and q.strip() else tuple(gr.skip() for _ in ask_outputs),
-                inputs=[question], outputs=ask_outputs, api_visibility="private").then(
+                _guard(ask_example), inputs=[question], outputs=ask_outputs, api_visibility="private").then(
                 full_fn, inputs=[state], outputs=[full_video], api_visibility="private", show_progress="hidden").then(
             None, js=OPEN_AT_JS, api_visibility="private")
         answers.input(_guard(h.select), inputs=[state, answers], outputs=[info, clip, download, subs, state],
