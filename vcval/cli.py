@@ -130,11 +130,13 @@ def _empty_corpus(path: str) -> EmptyCorpusError:
 
 def validate_ask_args(args: argparse.Namespace) -> str:
     """Check ``vcval ask``'s input before anything heavy is imported; returns the normalised question."""
-    from vcval.pipeline import validate_question
+    from vcval.pipeline import MAX_K, validate_question
 
     question = validate_question(args.question)
     if args.k < 1:
         raise InvalidInputError(f"--k must be at least 1 (got {args.k})")
+    if args.k > MAX_K:
+        raise InvalidInputError(f"--k must be at most {MAX_K} (got {args.k})")
     if not _DEVICE.fullmatch(args.device):
         raise InvalidInputError(f"--device must be auto, cpu, cuda or cuda:N (got {args.device!r})")
     _existing_corpus_dir(args.corpus)
