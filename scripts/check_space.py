@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -137,6 +138,7 @@ def start_in_clean_venv(timeout: float) -> list[str]:
     app_dir = work / "app"  # the package is installed: start from a folder without the source tree
     app_dir.mkdir()
     (app_dir / "app.py").write_text((ROOT / "app.py").read_text(encoding="utf-8"), encoding="utf-8")
+    ok = False
     log = open(work / "app.log", "w")
     proc = subprocess.Popen([str(py), "app.py"], cwd=app_dir, stdout=log, stderr=subprocess.STDOUT,
                             env={**env, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)})
@@ -159,11 +161,14 @@ def start_in_clean_venv(timeout: float) -> list[str]:
         if not (work / "data" / "vcval-corpus" / "corpus.sqlite").is_file():
             return ["the persistent directory was not seeded with the demo corpus"]
         logger.info("app.py serves %s in public mode from %s", sorted(endpoints), work / "data" / "vcval-corpus")
+        ok = True
         return []
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
+        if ok:  # keep the venv and the log only when something failed
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

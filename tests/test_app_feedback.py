@@ -48,6 +48,7 @@ def test_votes_are_stored_lazily_and_read_back(corpus_dir):
 @pytest.mark.parametrize("kwargs, match", [
     ({"rating": 0}, "rating"),
     ({"question": "  "}, "question"),
+    ({"question": "x" * 2001}, "longer than"),
     ({"start": float("nan")}, "start"),
     ({"right_start": 5.0}, "both ends"),
     ({"right_start": 9.0, "right_end": 3.0}, "end after"),

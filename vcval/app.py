@@ -493,7 +493,7 @@ class DemoHandlers:
             return None
 
     # ---------------------------------------------------------------- ask / show
-    def render(self, answer: Answer, rank: int, *, confident_list: bool = True) -> tuple[str, Any, Any, str]:
+    def render(self, answer: Answer, rank: int) -> tuple[str, Any, Any, str]:
         """(info markdown, clip video update, clip download update, subtitles html) for one answer."""
         clip = self._clip_for(answer)
         cues = self.pipeline.corpus.cues(answer.video_id)
@@ -696,7 +696,7 @@ class DemoHandlers:
         return lambda desc: real if desc == STAGE_SUBTITLES else desc
 
     def _ingest(self, work: Callable[[Callable[..., None]], Any], name: Callable[[str], str],
-                uploads: Sequence[str | None] = ()) -> Iterator[tuple[str, Any]]:
+                uploads: Sequence[str | None] = (), first: str = "Starting") -> Iterator[tuple[str, Any]]:
         """Run ``work(progress)`` in a thread; yield (status, corpus table) with its stage and % as it goes."""
         events: queue.Queue[tuple[float, str]] = queue.Queue()
         result: dict[str, Any] = {}
@@ -712,7 +712,7 @@ class DemoHandlers:
 
         thread = threading.Thread(target=run, name="vcval-ingest", daemon=True)
         thread.start()
-        yield "\u23f3 Starting\u2026 (0%)", gr.skip()
+        yield f"\u23f3 {first}\u2026 (0%)", gr.skip()
         while thread.is_alive() or not events.empty():
             try:
                 frac, desc = events.get(timeout=0.3)
@@ -752,9 +752,8 @@ class DemoHandlers:
         if not url or not url.strip():
             yield "\u274c Paste a video URL first (http:// or https://).", self.list_videos()
             return
-        yield "\u23f3 Downloading\u2026", gr.skip()
         yield from self._ingest(lambda progress: self.pipeline.corpus.add_url(url.strip(), progress=progress),
-                                self._stage_namer(None, None))
+                                self._stage_namer(None, None), first="Downloading the video")
 
 
 # --------------------------------------------------------------------------- UI

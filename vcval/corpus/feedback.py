@@ -21,6 +21,7 @@ from typing import Any
 from vcval.errors import InvalidInputError, NotFoundError, VCVALError
 
 DB_NAME = "corpus.sqlite"
+MAX_QUESTION_CHARS = 2000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -90,6 +91,8 @@ class FeedbackStore:
         question = (question or "").strip() if isinstance(question, str) else ""
         if not question:
             raise InvalidInputError("feedback needs the question that was asked")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise InvalidInputError(f"the question is longer than {MAX_QUESTION_CHARS} characters")
         if not isinstance(video_id, str) or not video_id:
             raise InvalidInputError("feedback needs the answer's video id")
         if rating not in (1, -1):
