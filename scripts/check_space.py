@@ -129,9 +129,12 @@ def start_in_clean_venv(timeout: float) -> list[str]:
              [str(py), "-m", "pip", "install", "-q", "-c", "constraints.txt", "-r", "requirements.txt"],
              [str(py), "-m", "pip", "install", "-q", "--no-deps", "."],
              [str(py), "-c", "from vcval.demo import ensure_demo_corpus; ensure_demo_corpus()"]]
+    had_build = (ROOT / "build").exists()
     for cmd in steps:
         logger.info("$ %s", " ".join(cmd))
         res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+        if not had_build:  # `pip install .` leaves setuptools' build/ in the source tree
+            shutil.rmtree(ROOT / "build", ignore_errors=True)
         if res.returncode:
             return [f"{' '.join(cmd)} failed: {res.stderr[-2000:]}"]
     port = _free_port()
