@@ -92,6 +92,16 @@ DATASETS = [
         " and its prior weight was chosen on TutorialVQA dev plus these questions. The CCGS checkpoint never "
         "saw them (its prior weight is 0; its baseline term carries the prior).",
     ),
+    Dataset(
+        "demo",
+        "The embedded demo corpus (8 synthetic first-aid videos, 24 example questions)",
+        "data/demo/questions.json",
+        "data/demo/transcripts",
+        "The demo's own example questions (`assets/demo/questions.json`) over its 8 videos' subtitles, "
+        "exported by `scripts/convert_demo.py` (transcripts only: the app's corpus also holds visual "
+        "features, which none of these localizers reads). Never used for training or tuning. Tiny: one "
+        "question = 4.2 points.",
+    ),
 ]
 
 # The CCGS paper's MedVidCQA test results (50 videos, 155 questions, I3D + DeBERTa-v3-base), as quoted
@@ -198,8 +208,8 @@ def corpus_line(report: EvalReport) -> str:
 
 
 def render(results: dict[str, list[EvalReport]], k: int, out_dir: Path, limit: int | None,
-           sample: int | None = None, seed: int = 0, checkpoint: str | None = None) -> str:
-    """The whole RESULTS.md text."""
+           sample: int | None = None, seed: int = 0, checkpoint: str | None = None, note: str = "") -> str:
+    """The whole RESULTS.md text (``note``: a paragraph under the header)."""
     rel_out = out_dir.relative_to(ROOT) if out_dir.is_relative_to(ROOT) else out_dir
     parts = [
         "# Results",
@@ -226,6 +236,8 @@ def render(results: dict[str, list[EvalReport]], k: int, out_dir: Path, limit: i
         "the video is retrieved (once per video per run); `cuespan` reads the corpus's stored unit encodings.",
         "",
     ]
+    if note:
+        parts += [note, ""]
     if limit is not None:
         parts += [f"**Partial run: only the first {limit} questions of each set.**", ""]
     if sample is not None:
@@ -282,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--sample", type=int, default=None, help="a seeded random subset of N questions per set")
     ap.add_argument("--seed", type=int, default=0, help="seed of --sample")
     ap.add_argument("--checkpoint", default=None, help="CCGS checkpoint for the ccgs rows (default: the shipped one)")
+    ap.add_argument("--note", default="", help="a paragraph printed under the header (e.g. which rows were not rerun)")
     ap.add_argument("--skip", nargs="*", default=["tutorialvqa-official-test-LEAKY:ccgs",
                                                   "tutorialvqa-official-test-LEAKY:cuespan"], metavar="DATASET:METHOD",
                     help="pairs not to run (default: the trained models on the leaky official split, whose test "
@@ -296,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       args.checkpoint, args.skip)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(results, args.k, args.runs.resolve(), args.limit, args.sample, args.seed,
-                               args.checkpoint), encoding="utf-8")
+                               args.checkpoint, args.note), encoding="utf-8")
     logger.info("wrote %s", args.out)
     return 0
 
