@@ -74,3 +74,24 @@ def test_model_dir_without_weights(tmp_path):
 def test_bad_device():
     with pytest.raises(InvalidInputError, match="device"):
         asr.resolve_device("tpu")
+
+
+def test_ingest_reports_speech_recognition_when_it_runs(tmp_path, monkeypatch):
+    """cues_for tells the progress callback the truth: speech recognition, not 'reading subtitles'."""
+    from types import SimpleNamespace
+
+    from vcval.ingest import prepare
+    from vcval.types import Cue
+
+    monkeypatch.setattr(asr, "transcribe", lambda media, model=None: [Cue(0, 0.0, 1.0, "hello")])
+    seen: list[str] = []
+    meta = SimpleNamespace(n_subtitle_streams=0, has_audio=True)
+    cues, source, _ = prepare.cues_for(tmp_path / "talk.mp4", tmp_path / "media.mp4", meta, None,
+                                       report=lambda f, d: seen.append(d))
+    assert source == "asr" and [c.text for c in cues] == ["hello"]
+    assert seen == ["speech recognition (no subtitles found)"]
+    seen.clear()
+    srt = tmp_path / "talk.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:01,000\nhi\n")
+    prepare.cues_for(tmp_path / "talk.mp4", tmp_path / "media.mp4", meta, srt, report=lambda f, d: seen.append(d))
+    assert seen == []  # a subtitle file: no speech recognition announced

@@ -6,6 +6,19 @@ the inter-process lock and staging folders.
 """
 from __future__ import annotations
 
-from vcval.corpus.corpus import Corpus
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vcval.corpus.corpus import Corpus
 
 __all__ = ["Corpus"]
+
+
+def __getattr__(name: str) -> Any:
+    """``Corpus`` is imported on first use, so that ``vcval.ingest.prepare`` (which ``corpus.py`` imports)
+    can import ``vcval.corpus.files`` without a cycle."""
+    if name == "Corpus":
+        from vcval.corpus.corpus import Corpus
+
+        return Corpus
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

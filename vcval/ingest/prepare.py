@@ -250,7 +250,7 @@ def stage_video(src: VideoSource, stage: Path, window: WindowConfig, *, subtitle
     staged_media = stage / "media.mp4"
     media.normalize(path, staged_media, max_height=max_height)
     report(0.4, "reading subtitles")
-    cues, cue_source, warnings = cues_for(path, staged_media, meta, subtitles, asr_model=asr_model)
+    cues, cue_source, warnings = cues_for(path, staged_media, meta, subtitles, asr_model=asr_model, report=report)
     cues, clean_warnings = subs.clean_cues(cues, duration=meta.duration)
     warnings += list(clean_warnings)
     if subtitle_source is not None and cue_source not in ("asr", "none", "embedded"):
@@ -271,8 +271,9 @@ def stage_video(src: VideoSource, stage: Path, window: WindowConfig, *, subtitle
 
 
 def cues_for(path: Path, staged_media: Path, meta: Any, subtitles: str | os.PathLike | None, *,
-             asr_model: Any = None) -> tuple[list[Cue], str, list[str]]:
-    """(cues, subtitle_source, warnings): explicit file > sidecar > embedded track > ASR > none."""
+             asr_model: Any = None, report: Any = None) -> tuple[list[Cue], str, list[str]]:
+    """(cues, subtitle_source, warnings): explicit file > sidecar > embedded track > ASR > none.
+    ``report(fraction, desc)`` is told when speech recognition starts (the slow case)."""
     from vcval import media
     from vcval.ingest import subtitles as subs
 
@@ -298,6 +299,8 @@ def cues_for(path: Path, staged_media: Path, meta: Any, subtitles: str | os.Path
     if meta.has_audio:
         from vcval.ingest import asr
 
+        if report is not None:
+            report(0.45, "speech recognition (no subtitles found)")
         cues = list(asr.transcribe(staged_media, model=asr_model))
         if not cues:
             warnings.append("speech recognition found no speech: the video is searchable by title only")
