@@ -257,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print answers as JSON")
     p.add_argument("--clip", action="store_true", help="cut the answer clips and print their paths")
     p.add_argument("--method", default="default", choices=list(METHODS), help="retriever + localizer (default: default)")
-    p.add_argument("--checkpoint", help="CCGS checkpoint directory or Hub repo id (default: the shipped one)")
+    p.add_argument("--checkpoint", help="CCGS / CueSpan checkpoint, or for repbert methods the RepBERT encoder: "
+                   "a directory or Hub repo id (default: the shipped one; repbert: $VCVAL_REPBERT)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.set_defaults(func=cmd_ask)
 
@@ -270,8 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
     try:
         from vcval.training.cli import (
             add_cuespan_arguments,
+            add_repbert_arguments,
             add_train_arguments,
             run_cuespan_command,
+            run_repbert_command,
             run_train_command,
         )
     except ImportError:
@@ -285,6 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
         m = models.add_parser("ccgs", help="train CCGS from a TrainConfig JSON (resumes from <out_dir>/last)")
         add_train_arguments(m)
         m.set_defaults(func=run_train_command)
+        m = models.add_parser("repbert", help="fine-tune the packaged MiniLM as the RepBERT bi-encoder retriever "
+                              "(resumes from <out_dir>/last)")
+        add_repbert_arguments(m)
+        m.set_defaults(func=run_repbert_command)
 
     from vcval.corpus.feedback import add_feedback_arguments, run_feedback_command
 

@@ -42,6 +42,11 @@ _DEFAULT_MAX_LENGTH = 256  # all-MiniLM-L6-v2 sentence_bert_config.json max_seq_
 _RECENT_QUERIES = 64  # single-text encodings (questions) kept per encoder
 _SMALL_BATCH_TOKENS = 256  # forward passes up to this many tokens run on one CPU thread
 
+REPBERT_MARKER = "repbert.json"
+"""File that marks a folder as a RepBERT encoder trained by ``vcval train repbert`` (its training record)."""
+REPBERT_ENV = "VCVAL_REPBERT"
+"""Environment variable naming the RepBERT encoder (a local folder or a Hub id) when none is passed."""
+
 _CACHE: dict[tuple[str, str, str | None], TextEncoder] = {}
 _CACHE_LOCK = threading.Lock()
 
@@ -190,6 +195,7 @@ class TextEncoder:
         self._model = model
         self._fast = fast
         self._model_dir = model_dir
+        self._fingerprint: str | None = None
         self.name = name
         self.device = device
         self.max_length = int(max_length)
@@ -217,6 +223,25 @@ class TextEncoder:
 
     def __repr__(self) -> str:
         return f"TextEncoder(name={self.name!r}, dim={self.dim}, device={self.device!r})"
+
+    @property
+    def fingerprint(self) -> str:
+        """What identifies these weights: the name for the packaged MiniLM, else name + sha256 of the weight files
+        (so an index built by a folder's old weights is seen as stale once the folder is retrained)."""
+        cached = self._fingerprint
+        if cached is None:
+            cached = self.name
+            if self.name != DEFAULT_TEXT_ENCODER and self._model_dir is not None:
+                import hashlib
+
+                digest = hashlib.sha256()
+                for f in sorted(self._model_dir.glob("*.safetensors")) + sorted(self._model_dir.glob("*.bin")):
+                    with open(f, "rb") as fh:
+                        for block in iter(lambda: fh.read(1 << 20), b""):
+                            digest.update(block)
+                cached = f"{self.name}@sha256:{digest.hexdigest()[:16]}"
+            self._fingerprint = cached
+        return cached
 
     @classmethod
     def load(
@@ -261,7 +286,7 @@ class TextEncoder:
 
     @classmethod
     def _load_uncached(cls, model_dir: Path | None, name: str, device: str, revision: str | None) -> TextEncoder:
-        if model_dir is not None and name == DEFAULT_TEXT_ENCODER:
+        if model_dir is not None and (name == DEFAULT_TEXT_ENCODER or (model_dir / REPBERT_MARKER).is_file()):
             fast = cls._load_fast(model_dir, name, device)
             if fast is not None:
                 return fast
@@ -290,7 +315,8 @@ class TextEncoder:
         model.eval()
         model.to(device)
         logger.info("loaded text encoder %s on %s", name, device)
-        return cls(tokenizer, model, name=name, device=device, max_length=_max_length(model_dir, tokenizer))
+        return cls(tokenizer, model, name=name, device=device, max_length=_max_length(model_dir, tokenizer),
+                   model_dir=model_dir)
 
     @classmethod
     def _load_fast(cls, model_dir: Path, name: str, device: str) -> TextEncoder | None:
@@ -356,6 +382,40 @@ class TextEncoder:
                 if len(self._recent) > _RECENT_QUERIES:
                     self._recent.popitem(last=False)
         return out
+
+
+def load_repbert(checkpoint: str | os.PathLike | None = None, *, revision: str | None = None,
+                 device: str = "auto") -> TextEncoder:
+    """The RepBERT encoder trained by ``vcval train repbert``: ``checkpoint`` (a local folder or a Hub id,
+    fetched with ``huggingface_hub.snapshot_download`` at ``revision``: opt-in network), else ``$VCVAL_REPBERT``.
+
+    NotFoundError, saying how to train or fetch one, when neither is given or the folder is no RepBERT encoder.
+    """
+    raw = os.fspath(checkpoint) if checkpoint is not None else os.environ.get(REPBERT_ENV, "").strip()
+    if not raw:
+        raise NotFoundError(
+            "method 'repbert' needs a trained RepBERT encoder and this install ships none: train one with "
+            "`vcval train repbert --config configs/repbert.json` (writes runs/repbert/best), then pass "
+            f"--checkpoint runs/repbert/best or set {REPBERT_ENV}=runs/repbert/best (a local folder or a Hub repo id)"
+        )
+    path = Path(raw).expanduser()
+    if path.is_dir():
+        model_dir = path
+    elif path.exists() or looks_like_path(raw):
+        raise NotFoundError(f"RepBERT encoder folder {raw!r} does not exist (or is not a folder); train one with "
+                            "`vcval train repbert --config configs/repbert.json`")
+    else:
+        from huggingface_hub import snapshot_download
+
+        try:
+            model_dir = Path(snapshot_download(raw, revision=revision))
+        except Exception as exc:  # offline, unknown repo, network: one clear message
+            raise NotFoundError(f"could not fetch the RepBERT encoder {raw!r} from the Hugging Face Hub ({exc}); "
+                                "pass a local folder, or unset HF_HUB_OFFLINE with network access") from exc
+    if not (model_dir / REPBERT_MARKER).is_file():
+        raise NotFoundError(f"{raw} is not a RepBERT encoder (no {REPBERT_MARKER}); train one with "
+                            "`vcval train repbert --config configs/repbert.json`")
+    return TextEncoder.load(model_dir, device=device)
 
 
 def _mean_pool_normalize(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -29,12 +29,15 @@ METHODS: dict[str, str] = {
     "bm25": "BM25 over cue windows + the baseline localizer",
     "dense": "MiniLM over cue windows (FAISS) + the baseline localizer",
     "hybrid": "BM25 + dense fused by reciprocal rank + the baseline localizer",
+    "repbert": "the trained RepBERT bi-encoder over cue windows + the baseline localizer (--checkpoint / $VCVAL_REPBERT)",
+    "repbert-hybrid": "BM25 + RepBERT fused by reciprocal rank + the baseline localizer (--checkpoint / $VCVAL_REPBERT)",
     "cuespan": "hybrid retrieval + the learned CueSpan localizer over stored sentence encodings (calibrated)",
     "ccgs": "hybrid retrieval + the CCGS cross-encoder localizer (accurate mode, for a GPU)",
     "default": "what `vcval ask` uses: cuespan when a checkpoint is available, else hybrid",
 }
 """The one list of methods (``--method`` of ``vcval ask`` / ``vcval eval``, ``build_pipeline``)."""
 BASELINE_METHODS = ("bm25-video", "bm25", "dense", "hybrid")
+REPBERT_METHODS = ("repbert", "repbert-hybrid")
 MAX_QUESTION_CHARS = 1000
 
 
@@ -100,7 +103,7 @@ class VCVAL:
         uses ``$VCVAL_CHECKPOINT`` (+ ``$VCVAL_CHECKPOINT_REVISION``) when set (how a Space opts in
         to Hub weights), else the checkpoint shipped with the package.
         """
-        if name_or_path is None and os.environ.get("VCVAL_CHECKPOINT"):
+        if name_or_path is None and os.environ.get("VCVAL_CHECKPOINT") and method not in REPBERT_METHODS:
             name_or_path = os.environ["VCVAL_CHECKPOINT"]
             revision = revision or os.environ.get("VCVAL_CHECKPOINT_REVISION") or None
         from vcval.corpus import Corpus
@@ -208,6 +211,8 @@ def build_pipeline(
     "cuespan": the learned CueSpan localizer from ``checkpoint`` (default: the shipped one) behind
     the retriever its ``inference.json`` names.
     "ccgs": hybrid retrieval + the CCGS localizer from ``checkpoint`` (default: the shipped one).
+    "repbert" | "repbert-hybrid": the RepBERT encoder from ``checkpoint`` (a folder or Hub id at ``revision``;
+    default ``$VCVAL_REPBERT``, NotFoundError when neither) alone or fused with window BM25, + the baseline localizer.
     "default": what ``vcval ask`` uses: "cuespan" when a checkpoint is available, else "hybrid".
     """
     from vcval.encoders import TextEncoder
@@ -244,6 +249,12 @@ def build_pipeline(
                                 "(this install ships none)")
         localizer = CCGSLocalizer.from_pretrained(source, device=device, revision=revision,
                                                              baseline=BaselineLocalizer(encoder.encode))
+    elif method in REPBERT_METHODS:
+        from vcval.encoders import load_repbert
+
+        repbert = load_repbert(checkpoint, revision=revision, device=device)
+        retriever = make_retriever(corpus, method, encoder=encoder, repbert=repbert)
+        localizer = BaselineLocalizer(encoder.encode)
     else:
         retriever = make_retriever(corpus, method, encoder=encoder)
         localizer = BaselineLocalizer(encoder.encode)

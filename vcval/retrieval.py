@@ -3,6 +3,8 @@
 - :class:`BM25Retriever` -- BM25 over cue windows, or over whole transcripts (+ title) with
   ``granularity="video"`` (the "BM25 whole-transcript" baseline);
 - :class:`DenseRetriever` -- cosine similarity of MiniLM sentence vectors (FAISS);
+- :class:`EncoderRetriever` -- the same with another bi-encoder (RepBERT, ``vcval train repbert``) over the
+  corpus's window index of that encoder;
 - :class:`HybridRetriever` -- several retrievers fused by a small pure function
   (:func:`fuse_rrf`, reciprocal rank fusion; or :func:`fuse_weighted`, min-max normalised
   weighted sum).
@@ -20,7 +22,7 @@ from vcval.types import Cue, Hit
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("bm25", "bm25-video", "dense", "hybrid")
+METHODS = ("bm25", "bm25-video", "dense", "hybrid", "repbert", "repbert-hybrid")
 EMPTY_CORPUS_MESSAGE = "the corpus is empty: add videos with `vcval ingest`"
 
 
@@ -85,6 +87,24 @@ class DenseRetriever:
         q = _check(self.corpus, query, k)
         vec = self.encoder.encode([q])  # (1, D)
         return self.corpus.dense_search(vec, k)[0]
+
+
+class EncoderRetriever:
+    """Inner product between the query vector and the window vectors of ``encoder``, a bi-encoder other than
+    the corpus's own (RepBERT); the corpus keeps that encoder's window index apart (``Corpus.encoder_search``)."""
+
+    def __init__(self, corpus: Any, encoder: Any) -> None:
+        self.corpus = corpus
+        self.encoder = encoder
+
+    def __repr__(self) -> str:
+        return f"EncoderRetriever({self.encoder.name!r})"
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        """Top-``k`` windows by inner product of L2-normalised vectors, best first."""
+        q = _check(self.corpus, query, k)
+        vec = self.encoder.encode([q])  # (1, D)
+        return self.corpus.encoder_search(self.encoder, vec, k)[0]
 
 
 def fuse_rrf(lists: Sequence[Sequence[Hit]], k: int, rrf_k: int = 60,
@@ -200,9 +220,22 @@ def rank_videos(hits: Sequence[Hit], k: int) -> list[tuple[str, float, Hit]]:
     return [(v, float(best[v].score), best[v]) for v in ranked]
 
 
-def make_retriever(corpus: Any, method: str = "hybrid", encoder: Any = None) -> Retriever:
+def make_retriever(corpus: Any, method: str = "hybrid", encoder: Any = None, *, repbert: Any = None) -> Retriever:
     """A retriever by name: "bm25" (windows), "bm25-video" (whole transcripts), "dense", "hybrid"
-    (RRF of window BM25 and dense)."""
+    (RRF of window BM25 and dense), "repbert" (windows by the trained RepBERT bi-encoder) and "repbert-hybrid"
+    (RRF of window BM25 and RepBERT).
+
+    ``repbert``: the RepBERT TextEncoder, a folder / Hub id of one, or None for ``$VCVAL_REPBERT``
+    (:func:`vcval.encoders.load_repbert`; NotFoundError saying how to train one when there is none).
+    """
+    if method in ("repbert", "repbert-hybrid"):
+        from vcval.encoders import load_repbert
+
+        model = repbert if hasattr(repbert, "encode") else load_repbert(repbert)
+        dense = EncoderRetriever(corpus, model)
+        if method == "repbert":
+            return dense
+        return HybridRetriever([BM25Retriever(corpus, "window"), dense])
     if method == "bm25":
         return BM25Retriever(corpus, "window")
     if method == "bm25-video":

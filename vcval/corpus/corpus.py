@@ -58,7 +58,15 @@ from vcval.corpus.files import (
     staging_dir,
     validate_video_id,
 )
-from vcval.corpus.indexes import DenseIndex, SearchIndexes, load_vectors, tokenize
+from vcval.corpus.indexes import (
+    ENCODER_INDEX_DIR,
+    DenseIndex,
+    EncoderVectors,
+    SearchIndexes,
+    encoder_index_key,
+    load_vectors,
+    tokenize,
+)
 from vcval.corpus.store import SCHEMA_VERSION, Store
 from vcval.errors import (
     CorpusBusyError,
@@ -204,6 +212,7 @@ class Corpus:
         self._lock = FileLock(root / ".lock")
         self._unit_cache: OrderedDict[str, tuple[str, UnitEncodings]] = OrderedDict()  # video id -> (key, encodings)
         self._idf: tuple[int, dict[str, float]] | None = None  # (generation, word -> idf)
+        self._encoder_indexes: dict[str, tuple[tuple[str, int], DenseIndex]] = {}  # name -> ((fingerprint, gen), index)
 
     # ------------------------------------------------------------------ open / close
     @classmethod
@@ -764,6 +773,56 @@ class Corpus:
                 return [[] for _ in range(len(query_vectors))]
             scores, ids = self._indexes.dense.search(query_vectors, k)
             return [self._store.window_hits(i[i >= 0], s[i >= 0]) for s, i in zip(scores, ids)]
+
+    def encoder_search(self, encoder: Any, query_vectors: np.ndarray, k: int) -> list[list[Hit]]:
+        """Top-``k`` windows per query vector (Q, D) by inner product in the window index of ``encoder``, an
+        encoder other than the corpus's own (e.g. RepBERT); one list per query.
+
+        That index lives in ``index/encoders/<key>/`` (:class:`~vcval.corpus.indexes.EncoderVectors`), records
+        which encoder built it, and is rebuilt when the encoder's weights change; it is built on first use,
+        encoding only windows it has no vectors for. The corpus's own dense index is left as it is.
+        """
+        index = self.encoder_index(encoder)
+        with self._mutex:
+            scores, ids = index.search(np.asarray(query_vectors, np.float32), k)
+            return [self._store.window_hits(i[i >= 0], s[i >= 0]) for s, i in zip(scores, ids)]
+
+    def encoder_index(self, encoder: Any) -> DenseIndex:
+        """The FAISS window index of ``encoder`` at the current generation (built or refreshed on demand)."""
+        with self._mutex:
+            self._sync()
+            tag = (str(encoder.fingerprint), self._generation)
+            cached = self._encoder_indexes.get(encoder.name)
+            if cached is not None and cached[0] == tag:
+                return cached[1]
+            folder = self.root / "index" / ENCODER_INDEX_DIR / encoder_index_key(encoder.name)
+            store = EncoderVectors(folder, name=encoder.name, fingerprint=tag[0], dim=int(encoder.dim),
+                                   writable=not self.read_only)
+            index = DenseIndex(int(encoder.dim))
+            todo: list[tuple[str, np.ndarray, list[str]]] = []
+            video_ids = self.video_ids()
+            for video_id in video_ids:
+                wins = self._store.window_documents(video_id)
+                if not wins:
+                    continue
+                ids = np.array([w[0] for w in wins], np.int64)
+                vectors = store.load(video_id, ids)
+                if vectors is None:
+                    todo.append((video_id, ids, [w[2] for w in wins]))
+                else:
+                    index.add(ids, vectors)
+            if todo:
+                logger.info("encoding the windows of %d videos with %s", len(todo), encoder.name)
+                flat = encoder.encode([t for _, _, texts in todo for t in texts])  # (sum n, D)
+                start = 0
+                for video_id, ids, texts in todo:
+                    vectors = flat[start:start + len(texts)]
+                    start += len(texts)
+                    store.save(video_id, ids, vectors)
+                    index.add(ids, vectors)
+            store.prune(set(video_ids))
+            self._encoder_indexes[encoder.name] = (tag, index)
+            return index
 
     # ------------------------------------------------------------------ indexes
     def _vector_path(self, video_id: str) -> Path:

@@ -355,3 +355,78 @@ class SearchIndexes:
         """Number of entries per index."""
         return {"dense_vectors": 0 if self.dense is None else self.dense.ntotal,
                 "bm25_windows": len(self.bm25_windows), "bm25_videos": len(self.bm25_videos)}
+
+
+# --------------------------------------------------------------------------- dense indexes of other encoders
+ENCODER_INDEX_DIR = "encoders"
+"""``index/encoders/<key>/``: the window vectors of an encoder other than the corpus's own (e.g. RepBERT)."""
+
+
+def encoder_index_key(name: str) -> str:
+    """Folder name of an encoder's window index: a hash of the encoder's name (a path or Hub id)."""
+    import hashlib
+
+    return hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+class EncoderVectors:
+    """Per-video window vectors of one extra encoder, in ``folder`` (``index/encoders/<key>/``).
+
+    ``encoder.json`` records which encoder built them (name, fingerprint of its weights, dim); a
+    different fingerprint empties the folder, so a retrained encoder never meets stale vectors.
+    ``vectors/<video_id>.npz`` holds ``ids`` (n,) int64 window ids and ``vectors`` (n, D) float32:
+    they are reused while the video's window ids are unchanged. The corpus's own dense index
+    (``index/dense.npz``, ``index/vectors/``) is never touched.
+    """
+
+    def __init__(self, folder: Path, *, name: str, fingerprint: str, dim: int, writable: bool) -> None:
+        self.folder, self.writable = Path(folder), writable
+        self.meta = {"name": name, "fingerprint": fingerprint, "dim": int(dim)}
+        self.stale = False
+        meta_path = self.folder / "encoder.json"
+        try:
+            stored = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            stored = None
+        if stored is not None and stored != self.meta:
+            logger.info("window index of encoder %s was built by %s; rebuilding it", name, stored.get("fingerprint"))
+            self.stale = True
+            if writable:
+                import shutil
+
+                shutil.rmtree(self.folder / "vectors", ignore_errors=True)
+        if writable and stored != self.meta:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            from vcval.utils import atomic_write
+
+            atomic_write(meta_path, lambda fh: fh.write(json.dumps(self.meta, indent=1).encode("utf-8")))
+
+    def _path(self, video_id: str) -> Path:
+        return self.folder / "vectors" / f"{video_id}.npz"
+
+    def load(self, video_id: str, ids: np.ndarray) -> np.ndarray | None:
+        """The stored (n, D) vectors of a video whose window ids are ``ids`` (n,); None when absent or stale."""
+        if self.stale:
+            return None
+        try:
+            with np.load(self._path(video_id), allow_pickle=False) as z:
+                stored_ids, vectors = z["ids"], z["vectors"]
+        except Exception:  # missing, truncated, damaged: re-encode
+            return None
+        if stored_ids.shape != ids.shape or not np.array_equal(stored_ids, ids) or vectors.shape != (
+                len(ids), self.meta["dim"]):
+            return None
+        return vectors.astype(np.float32, copy=False)
+
+    def save(self, video_id: str, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Store a video's window ids (n,) and vectors (n, D) (no-op on a read-only corpus)."""
+        if self.writable:
+            atomic_savez(self._path(video_id), ids=ids.astype(np.int64), vectors=vectors.astype(np.float32))
+
+    def prune(self, keep: set[str]) -> None:
+        """Delete the vector files of videos not in ``keep`` (removed from the corpus)."""
+        folder = self.folder / "vectors"
+        if self.writable and folder.is_dir():
+            for f in folder.iterdir():
+                if f.suffix != ".npz" or f.stem not in keep:
+                    f.unlink(missing_ok=True)

