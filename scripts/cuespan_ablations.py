@@ -89,7 +89,10 @@ def table(rows: list[dict], steps: int) -> list[str]:
         "# CueSpan ablations (TutorialVQA dev, by video)",
         "",
         f"`.venv/bin/python scripts/cuespan_ablations.py --steps {steps}` (seed 0, one run each; "
-        "`full_seed1` is the full recipe with another seed: read differences against the full/full_seed1 gap).",
+        "`full_seed1` is the full recipe with another seed: read differences against the full/full_seed1 gap). "
+        "dev mIoU / IoU>=0.5: the best span inside the right video; corpus: hybrid top-10 videos, spans ranked "
+        "across them by span score alone (retrieval weight 0). train s: training time on a machine shared with "
+        "other jobs, not comparable across rows.",
         "",
         "| variant | dev mIoU (right video) | dev IoU>=0.5 | corpus R@1 | corpus Rank@1 mIoU | train s |",
         "|---|---|---|---|---|---|",
