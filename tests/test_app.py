@@ -244,3 +244,31 @@ def test_confidence_labels_and_no_confident_answer_state(app_module):
     assert 'title="calibrated confidence 0.0200' in info  # and on hover
     info, *_ = app_module.DemoHandlers(Pipeline([sure, weak])).ask("nosebleed", progress=lambda *a, **k: None)
     assert "No confident answer" not in info and "confidence: high (83%)" in info
+
+
+def test_no_client_can_make_the_server_ingest_its_own_files(served):
+    """A client that sends a server path it never uploaded (raw API call, no upload) is refused by Gradio's
+    path check on every file input, and the corpus is unchanged."""
+    import json
+
+    import httpx
+
+    client, demo, work = served
+    base = client.src.rstrip("/")
+    before = client.predict(api_name="/list_videos")
+    secret = Path(__file__).resolve().parent / "fixtures" / "manual.en.vtt"  # a server file outside any upload
+    server_video = work / "sling_demo.mp4"  # a server video in /tmp, never uploaded by this client
+    for video, subs in ((str(secret), None), ("/etc/hostname", None), (str(server_video), str(secret))):
+        payload = {"data": [{"path": video, "meta": {"_type": "gradio.FileData"}},
+                            None if subs is None else {"path": subs, "meta": {"_type": "gradio.FileData"}},
+                            "Stolen"]}
+        with httpx.Client(timeout=60) as http:
+            r = http.post(f"{base}/gradio_api/call/add_video", json=payload)
+            if r.status_code == 200:
+                event = r.json()["event_id"]
+                stream = http.get(f"{base}/gradio_api/call/add_video/{event}").text
+                assert "event: error" in stream and "not uploaded" in stream, stream
+            else:
+                assert r.status_code in (400, 403, 422), r.text
+    after = client.predict(api_name="/list_videos")
+    assert json.dumps(after, sort_keys=True) == json.dumps(before, sort_keys=True)
