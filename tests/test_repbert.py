@@ -280,3 +280,16 @@ def test_cli_ask_without_checkpoint_fails_clearly(corpus, monkeypatch, capsys):
     code = main(["ask", "how do i boil pasta", "--corpus", root, "--method", "repbert"])
     assert code != 0
     assert "vcval train repbert" in capsys.readouterr().err
+
+
+def test_read_only_corpus_searches_without_writing(corpus, tiny_bert):
+    root = corpus.root
+    corpus.close()
+    ro = Corpus.open(root, read_only=True)
+    try:
+        enc = load_repbert(tiny_bert, device="cpu")
+        hits = ro.encoder_search(enc, enc.encode(["tomato sauce"]), 2)[0]
+        assert len(hits) == 2
+        assert not (root / "index" / "encoders").exists()
+    finally:
+        ro.close()
