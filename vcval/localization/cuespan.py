@@ -62,6 +62,9 @@ class CueSpanInference(JsonConfig):
     over the 2,710 MedVidQA train annotations log(answer) grows with slope 0.42 in log(video length)
     (49.7 s at the median video, 485 s; 25 s for a 95 s video), a better fit than one fixed length
     (residual log-sigma 0.75 vs 0.80) or a fixed share of the video (0.84). Exponent 0: one fixed target.
+    skip_first_units: spans may not start in the video's first this-many units (its introduction: answers
+    start on the first sentence in about 1% of the MedVidQA and TutorialVQA train annotations); a video with
+    no more units than this keeps them all.
     calibration: a :class:`Calibrator` dict (empty: no confidence); threshold: ``confident`` cut.
     """
 
@@ -71,6 +74,7 @@ class CueSpanInference(JsonConfig):
     lead_in_s: float = 2.0
     source_length_median_s: float = 31.0
     length_log_sigma: float = 0.8
+    skip_first_units: int = 0
     target_length_median_s: float | None = None
     target_length_exponent: float = 0.0
     target_reference_duration_s: float | None = None
@@ -188,6 +192,7 @@ class CueSpanLocalizer:
         valid = out.valid.cpu().numpy()
         band = band + self.length_shift(kwargs["cue_start"].numpy(), kwargs["cue_end"].numpy(),
                                         kwargs["duration"].numpy(), band.shape[2])
+        valid = valid & self.start_allowed(kwargs["cue_mask"].numpy(), band.shape[2])
         scores = np.where(valid, band, -np.inf)
         lse_video = np.array([_logsumexp(s[v]) for s, v in zip(scores, valid)])  # (B,)
         lse_all = _logsumexp(lse_video)
@@ -229,6 +234,15 @@ class CueSpanLocalizer:
         log_len = np.log(np.maximum(end[:, jdx] - start[:, :, None], 1.0))  # (B, N, W)
         mt, ms = np.log(target)[:, None, None], math.log(inf.source_length_median_s)  # (B, 1, 1), scalar
         return (mt - ms) * (2 * log_len - ms - mt) / (2 * max(inf.length_log_sigma, 0.1) ** 2)
+
+    def start_allowed(self, mask: np.ndarray, w: int) -> np.ndarray:
+        """(B, N, W) bool: a span may start at unit i (see ``skip_first_units``); mask (B, N) real units."""
+        skip = int(self.inference.skip_first_units)
+        allowed = np.ones(mask.shape, bool)  # (B, N)
+        if skip > 0:
+            long_enough = mask.sum(1) > skip  # (B,)
+            allowed[:, :skip] = ~long_enough[:, None]
+        return np.repeat(allowed[:, :, None], w, axis=2)
 
     def target_length(self, duration: np.ndarray) -> np.ndarray | None:
         """(B,) target median answer seconds for videos of ``duration`` (B,) s, None without a target."""

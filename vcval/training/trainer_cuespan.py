@@ -57,6 +57,7 @@ class CueSpanTrainConfig(JsonConfig):
     seed: int = 0
     crop: int = 64
     threads: int = 1
+    skip_first_units: int = 1  # serve with no span starting on a video's first sentence (see CueSpanInference)
     length_prior: str = "data/medvidqa/priors.json"  # answer length vs video length of the served domain
     # (scripts/convert_medvidqa.py: a fit over the 2,710 MedVidQA train annotations); "" = no length tilt,
     # see CueSpanInference.target_length_median_s
@@ -287,7 +288,8 @@ def tune_and_calibrate(cfg: CueSpanTrainConfig, data: TrainingData, checkpoint: 
     inference = localizer.inference = CueSpanInference(**{
         **localizer.inference.to_dict(), "source_length_median_s": round(float(np.exp(np.median(train_len))), 2),
         "length_log_sigma": round(max(float(train_len.std()), 0.25), 3), "target_length_median_s": None,
-        "target_length_exponent": 0.0, "target_reference_duration_s": None})
+        "target_length_exponent": 0.0, "target_reference_duration_s": None,
+        "skip_first_units": cfg.skip_first_units})
     qa = VCVAL(data.corpus, make_retriever(data.corpus, inference.retriever, encoder=data.encoder), localizer,
                PipelineConfig())
     dev_q = [q for q in load_questions(cfg.dev) if q.video_id in data.units]
