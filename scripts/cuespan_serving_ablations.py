@@ -34,7 +34,7 @@ DATASETS = [  # (name, questions, transcripts, used for choices?)
     ("MedVidQA (29 videos)", "data/medvidqa/questions_with_transcripts.json", "data/medvidqa/transcripts", False),
     ("demo (8 videos)", "data/demo/questions.json", "data/demo/transcripts", False),
 ]
-VARIANTS = ["shipped", "raw_cue_units", "no_length_tilt", "power_law_length", "no_retrieval_weight"]
+VARIANTS = ["shipped", "raw_cue_units", "no_length_tilt", "power_law_length", "no_retrieval_weight", "spans_from_intro"]
 
 
 def make_pipeline(evaluator: Evaluator, variant: str) -> Any:
@@ -60,6 +60,8 @@ def make_pipeline(evaluator: Evaluator, variant: str) -> Any:
             setattr(inf, key, value)
     elif variant == "no_retrieval_weight":
         inf.retrieval_weight = 0.0
+    elif variant == "spans_from_intro":
+        inf.skip_first_units = 0
     elif variant != "shipped":
         raise SystemExit(f"unknown variant {variant}")
     retriever = make_retriever(corpus, inf.retriever, encoder=corpus.text_encoder)
