@@ -17,6 +17,7 @@ Face Spaces and ``gradio app.py``) is built on first access only.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hmac
 import html
@@ -415,37 +416,36 @@ def _is_upload(source: str) -> bool:
     return source.startswith(_TEMP_DIRS)
 
 
+@contextlib.contextmanager
+def _web_errors(name: str) -> Iterator[None]:
+    """Turn a VCVALError into its web message and anything else into a logged, generic message."""
+    try:
+        yield
+    except gr.Error:
+        raise
+    except VCVALError as exc:
+        logger.info("%s: %s", name, exc)
+        raise gr.Error(web_message(str(exc)), print_exception=False) from None
+    except Exception:
+        logger.exception("unexpected error in %s", name)
+        raise gr.Error(GENERIC_ERROR, print_exception=False) from None
+
+
 def _guard(fn: Callable) -> Callable:
     """Show VCVALError messages to the user; log anything else and show a short generic message."""
 
     if _is_generator(fn):
         @functools.wraps(fn)
         def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
+            with _web_errors(fn.__name__):
                 yield from fn(*args, **kwargs)
-            except gr.Error:
-                raise
-            except VCVALError as exc:
-                logger.info("%s: %s", fn.__name__, exc)
-                raise gr.Error(web_message(str(exc)), print_exception=False) from None
-            except Exception:
-                logger.exception("unexpected error in %s", fn.__name__)
-                raise gr.Error(GENERIC_ERROR, print_exception=False) from None
 
         return gen_wrapper
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
+        with _web_errors(fn.__name__):
             return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except VCVALError as exc:
-            logger.info("%s: %s", fn.__name__, exc)
-            raise gr.Error(web_message(str(exc)), print_exception=False) from None
-        except Exception:
-            logger.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(GENERIC_ERROR, print_exception=False) from None
 
     return wrapper
 

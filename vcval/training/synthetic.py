@@ -9,6 +9,8 @@ scripts/cuespan_ablations.py).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -35,6 +37,27 @@ def visual_task(n_videos: int, seed: int) -> tuple[list[np.ndarray], list[tuple[
     return feats, answers
 
 
+def _fit_and_score(model: torch.nn.Module, batch: Callable[[list[np.ndarray], list[tuple[int, int]]], dict],
+                   steps: int, batch_size: int) -> float:
+    """Train ``model`` on 96 task videos (``batch(features, answers)`` -> its keyword arguments, labels
+    included) with AdamW, then its exact-span accuracy (best span == answer) on 48 held-out videos."""
+    train_f, train_a = visual_task(96, seed=1)
+    test_f, test_a = visual_task(48, seed=2)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    model.train()
+    for step in range(steps):
+        lo = (step * batch_size) % len(train_f)
+        out = model(**batch(train_f[lo: lo + batch_size], train_a[lo: lo + batch_size]))
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        res = model(**batch(test_f, test_a))
+    hits = [decode_spans(res.scores[b], res.valid[b], 1)[0][:2] == tuple(test_a[b]) for b in range(len(test_a))]
+    return float(np.mean(hits))
+
+
 def train_and_score(use_visual: bool, steps: int = 30, seed: int = 0, batch_size: int = 16) -> float:
     """Train a tiny CCGS (text-only when ``use_visual`` is False) on the task; exact-span accuracy on held-out videos."""
     from vcval.models.ccgs.configuration_ccgs import CCGSConfig
@@ -57,21 +80,7 @@ def train_and_score(use_visual: bool, steps: int = 30, seed: int = 0, batch_size
         inp["labels"] = torch.tensor([i * N_CUES + j for i, j in answers])
         return inp
 
-    train_f, train_a = visual_task(96, seed=1)
-    test_f, test_a = visual_task(48, seed=2)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    model.train()
-    for step in range(steps):
-        lo = (step * batch_size) % len(train_f)
-        out = model(**batch(train_f[lo : lo + batch_size], train_a[lo : lo + batch_size]))
-        opt.zero_grad()
-        out.loss.backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        res = model(**batch(test_f, test_a))
-    hits = [decode_spans(res.scores[b], res.valid[b], 1)[0][:2] == tuple(test_a[b]) for b in range(len(test_a))]
-    return float(np.mean(hits))
+    return _fit_and_score(model, batch, steps, batch_size)
 
 
 def train_and_score_cuespan(use_visual: bool, steps: int = 60, seed: int = 0, batch_size: int = 16) -> float:
@@ -104,20 +113,4 @@ def train_and_score_cuespan(use_visual: bool, steps: int = 60, seed: int = 0, ba
         kwargs, _ = build_batch(rows)
         return kwargs
 
-    train_f, train_a = visual_task(96, seed=1)
-    test_f, test_a = visual_task(48, seed=2)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    model.train()
-    for step in range(steps):
-        lo = (step * batch_size) % len(train_f)
-        out = model(**batch(train_f[lo: lo + batch_size], train_a[lo: lo + batch_size]))
-        opt.zero_grad()
-        out.loss.backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        kwargs = batch(test_f, test_a)
-        kwargs.pop("labels"), kwargs.pop("groups")
-        res = model(**kwargs)
-    hits = [decode_spans(res.scores[b], res.valid[b], 1)[0][:2] == tuple(test_a[b]) for b in range(len(test_a))]
-    return float(np.mean(hits))
+    return _fit_and_score(model, batch, steps, batch_size)

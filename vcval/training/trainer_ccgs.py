@@ -27,6 +27,7 @@ from vcval.models.ccgs.inputs import spec_from_tokenizer
 from vcval.models.ccgs.modeling_ccgs import CCGSModel, load_tokenizer
 from vcval.training.collators import CCGSCollator
 from vcval.training.datasets import CCGSTrainDataset, load_transcripts, split_examples
+from vcval.training.schedules import linear_warmup_decay
 from vcval.utils import resolve_device
 
 logger = logging.getLogger(__name__)
@@ -84,15 +85,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _lr_lambda(warmup: int, total: int):
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / max(1, warmup)
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return f
-
-
 class CCGSTrainer:
     """Runs :class:`TrainConfig`. ``train()`` resumes from ``out_dir/last`` when it exists."""
 
@@ -130,7 +122,7 @@ class CCGSTrainer:
         if enc:
             groups.append({"params": enc, "lr": cfg.lr_encoder})
         self.optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(cfg.warmup_steps, cfg.max_steps))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, linear_warmup_decay(cfg.warmup_steps, cfg.max_steps))
         self.step = 0
         self.best = -math.inf
         self.history: list[dict[str, Any]] = []

@@ -31,6 +31,7 @@ import torch
 from vcval.errors import InvalidInputError
 from vcval.evaluation.questions import Question, load_questions
 from vcval.ingest.windows import Window, WindowConfig, make_windows
+from vcval.training.schedules import linear_warmup_decay
 
 logger = logging.getLogger(__name__)
 
@@ -219,14 +220,6 @@ def video_metrics(query_vecs: np.ndarray, window_vecs: np.ndarray, window_videos
             "MRR": 100 * float(np.mean(1.0 / r))}
 
 
-def _lr_lambda(warmup: int, total: int):
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / max(1, warmup)
-        return max(0.0, (total - step) / max(1, total - warmup))
-    return f
-
-
 # --------------------------------------------------------------------------- trainer
 class RepBERTTrainer:
     """Runs :class:`RepBERTConfig`; :meth:`train` resumes from ``out_dir/last`` when it exists."""
@@ -283,7 +276,7 @@ class RepBERTTrainer:
             {"params": [p for n, p in trainable if any(x in n for x in no_decay)], "weight_decay": 0.0},
         ]
         self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(cfg.warmup_steps, total))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, linear_warmup_decay(cfg.warmup_steps, total))
         self.step, self.epoch, self.batch = 0, 0, 0
         self.best = -1.0
         self.history: list[dict[str, Any]] = []
