@@ -257,8 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print answers as JSON")
     p.add_argument("--clip", action="store_true", help="cut the answer clips and print their paths")
     p.add_argument("--method", default="default", choices=list(METHODS), help="retriever + localizer (default: default)")
-    p.add_argument("--checkpoint", help="CCGS / CueSpan checkpoint, or for repbert methods the RepBERT encoder: "
-                   "a directory or Hub repo id (default: the shipped one; repbert: $VCVAL_REPBERT)")
+    p.add_argument("--checkpoint", help="CCGS / CueSpan checkpoint, for repbert methods the RepBERT encoder, for "
+                   "rocketqa its checkpoint: a directory or Hub repo id (default: the shipped one; repbert: "
+                   "$VCVAL_REPBERT; rocketqa: $VCVAL_ROCKETQA)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.set_defaults(func=cmd_ask)
 
@@ -272,9 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
         from vcval.training.cli import (
             add_cuespan_arguments,
             add_repbert_arguments,
+            add_rocketqa_arguments,
             add_train_arguments,
             run_cuespan_command,
             run_repbert_command,
+            run_rocketqa_command,
             run_train_command,
         )
     except ImportError:
@@ -292,6 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
                               "(resumes from <out_dir>/last)")
         add_repbert_arguments(m)
         m.set_defaults(func=run_repbert_command)
+        m = models.add_parser("rocketqa", help="train the RocketQAv2 dual encoder + cross-encoder re-ranker jointly "
+                              "(dynamic listwise distillation, hybrid data augmentation)")
+        add_rocketqa_arguments(m)
+        m.set_defaults(func=run_rocketqa_command)
 
     from vcval.corpus.feedback import add_feedback_arguments, run_feedback_command
 

