@@ -206,3 +206,29 @@ def test_rocketqa_env_and_pipeline(trained, monkeypatch, tmp_path):
     answers = qa.ask("how do i use the arm with the collarbone", k=2)
     assert answers and {a.video_id for a in answers} <= {"sling", "pasta"}
     corpus.close()
+
+
+def test_a_checkpoint_path_is_loaded_not_mistaken_for_an_encoder(tmp_path):
+    """``str`` has an ``encode`` method: a path given for the encoder must be loaded (or fail clearly)."""
+    with pytest.raises(NotFoundError, match="does not exist"):
+        make_retriever(_Corpus({"a": []}), "repbert-hybrid", repbert=str(tmp_path / "missing"))
+    with pytest.raises(NotFoundError, match="does not exist"):
+        make_retriever(_Corpus({"a": []}), "rocketqa", repbert=str(tmp_path / "missing"))
+
+
+def test_baseline_localizer_reads_the_window_scores_of_the_hits():
+    from vcval.localization.base import Candidate
+    from vcval.localization.baseline import BaselineLocalizer
+    from vcval.types import Cue, VideoRecord
+
+    cues = [Cue(i, 10.0 * i, 10.0 * i + 10, f"cue {i} about nothing") for i in range(8)]
+    hits = [Hit("v", 5.0, 5, 6, 50, 70), Hit("v", 1.0, 0, 1, 0, 20), Hit("v", 2.0, 4, 5, 40, 60)]
+    rec = VideoRecord("v", "t", 80.0, "test", "none", "h", 8)
+    cand = Candidate(record=rec, cues=cues, features=None, retrieval_score=1.0, hits=hits)
+    w = BaselineLocalizer.window_relevance(cand)
+    np.testing.assert_allclose(w, [0, 0, 0, 0, 0.25, 1, 1, 0])
+    embed = lambda texts: np.ones((len(texts), 4), np.float32) / 2  # noqa: E731  (every cue equally similar)
+    plain = BaselineLocalizer(embed, prior=None).localize("q", [cand], top_n=1)[0]
+    guided = BaselineLocalizer(embed, prior=None, window_weight=1.0).localize("q", [cand], top_n=1)[0]
+    assert (guided.start, guided.end) == (50.0, 70.0)
+    assert (plain.start, plain.end) != (guided.start, guided.end)

@@ -258,7 +258,7 @@ def build_pipeline(
 
         dual, reranker = load_rocketqa(checkpoint, revision=revision, device=device)
         retriever = make_retriever(corpus, method, encoder=encoder, repbert=dual, reranker=reranker)
-        localizer = BaselineLocalizer(encoder.encode)
+        localizer = BaselineLocalizer(encoder.encode, window_weight=reranker.inference.get("window_weight", 0.0))
     elif method in REPBERT_METHODS:
         from vcval.encoders import load_repbert
 

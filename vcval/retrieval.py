@@ -16,6 +16,7 @@ Retrievers hold the corpus, not a copy of its index, so they see every add/remov
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -262,6 +263,11 @@ def rank_videos(hits: Sequence[Hit], k: int) -> list[tuple[str, float, Hit]]:
     return [(v, float(best[v].score), best[v]) for v in ranked]
 
 
+def _is_model(x: Any) -> bool:
+    """A loaded encoder (not None, not a folder path or Hub id: ``str`` has an ``encode`` method too)."""
+    return x is not None and not isinstance(x, (str, os.PathLike)) and hasattr(x, "encode")
+
+
 def make_retriever(corpus: Any, method: str = "hybrid", encoder: Any = None, *, repbert: Any = None,
                    reranker: Any = None) -> Retriever:
     """A retriever by name: "bm25" (windows), "bm25-video" (whole transcripts), "dense", "hybrid"
@@ -275,7 +281,7 @@ def make_retriever(corpus: Any, method: str = "hybrid", encoder: Any = None, *, 
     missing both come from the checkpoint ``repbert`` names (or ``$VCVAL_ROCKETQA``).
     """
     if method == "rocketqa":
-        if reranker is None or not hasattr(repbert, "encode"):
+        if reranker is None or not _is_model(repbert):
             from vcval.models.reranker import load_rocketqa
 
             repbert, reranker = load_rocketqa(repbert)
@@ -284,7 +290,7 @@ def make_retriever(corpus: Any, method: str = "hybrid", encoder: Any = None, *, 
     if method in ("repbert", "repbert-hybrid"):
         from vcval.encoders import load_repbert
 
-        model = repbert if hasattr(repbert, "encode") else load_repbert(repbert)
+        model = repbert if _is_model(repbert) else load_repbert(repbert)
         dense = EncoderRetriever(corpus, model)
         if method == "repbert":
             return dense

@@ -24,7 +24,10 @@ class BaselineLocalizer:
     """Training-free localizer: dense + lexical per-cue relevance, then the best contiguous span.
 
     Per cue c: relevance r_c = cos(q, c with its neighbours) + lexical_weight * overlap(q, c)
-    (single cues are too short to embed well). Every span [i, j] is scored by its summed
+    (single cues are too short to embed well) + window_weight * w_c, where w_c is the best retrieval score
+    of the video's hits (cue windows) that cover c, min-max scaled over the video's hits to [0, 1] (0 when
+    none covers it): with ``--method rocketqa`` those are the cross-encoder's window scores, a direct
+    question-window relevance. Every span [i, j] is scored by its summed
     relevance above a level halfway between the video's median and maximum, plus a weighted
     log prior on answer length and position (:class:`SpanPrior`). Videos keep the retriever's
     order: every video's best span ranks before any video's second span, so the baseline
@@ -41,6 +44,7 @@ class BaselineLocalizer:
         spans_per_video: int = 3,
         prior: SpanPrior | None = SpanPrior(),
         prior_weight: float = 1.0,  # chosen on TutorialVQA dev + MedVidQA train (0, 0.1, 0.3, 1.0)
+        window_weight: float = 0.0,
     ) -> None:
         self.embed = embed
         self.context = context
@@ -49,6 +53,7 @@ class BaselineLocalizer:
         self.spans_per_video = spans_per_video
         self.prior = prior
         self.prior_weight = prior_weight
+        self.window_weight = window_weight
         self._cue_vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._cache_size = 4096
 
@@ -86,6 +91,21 @@ class BaselineLocalizer:
             [len(q_words & content_words(c.text)) / max(1, len(q_words)) for c in cues], dtype=np.float32
         )
         return dense.astype(np.float32) + self.lexical_weight * lexical
+
+    @staticmethod
+    def window_relevance(cand: Candidate) -> np.ndarray:
+        """(N,) per cue: the best min-max scaled score of the candidate's hits covering it (0 if none)."""
+        out = np.zeros(len(cand.cues), dtype=np.float32)
+        if not cand.hits:
+            return out
+        scores = np.array([h.score for h in cand.hits], dtype=np.float64)
+        lo, hi = float(scores.min()), float(scores.max())
+        for h, sc in zip(cand.hits, scores):
+            value = (sc - lo) / (hi - lo) if hi > lo else 1.0
+            first, last = max(0, h.first_cue), min(len(out) - 1, h.last_cue)
+            if first <= last:
+                out[first:last + 1] = np.maximum(out[first:last + 1], value)
+        return out
 
     def span_scores(self, relevance: np.ndarray, cues: Sequence[Cue]) -> np.ndarray:
         """(N, N) score of every span [i, j] (i <= j, at most ``max_span_seconds``); -inf elsewhere.
@@ -136,6 +156,8 @@ class BaselineLocalizer:
                 scored.append((0, -video_score, ans))
                 continue
             relevance = self.cue_relevance(question, cand.cues, q_vec, (rec.video_id, rec.content_hash))
+            if self.window_weight:
+                relevance = relevance + self.window_weight * self.window_relevance(cand)
             for tier, (first, last, _mean) in enumerate(self.spans_for_video(relevance, cand.cues, n_spans)):
                 span_cues = tuple(cand.cues[first : last + 1])
                 score = float(n_spans - tier - 1 + video_score)

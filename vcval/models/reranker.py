@@ -12,7 +12,9 @@ fp16, over the packaged MiniLM: :func:`vcval.encoders.load_bert_weights`), with 
 (1, H) and ``head.bias`` (1,).
 
 A RocketQAv2 checkpoint (what ``--method rocketqa --checkpoint DIR`` takes) is a folder with
-``rocketqa.json``, ``retriever/`` (a RepBERT encoder folder) and ``reranker/``.
+``rocketqa.json`` (training record; its ``inference`` holds serving settings chosen on dev by
+``scripts/tune_rocketqa.py``: ``window_weight``, how much the re-ranker's window scores weigh in the
+baseline localizer's per-cue relevance), ``retriever/`` (a RepBERT encoder folder) and ``reranker/``.
 """
 from __future__ import annotations
 
@@ -70,6 +72,7 @@ class CrossEncoderReranker:
         self.device = device
         self.max_length = max_length
         self.name = str(model_dir)
+        self.inference: dict[str, Any] = {}  # serving settings of the checkpoint (rocketqa.json "inference")
         self._lock = threading.Lock()
         self._torch = torch
         digest = hashlib.sha256()
@@ -151,4 +154,10 @@ def load_rocketqa(checkpoint: str | os.PathLike | None = None, *, revision: str 
             raise NotFoundError(f"{folder} is incomplete: {sub}/{marker} is missing; retrain with "
                                 "`vcval train rocketqa`")
     retriever = load_repbert(folder / "retriever", device=device)
-    return retriever, CrossEncoderReranker(folder / "reranker", device=resolve_device(device))
+    reranker = CrossEncoderReranker(folder / "reranker", device=resolve_device(device))
+    try:
+        record = json.loads((folder / ROCKETQA_MARKER).read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise NotFoundError(f"{folder / ROCKETQA_MARKER} is not valid JSON ({err}); retrain or re-tune") from err
+    reranker.inference = dict(record.get("inference") or {})
+    return retriever, reranker

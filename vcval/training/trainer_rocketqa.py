@@ -83,6 +83,7 @@ class RocketQAConfig:
     infer_max_len: int = 256  # the retriever's max_seq_length when serving
     lr_retriever: float = 2e-5
     lr_reranker: float = 4e-5
+    lr_head: float = 2e-3  # the re-ranker's new linear head learns from scratch: a larger step
     weight_decay: float = 0.01
     lr_warmup: int = 10
     max_grad_norm: float = 1.0
@@ -135,10 +136,17 @@ def _freeze_lower(model: Any, trainable_layers: int) -> list[str]:
     return list(keep)
 
 
-def _optimizer(params: list[tuple[str, torch.nn.Parameter]], lr: float, wd: float) -> torch.optim.AdamW:
+def _optimizer(params: list[tuple[str, torch.nn.Parameter]], lr: float, wd: float,
+               lr_head: float | None = None) -> torch.optim.AdamW:
+    """AdamW without decay on biases / LayerNorms; parameters named ``head.*`` at ``lr_head`` when given."""
     no_decay = ("bias", "LayerNorm.weight")
-    groups = [{"params": [p for n, p in params if not any(x in n for x in no_decay)], "weight_decay": wd},
-              {"params": [p for n, p in params if any(x in n for x in no_decay)], "weight_decay": 0.0}]
+    head = [(n, p) for n, p in params if lr_head is not None and n.startswith("head.")]
+    body = [(n, p) for n, p in params if not (lr_head is not None and n.startswith("head."))]
+    groups: list[dict[str, Any]] = [
+        {"params": [p for n, p in body if not any(x in n for x in no_decay)], "weight_decay": wd},
+        {"params": [p for n, p in body if any(x in n for x in no_decay)], "weight_decay": 0.0}]
+    if head:
+        groups.append({"params": [p for _n, p in head], "weight_decay": 0.0, "lr": lr_head})
     return torch.optim.AdamW(groups, lr=lr)
 
 
@@ -214,7 +222,7 @@ class RocketQATrainer:
         self.opt_de = _optimizer([(n, p) for n, p in self.retriever.named_parameters() if p.requires_grad],
                                  cfg.lr_retriever, cfg.weight_decay)
         self.opt_ce = _optimizer([(n, p) for n, p in self.reranker.named_parameters() if p.requires_grad],
-                                 cfg.lr_reranker, cfg.weight_decay)
+                                 cfg.lr_reranker, cfg.weight_decay, lr_head=cfg.lr_head)
         total = cfg.warmup_steps + cfg.joint_steps
         self.sched_ce = torch.optim.lr_scheduler.LambdaLR(self.opt_ce, linear_warmup_decay(cfg.lr_warmup, total))
         self.sched_de = torch.optim.lr_scheduler.LambdaLR(self.opt_de, linear_warmup_decay(cfg.lr_warmup,
