@@ -172,13 +172,14 @@ def mbvr_task(videos_per_topic: int, seed: int, *, title_leak: float = 0.0, n_to
 
 def train_and_score_mbvr(*, use_visual: bool = True, use_shuffled: bool = True, dynamic_margin: bool = True,
                          modality_dropout: float = 0.3, title_leak: float = 0.5, steps: int = 200, seed: int = 0,
-                         lr: float = 1e-2, videos_per_topic: int = 2) -> dict[str, float]:
+                         lr: float = 1e-2, videos_per_topic: int = 2, text_skip: bool = False) -> dict[str, float]:
     """Train tiny MBVR towers on :func:`mbvr_task` (each step a fresh batch of ``videos_per_topic`` videos per
     topic with ``title_leak``: fresh videos, so the towers cannot memorise frame noise), then retrieve among
     held-out videos, one per topic, with no title leak (chance R@1 = 1 / MBVR_TOPICS), for 4 queries a topic.
 
     Returns R@1 / MRR (percent) of the full videos, and the modality-balance diagnostics: ``R@1 no vision``
-    (frames removed) and ``R@1 no text`` (text removed), plus ``chance``.
+    (frames removed) and ``R@1 no text`` (text removed), plus ``chance``. ``text_skip`` (off by default here:
+    the transcripts carry nothing, and the skip path only slows the fused path down) as in :class:`MBVRConfig`.
     """
     from vcval.models.mbvr import MBVRConfig, MBVRLoss, MBVRModel, prepare_video
     from vcval.training.trainer_mbvr import batch_loss, rank_metrics
@@ -186,7 +187,8 @@ def train_and_score_mbvr(*, use_visual: bool = True, use_shuffled: bool = True, 
     torch.manual_seed(seed)
     cfg = MBVRConfig(text_dim=MBVR_TEXT_DIM, visual_dim=MBVR_VISUAL_DIM, hidden=32, n_layers=1, n_heads=2,
                      ff_dim=64, dropout=0.0, use_visual=use_visual, use_shuffled=use_shuffled,
-                     dynamic_margin=dynamic_margin, modality_dropout=modality_dropout, scale=10.0)
+                     dynamic_margin=dynamic_margin, modality_dropout=modality_dropout, scale=10.0,
+                     text_skip=text_skip)
     model, loss_fn = MBVRModel(cfg), MBVRLoss(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     rng = np.random.default_rng(seed)

@@ -59,7 +59,7 @@ class MBVRTrainConfig:
     dev_questions: str = "data/tutorialvqa/dev.json"
     dev_transcripts: str = "data/tutorialvqa/transcripts"
     features: str = ""  # folder of <video_id>.npy (T, D) frame features; "" = none (text-only data)
-    titles: str = ""  # videos.json with {video_id, title}: a title token per video; "" = no title token
+    titles: str = ""  # videos.json with {video_id, title}: a title token per video (with model use_title)
     out_dir: str = "runs/mbvr"
     cache_dir: str = "runs/mbvr_cache"  # cached sentence vectors (keyed by content + encoder)
     seed: int = 13
@@ -225,7 +225,7 @@ class MBVRTrainer:
             raise InvalidInputError(f"{len(overlap)} videos are in both the train and the dev questions "
                                     f"(e.g. {sorted(overlap)[0]}); use a by-video split")
         titles = {}
-        if cfg.titles:
+        if cfg.titles and self.model_cfg.use_title:
             titles = {r["video_id"]: r.get("title") or "" for r in json.loads(Path(cfg.titles).read_text("utf-8"))}
         cache = Path(cfg.cache_dir)
         text = video_text_vectors(cfg.train_transcripts, {q.video_id for q in train_q}, encoder, cache, titles)
@@ -343,8 +343,8 @@ class MBVRTrainer:
                 self.scheduler.step()
                 self.step += 1
                 if self.step % cfg.log_every == 0 or self.step == 1:
-                    self._log({"kind": "train", "step": self.step, "epoch": self.epoch, "loss": float(out.loss),
-                               "infonce": float(out.infonce), "shuffled": float(out.shuffled),
+                    self._log({"kind": "train", "step": self.step, "epoch": self.epoch, "loss": float(out.loss.detach()),
+                               "infonce": float(out.infonce.detach()), "shuffled": float(out.shuffled.detach()),
                                "margin": float(out.margin), "acc": float(out.acc.float().mean()),
                                "lr": self.scheduler.get_last_lr()[0]})
             self.epoch += 1

@@ -24,6 +24,10 @@ class MBVRConfig(JsonConfig):
     margin / dynamic_margin / margin_gamma: the hinge margin. Dynamic: m_i = margin * sigmoid(margin_gamma * r_i),
     r_i = cos(query_i, vision-only embedding of video i) (no gradient): the more the true video's frames alone
     match the query, the larger the margin. Static (ablation): m_i = margin * 0.5 (its value at r_i = 0).
+    text_skip: add a linear skip path to both towers: the query's own vector, and the masked mean of the
+    video's text tokens; with hidden == text_dim both start as the identity and the fused (CLS) path at zero,
+    so untrained towers score cos(question, mean window vector) and training moves away from that baseline.
+    use_title: a title token (the record's title vector) leads the text tokens; False when trained without titles.
     """
 
     text_dim: int = 384
@@ -36,6 +40,8 @@ class MBVRConfig(JsonConfig):
     max_text_tokens: int = 48
     max_frames: int = 32
     use_visual: bool = True
+    use_title: bool = False
+    text_skip: bool = True
     modality_dropout: float = 0.3
     scale: float = 20.0
     use_shuffled: bool = True

@@ -7,6 +7,8 @@ Retrieval", SIGIR 2022), small and CPU-trainable.
   (visual features, layer-normed and projected)] + modality-type embeddings -> a small transformer encoder
   -> the CLS output, projected and L2-normalised (B, H). Missing modalities are masked (a transcript-only
   video has no frame tokens), so one checkpoint embeds text-only, vision-only and full videos.
+  With ``text_skip``, a linear skip of the mean text token is added before the normalisation (and of the
+  question vector in the query tower), both starting as the identity: untrained towers = mean-pooled MiniLM.
 - Relevance: the inner product of the two embeddings.
 - Loss (:class:`MBVRLoss`): in-batch softmax cross-entropy (InfoNCE; duplicate positives masked) + the
   modality-shuffled-negative hinge with a dynamic margin (see :class:`~vcval.models.mbvr.MBVRConfig`).
@@ -134,6 +136,15 @@ class MBVRModel(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, config.n_layers, enable_nested_tensor=False)
         self.out_norm = nn.LayerNorm(h)
         self.out = nn.Linear(h, h)
+        self.text_skip = nn.Linear(config.text_dim, h, bias=False) if config.text_skip else None
+        if self.text_skip is not None and config.text_dim == h:
+            with torch.no_grad():  # start from cos(question, mean window vector)
+                self.query_skip.weight.copy_(torch.eye(h))
+                self.text_skip.weight.copy_(torch.eye(h))
+                for lin in (self.query_mlp[-1],):
+                    assert isinstance(lin, nn.Linear)
+                    lin.weight.zero_()
+                    lin.bias.zero_()
         self._fingerprint: str | None = None
 
     def embed_queries(self, queries: torch.Tensor) -> torch.Tensor:
@@ -155,7 +166,11 @@ class MBVRModel(nn.Module):
         x = torch.cat([cls, t, v], dim=1)  # (B, 1 + Lt + Lf, H)
         valid = torch.cat([torch.ones(b, 1, dtype=torch.bool, device=text.device), text_mask, frame_mask], dim=1)
         x = self.encoder(x, src_key_padding_mask=~valid)  # (B, S, H)
-        return nn.functional.normalize(self.out(self.out_norm(x[:, 0])), dim=-1)  # (B, H)
+        y = self.out(self.out_norm(x[:, 0]))  # (B, H)
+        if self.text_skip is not None:
+            m = text_mask.unsqueeze(-1).to(text.dtype)  # (B, Lt, 1)
+            y = y + self.text_skip((text * m).sum(1) / m.sum(1).clamp(min=1.0))  # + mean text token (B, H)
+        return nn.functional.normalize(y, dim=-1)  # (B, H)
 
     def forward(self, queries: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor, frames: torch.Tensor,
                 frame_mask: torch.Tensor) -> torch.Tensor:
