@@ -73,6 +73,7 @@ class MBVRTrainConfig:
     log_every: int = 20
     num_threads: int = 1  # torch threads (0 = torch default)
     max_steps: int = 0  # > 0: stop after this many steps in all (tests, smoke runs)
+    freeze_skip: bool = False  # keep the text skip paths (identity at init) fixed: train only what is fused on top
     model: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -250,7 +251,13 @@ class MBVRTrainer:
         self.batches_per_epoch = -(-len(train_q) // cfg.batch_size)
         total = cfg.epochs * self.batches_per_epoch
         self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if cfg.freeze_skip:
+            for name, param in self.model.named_parameters():
+                if name.startswith(("query_skip.", "text_skip.")):
+                    param.requires_grad_(False)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.params = params
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
                                                            linear_warmup_decay(cfg.warmup_steps, self.total_steps))
         self.step, self.epoch, self.best = 0, 0, -1.0
@@ -338,7 +345,7 @@ class MBVRTrainer:
                                  gold.tolist(), rng)
                 self.optimizer.zero_grad(set_to_none=True)
                 out.loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
                 self.optimizer.step()
                 self.scheduler.step()
                 self.step += 1
