@@ -232,7 +232,13 @@ class MBVRTrainer:
         text = video_text_vectors(cfg.train_transcripts, {q.video_id for q in train_q}, encoder, cache, titles)
         text.update(video_text_vectors(cfg.dev_transcripts, {q.video_id for q in dev_q}, encoder, cache, titles))
         self.video_ids = sorted(text)
-        self.videos = [prepare_video(text[v], load_frames(cfg.features, v), self.model_cfg) for v in self.video_ids]
+        frames = {v: load_frames(cfg.features, v) for v in self.video_ids} if cfg.features else {}
+        if self.model_cfg.use_visual and not any(f is not None for f in frames.values()):
+            # an untrained visual branch would only add noise to videos that do have frames at search time
+            logger.info("no video has frames (features=%r): training the text-only tower (use_visual=False)",
+                        cfg.features)
+            self.model_cfg.use_visual = False
+        self.videos = [prepare_video(text[v], frames.get(v), self.model_cfg) for v in self.video_ids]
         col = {v: i for i, v in enumerate(self.video_ids)}
         train_q = [q for q in train_q if q.video_id in col]
         if not train_q:
