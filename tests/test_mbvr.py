@@ -321,3 +321,17 @@ def test_make_retriever_mbvr_returns_whole_video_hits(corpus, tmp_path, monkeypa
     qa = VCVAL.from_pretrained(corpus=corpus, method="mbvr", device="cpu")
     answers = qa.ask("how do i use the bandage", k=2)
     assert answers and {a.video_id for a in answers} <= {"sling", "pasta"}
+
+
+def test_cli_train_mbvr_with_ablation_flags_and_features(data_dir, tmp_path):
+    from vcval.cli import main
+
+    cfg = _train_cfg(data_dir, tmp_path / "cli", epochs=1, features="")
+    path = tmp_path / "mbvr.json"
+    path.write_text(json.dumps({**cfg.__dict__, "model": dict(cfg.model)}), "utf-8")
+    code = main(["train", "mbvr", "--config", str(path), "--model-set", "use_shuffled=false",
+                 "dynamic_margin=false", "--features", str(data_dir / "features")])
+    assert code == 0
+    saved = MBVRModel.from_pretrained(tmp_path / "cli" / "best").config
+    assert saved.use_visual and not saved.use_shuffled and not saved.dynamic_margin
+    assert main(["train", "mbvr", "--config", str(path), "--features", str(tmp_path / "nope")]) == 2
