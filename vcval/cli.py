@@ -257,9 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print answers as JSON")
     p.add_argument("--clip", action="store_true", help="cut the answer clips and print their paths")
     p.add_argument("--method", default="default", choices=list(METHODS), help="retriever + localizer (default: default)")
-    p.add_argument("--checkpoint", help="CCGS / CueSpan checkpoint, for repbert methods the RepBERT encoder, for "
-                   "rocketqa its checkpoint: a directory or Hub repo id (default: the shipped one; repbert: "
-                   "$VCVAL_REPBERT; rocketqa: $VCVAL_ROCKETQA)")
+    p.add_argument("--checkpoint", help="CCGS / CueSpan checkpoint; for repbert methods the RepBERT encoder, for "
+                   "rocketqa its checkpoint, for mbvr the MBVR towers: a directory or Hub repo id (default: the "
+                   "shipped one; repbert: $VCVAL_REPBERT; rocketqa: $VCVAL_ROCKETQA; mbvr: $VCVAL_MBVR)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.set_defaults(func=cmd_ask)
 
@@ -272,10 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     try:
         from vcval.training.cli import (
             add_cuespan_arguments,
+            add_mbvr_arguments,
             add_repbert_arguments,
             add_rocketqa_arguments,
             add_train_arguments,
             run_cuespan_command,
+            run_mbvr_command,
             run_repbert_command,
             run_rocketqa_command,
             run_train_command,
@@ -299,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
                               "(dynamic listwise distillation, hybrid data augmentation)")
         add_rocketqa_arguments(m)
         m.set_defaults(func=run_rocketqa_command)
+        m = models.add_parser("mbvr", help="train the MBVR video retrieval towers (text + frames; resumes from "
+                              "<out_dir>/last)")
+        add_mbvr_arguments(m)
+        m.set_defaults(func=run_mbvr_command)
 
     from vcval.corpus.feedback import add_feedback_arguments, run_feedback_command
 

@@ -33,6 +33,8 @@ METHODS: dict[str, str] = {
     "repbert-hybrid": "BM25 + RepBERT fused by reciprocal rank + the baseline localizer (--checkpoint / $VCVAL_REPBERT)",
     "rocketqa": "BM25 + the RocketQAv2 dual encoder, top windows re-ranked by its cross-encoder + the baseline "
                 "localizer (--checkpoint / $VCVAL_ROCKETQA)",
+    "mbvr": "whole videos by the trained MBVR towers (transcript + frames) + the baseline localizer "
+            "(--checkpoint / $VCVAL_MBVR)",
     "cuespan": "hybrid retrieval + the learned CueSpan localizer over stored sentence encodings (calibrated)",
     "ccgs": "hybrid retrieval + the CCGS cross-encoder localizer (accurate mode, for a GPU)",
     "default": "what `vcval ask` uses: cuespan when a checkpoint is available, else hybrid",
@@ -40,6 +42,8 @@ METHODS: dict[str, str] = {
 """The one list of methods (``--method`` of ``vcval ask`` / ``vcval eval``, ``build_pipeline``)."""
 BASELINE_METHODS = ("bm25-video", "bm25", "dense", "hybrid")
 REPBERT_METHODS = ("repbert", "repbert-hybrid", "rocketqa")
+RETRIEVER_CHECKPOINT_METHODS = (*REPBERT_METHODS, "mbvr")
+"""Methods whose checkpoint is a trained retriever (not a localizer): ``$VCVAL_CHECKPOINT`` does not apply."""
 MAX_QUESTION_CHARS = 1000
 
 
@@ -105,7 +109,7 @@ class VCVAL:
         uses ``$VCVAL_CHECKPOINT`` (+ ``$VCVAL_CHECKPOINT_REVISION``) when set (how a Space opts in
         to Hub weights), else the checkpoint shipped with the package.
         """
-        if name_or_path is None and os.environ.get("VCVAL_CHECKPOINT") and method not in REPBERT_METHODS:
+        if name_or_path is None and os.environ.get("VCVAL_CHECKPOINT") and method not in RETRIEVER_CHECKPOINT_METHODS:
             name_or_path = os.environ["VCVAL_CHECKPOINT"]
             revision = revision or os.environ.get("VCVAL_CHECKPOINT_REVISION") or None
         from vcval.corpus import Corpus
@@ -217,6 +221,8 @@ def build_pipeline(
     default ``$VCVAL_REPBERT``, NotFoundError when neither) alone or fused with window BM25, + the baseline localizer.
     "rocketqa": the RocketQAv2 dual encoder + cross-encoder from ``checkpoint`` (default ``$VCVAL_ROCKETQA``):
     BM25 + dual encoder, the top windows re-ranked, + the baseline localizer.
+    "mbvr": whole-video retrieval by the MBVR towers from ``checkpoint`` (default ``$VCVAL_MBVR``) + the baseline
+    localizer.
     "default": what ``vcval ask`` uses: "cuespan" when a checkpoint is available, else "hybrid".
     """
     from vcval.encoders import TextEncoder
@@ -264,6 +270,12 @@ def build_pipeline(
 
         repbert = load_repbert(checkpoint, revision=revision, device=device)
         retriever = make_retriever(corpus, method, encoder=encoder, repbert=repbert)
+        localizer = BaselineLocalizer(encoder.encode)
+    elif method == "mbvr":
+        from vcval.models.mbvr import load_mbvr
+
+        retriever = make_retriever(corpus, method, encoder=encoder,
+                                   mbvr=load_mbvr(checkpoint, revision=revision, device=device))
         localizer = BaselineLocalizer(encoder.encode)
     else:
         retriever = make_retriever(corpus, method, encoder=encoder)

@@ -7,6 +7,8 @@
   corpus's window index of that encoder;
 - :class:`RerankRetriever` -- a first-stage retriever's top windows re-scored by the RocketQAv2 cross-encoder
   (``vcval train rocketqa``);
+- :class:`MBVRRetriever` -- whole videos by the trained MBVR towers (``vcval train mbvr``): question
+  embedding . video embedding (title + window vectors + frames fused), one hit per video;
 - :class:`HybridRetriever` -- several retrievers fused by a small pure function
   (:func:`fuse_rrf`, reciprocal rank fusion; or :func:`fuse_weighted`, min-max normalised
   weighted sum).
@@ -25,7 +27,7 @@ from vcval.types import Cue, Hit
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("bm25", "bm25-video", "dense", "hybrid", "repbert", "repbert-hybrid", "rocketqa")
+METHODS = ("bm25", "bm25-video", "dense", "hybrid", "repbert", "repbert-hybrid", "rocketqa", "mbvr")
 RERANK_DEPTH = 30  # first-stage windows the cross-encoder re-scores per question
 EMPTY_CORPUS_MESSAGE = "the corpus is empty: add videos with `vcval ingest`"
 
@@ -109,6 +111,79 @@ class EncoderRetriever:
         q = _check(self.corpus, query, k)
         vec = self.encoder.encode([q])  # (1, D)
         return self.corpus.encoder_search(self.encoder, vec, k)[0]
+
+
+class MBVRRetriever:
+    """Whole-video retrieval by the MBVR towers (:mod:`vcval.models.mbvr`): score = query embedding . video
+    embedding, one :class:`Hit` per video spanning its first..last cue (like "bm25-video"), so the localizer
+    picks the span inside it from the whole transcript.
+
+    A video's embedding fuses its title vector (when the towers were trained with titles), the stored vectors
+    of its retrieval windows (:meth:`Corpus.window_vectors`, the corpus's text encoder: the packaged MiniLM
+    the towers were trained on) and its stored frame features (:meth:`Corpus.features`; none, or another
+    feature size than the towers', = a text-only video). It is computed once per video and kept in memory,
+    keyed by (towers' fingerprint, video content hash), so a changed video or checkpoint is re-embedded.
+    """
+
+    def __init__(self, corpus: Any, model: Any, encoder: Any = None) -> None:
+        self.corpus = corpus
+        self.model = model
+        self._encoder = encoder
+        self._cache: dict[str, tuple[tuple[str, str], Any]] = {}
+
+    def __repr__(self) -> str:
+        return f"MBVRRetriever({self.model.fingerprint})"
+
+    @property
+    def encoder(self) -> Any:
+        """The question / title encoder: the one given, else the corpus's own."""
+        return self._encoder if self._encoder is not None else self.corpus.text_encoder
+
+    def video_embeddings(self) -> tuple[list[str], Any]:
+        """(video ids (V,), embeddings (V, H) float32) of every video in the corpus, embedding new ones."""
+        import numpy as np
+
+        from vcval.models.mbvr import prepare_video
+
+        cfg = self.model.config
+        ids = self.corpus.video_ids()
+        todo, keys = [], {}
+        for vid in ids:
+            rec = self.corpus.get(vid)
+            keys[vid] = (self.model.fingerprint, str(rec.content_hash))
+            hit = self._cache.get(vid)
+            if hit is None or hit[0] != keys[vid]:
+                todo.append(rec)
+        if todo:
+            titles = [r.title for r in todo if cfg.use_title and r.title]
+            title_vecs = iter(self.encoder.encode(titles)) if titles else iter(())
+            videos = []
+            for rec in todo:
+                text = self.corpus.window_vectors(rec.video_id)  # (W, D)
+                if cfg.use_title and rec.title:
+                    text = np.vstack([next(title_vecs)[None], text])
+                videos.append(prepare_video(text, self.corpus.features(rec.video_id), cfg))
+            for rec, emb in zip(todo, self.model.encode_videos(videos)):
+                self._cache[rec.video_id] = (keys[rec.video_id], emb)
+            logger.info("MBVR: embedded %d videos", len(todo))
+        for vid in set(self._cache) - set(ids):
+            del self._cache[vid]
+        h = int(cfg.hidden)
+        return ids, (np.stack([self._cache[v][1] for v in ids]) if ids else np.zeros((0, h), np.float32))
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        """The top-``k`` videos by MBVR relevance, best first (one whole-video hit each)."""
+        import numpy as np
+
+        q = _check(self.corpus, query, k)
+        ids, videos = self.video_embeddings()
+        qe = self.model.encode_queries(self.encoder.encode([q]))[0]  # (H,)
+        scores = videos @ qe  # (V,)
+        out = []
+        for i in np.argsort(-scores, kind="stable")[:k]:
+            rec = self.corpus.get(ids[i])
+            out.append(Hit(rec.video_id, float(scores[i]), 0, rec.n_cues - 1, 0.0, float(rec.duration or 0.0)))
+        return out
 
 
 def fuse_rrf(lists: Sequence[Sequence[Hit]], k: int, rrf_k: int = 60,
@@ -269,16 +344,19 @@ def _is_model(x: Any) -> bool:
 
 
 def make_retriever(corpus: Any, method: str = "hybrid", encoder: Any = None, *, repbert: Any = None,
-                   reranker: Any = None) -> Retriever:
+                   reranker: Any = None, mbvr: Any = None) -> Retriever:
     """A retriever by name: "bm25" (windows), "bm25-video" (whole transcripts), "dense", "hybrid"
     (RRF of window BM25 and dense), "repbert" (windows by the trained RepBERT bi-encoder), "repbert-hybrid"
-    (RRF of window BM25 and RepBERT) and "rocketqa" (RRF of window BM25 and the RocketQAv2 dual encoder, its
-    top :data:`RERANK_DEPTH` windows re-ranked by the RocketQAv2 cross-encoder).
+    (RRF of window BM25 and RepBERT), "rocketqa" (RRF of window BM25 and the RocketQAv2 dual encoder, its
+    top :data:`RERANK_DEPTH` windows re-ranked by the RocketQAv2 cross-encoder) and "mbvr" (whole videos by
+    the trained MBVR towers).
 
     ``repbert``: the RepBERT TextEncoder, a folder / Hub id of one, or None for ``$VCVAL_REPBERT``
     (:func:`vcval.encoders.load_repbert`; NotFoundError saying how to train one when there is none).
     ``reranker`` ("rocketqa"): a CrossEncoderReranker, with ``repbert`` its dual encoder; when either is
     missing both come from the checkpoint ``repbert`` names (or ``$VCVAL_ROCKETQA``).
+    ``mbvr``: the MBVR towers (:class:`~vcval.models.mbvr.MBVRModel`), a folder / Hub id of them, or None for
+    ``$VCVAL_MBVR`` (:func:`vcval.models.mbvr.load_mbvr`).
     """
     if method == "rocketqa":
         if reranker is None or not _is_model(repbert):
@@ -287,6 +365,10 @@ def make_retriever(corpus: Any, method: str = "hybrid", encoder: Any = None, *, 
             repbert, reranker = load_rocketqa(repbert)
         first = HybridRetriever([BM25Retriever(corpus, "window"), EncoderRetriever(corpus, repbert)])
         return RerankRetriever(corpus, first, reranker)
+    if method == "mbvr":
+        from vcval.models.mbvr import MBVRModel, load_mbvr
+
+        return MBVRRetriever(corpus, mbvr if isinstance(mbvr, MBVRModel) else load_mbvr(mbvr), encoder)
     if method in ("repbert", "repbert-hybrid"):
         from vcval.encoders import load_repbert
 

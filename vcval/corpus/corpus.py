@@ -736,6 +736,18 @@ class Corpus:
         rec = self.get(video_id)
         return None if rec.features_path is None else np.load(self.root / rec.features_path)
 
+    def window_vectors(self, video_id: str) -> np.ndarray:
+        """(W, D) float32 vectors of the video's retrieval windows (:meth:`windows` order) by the corpus's text
+        encoder: the stored ``index/vectors/<id>.npy``, re-encoded (not stored) when missing or damaged."""
+        wins = self.windows(video_id)
+        dim = self._store.meta("text_dim")
+        if not wins:
+            return np.zeros((0, int(dim) if dim is not None else int(self.text_encoder.dim)), np.float32)
+        vectors = load_vectors(self._vector_path(video_id), len(wins), None if dim is None else int(dim))
+        if vectors is None:
+            vectors = np.asarray(self.text_encoder.encode([w.text for w in wins]), np.float32)
+        return vectors
+
     def media_file(self, video_id: str) -> Path | None:
         """Absolute path of the normalised mp4, or None for transcript-only records."""
         rec = self.get(video_id)

@@ -58,7 +58,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", dest="json_out", type=Path, default=None,
                         help="write all metrics and per-question predictions here")
     parser.add_argument("--n-videos", type=int, default=10, help="retrieved videos the localizer sees (default 10)")
-    parser.add_argument("--checkpoint", default=None, help="checkpoint folder or Hub id of the method's trained model (cuespan/default, ccgs, repbert, repbert-hybrid)")
+    parser.add_argument("--checkpoint", default=None, help="checkpoint folder or Hub id of the method's trained model (cuespan/default, ccgs, repbert, repbert-hybrid, mbvr)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--skip-missing", action="store_true",
                         help="leave out questions whose video has no transcript (default: error)")

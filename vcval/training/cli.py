@@ -137,3 +137,37 @@ def run_rocketqa_command(args) -> int:
     logger.info("done: step %d, best dev re-ranked video MRR %.2f; checkpoint: %s (use --method rocketqa "
                 "--checkpoint %s)", summary["step"], summary["best_dev_rr_MRR"], best, best)
     return 0
+
+
+def add_mbvr_arguments(ap) -> None:
+    """Arguments of ``vcval train mbvr``."""
+    ap.add_argument("--config", type=Path, default=Path("configs/mbvr.json"), help="MBVRTrainConfig JSON")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config keys (JSON values)")
+    ap.add_argument("--model-set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="override MBVRConfig keys, e.g. use_shuffled=false dynamic_margin=false (ablations)")
+    ap.add_argument("--features", type=Path, default=None,
+                    help="folder of <video_id>.npy (T, D) frame features (overrides the config's features)")
+
+
+def run_mbvr_command(args) -> int:
+    """Train the MBVR towers (:mod:`vcval.training.trainer_mbvr`)."""
+    if not Path(args.config).is_file():
+        raise InvalidInputError(f"training config {args.config} not found; see configs/mbvr.json")
+    data = json.loads(Path(args.config).read_text(encoding="utf-8"))
+    data.update(_parse_sets(args.set))
+    data["model"] = {**data.get("model", {}), **_parse_sets(args.model_set)}
+    if args.features is not None:
+        if not Path(args.features).is_dir():
+            raise InvalidInputError(f"features folder {args.features} does not exist")
+        data["features"] = str(args.features)
+    from vcval.training.trainer_mbvr import MBVRTrainConfig, MBVRTrainer
+
+    cfg = MBVRTrainConfig.from_dict(data)
+    for path in (cfg.train_questions, cfg.dev_questions, cfg.train_transcripts, cfg.dev_transcripts):
+        if not Path(path).exists():
+            raise InvalidInputError(f"{path} not found: prepare the data with scripts/convert_tutorialvqa.py "
+                                    "(see README, Training)")
+    summary = MBVRTrainer(cfg).train()
+    logger.info("done: step %d, best dev video MRR %.2f; towers: %s (use --method mbvr --checkpoint %s)",
+                summary["step"], summary["best_dev_MRR"], Path(cfg.out_dir) / "best", Path(cfg.out_dir) / "best")
+    return 0
