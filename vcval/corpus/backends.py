@@ -15,7 +15,8 @@ of videos it holds. Two implementations:
 The catalog (SQLite), cues, media, features and the per-video window vectors
 (``index/vectors/<id>.npy``) stay in the corpus directory with either backend. Writes go
 catalog transaction -> index -> COMMIT; a video's row in the video collection is written
-after its windows and deleted before them, so it marks a complete video. On open (and after
+before its windows and deleted before them, so whatever a crash leaves is found from the
+video rows alone. On open (and after
 a rolled-back change) :meth:`vcval.corpus.Corpus` reconciles: catalog videos missing from
 Milvus are indexed from the stored vectors + tokens, Milvus rows of videos no longer in the
 catalog are deleted.
@@ -318,7 +319,12 @@ class MilvusIndexes:
                 self._call(self.client.delete, self.windows, filter=f"video_pk in {chunk}")
 
     def save(self, folder: Path | None = None, generation: int = 0, dim: int = 0, batch: int = 2000) -> None:
-        """Write the buffered changes: removals, then each video's windows, then its video row."""
+        """Write the buffered changes: removals, then the video rows, then their windows.
+
+        Called inside the catalog transaction, before its COMMIT: a video row in Milvus whose video is not in
+        the catalog is a change that did not commit (removed with its windows by the reconcile); a catalog video
+        whose row is missing is re-indexed. Rows are deleted before their windows for the same reason.
+        """
         removals, videos = list(self._pending_removals), list(self._pending_videos.values())
         windows = []
         for i, row in self._pending_windows.items():
@@ -333,10 +339,10 @@ class MilvusIndexes:
         self.delete_videos(removals)
         if videos and self.dim is not None:  # an id re-used after a crash: clear what an earlier owner left
             self._call(self.client.delete, self.windows, filter=f"video_pk in {[v['id'] for v in videos]}")
-        for start in range(0, len(windows), batch):
-            self._call(self.client.upsert, self.windows, windows[start:start + batch])
         for start in range(0, len(videos), batch):
             self._call(self.client.upsert, self.videos, videos[start:start + batch])
+        for start in range(0, len(windows), batch):
+            self._call(self.client.upsert, self.windows, windows[start:start + batch])
         self.discard()
 
     # ------------------------------------------------------------------ reads
