@@ -160,8 +160,11 @@ def init_ray(address: str, *, num_cpus: int | None = None) -> Any:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
     try:
-        if address == "auto":
-            ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **kwargs)
+        if address == "auto":  # workers import the same vcval as this process (not an installed copy)
+            code = str(Path(__file__).resolve().parents[2])
+            path = os.pathsep.join(p for p in (code, os.environ.get("PYTHONPATH", "")) if p)
+            ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1",
+                     runtime_env={"env_vars": {"PYTHONPATH": path}}, **kwargs)
         else:
             ray.init(address=address, **kwargs)
     except Exception as exc:  # ConnectionError, RuntimeError, ValueError from ray
