@@ -13,6 +13,8 @@ Layout of a corpus directory::
     index/bm25_windows.npz, index/bm25_videos.npz   BM25 documents (tokens), + generation
     index/vectors/<id>.npy  (n_windows, D) float32 window embeddings: indexes are rebuilt
                           from these and the stored tokens, never by re-encoding
+                          (with ``index=milvus://...`` / ``milvus-lite://...`` the search indexes live in
+                          Milvus instead and only index/vectors/ stays here: vcval.corpus.backends)
     clips/<id>_<start_ms>_<end_ms>.mp4   trimmed clip cache
     .staging/             per-ingest scratch space;  .lock   inter-process write lock
 
