@@ -572,6 +572,14 @@ def report(results: list[dict[str, Any]], ray: dict[str, Any] | None, cmd: str) 
                      "At 10k the sentence-unit encodings are not made (ingest without them; no ask p50):\n")
         lines.append(markdown_table(["size", "requested", "encoded (real)", "reused real", "derived", "texts/s"],
                                     enc_rows))
+        for r in corp:
+            e = emb.get(r["size"])
+            if e is not None and e is not r:
+                per = ", ".join(f"{m} {overlap(e[m + '_top10'], r[m + '_top10']):.3f}" for m in ("bm25", "dense", "hybrid"))
+                lines.append(f"\n{r['size']} {r['backend']}: top-10 video overlap with the embedded index per retriever: "
+                             f"{per}. The synthetic videos repeat real window texts, so many windows have identical "
+                             "vectors and BM25 scores and the two engines break those ties differently; on distinct "
+                             "texts (tests/test_index_backends.py) every list is identical.")
         lines.append("\nFor milvus-lite, 'open/build' is opening the embedded run's catalog with an empty Milvus "
                      "index: the reconcile indexes every video from the stored vectors and tokens.\n")
     frows = []
