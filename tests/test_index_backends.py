@@ -70,7 +70,8 @@ def test_parse_index_url():
     spec = parse_index_url("milvus://db.local:19530/lib_a")
     assert (spec.kind, spec.uri, spec.prefix) == ("milvus", "http://db.local:19530", "lib_a")
     assert parse_index_url("milvus-lite:///data/x.db").uri == "/data/x.db"
-    for bad in ("milvus://host", "milvus://host:99999", "milvus-lite://rel/x.db", "milvus-lite:///x.txt",
+    assert parse_index_url("milvus://h:19530/lib?index=hnsw").index_type == "HNSW"
+    for bad in ("milvus://host", "milvus://host:99999", "milvus://h:1?index=PQ", "milvus://h:1?nlist=9", "milvus-lite://rel/x.db", "milvus-lite:///x.txt",
                 "http://host:19530", "faiss"):
         with pytest.raises(InvalidInputError, match="--index"):
             parse_index_url(bad)

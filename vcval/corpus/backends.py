@@ -103,12 +103,14 @@ class IndexSpec:
     kind: str
     uri: str = ""
     prefix: str = ""
+    index_type: str = "FLAT"
 
     def __str__(self) -> str:
         return "embedded" if self.kind == "embedded" else f"{self.kind} {self.uri}"
 
 
-_FORMS = ("'embedded' (the default), milvus://HOST:PORT[/PREFIX] for a Milvus server, or "
+DENSE_INDEX_TYPES = ("FLAT", "HNSW", "IVF_FLAT", "AUTOINDEX")
+_FORMS = ("'embedded' (the default), milvus://HOST:PORT[/PREFIX][?index=HNSW|IVF_FLAT|AUTOINDEX] for a Milvus server, or "
           "milvus-lite:///path/to/index.db for milvus-lite in this process")
 
 
@@ -119,6 +121,13 @@ def parse_index_url(text: str | None) -> IndexSpec:
     if not isinstance(text, str):
         raise InvalidInputError(f"--index must be a string, got {text!r}; give {_FORMS}")
     text = text.strip()
+    index_type = "FLAT"
+    if "?" in text:
+        text, _, query = text.partition("?")
+        key, _, value = query.partition("=")
+        if key != "index" or value.upper() not in DENSE_INDEX_TYPES:
+            raise InvalidInputError(f"--index ...?{query}: the only option is index=" + "|".join(DENSE_INDEX_TYPES))
+        index_type = value.upper()
     if text == "embedded":
         return IndexSpec("embedded")
     m = re.fullmatch(r"milvus://([A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})(?:/([A-Za-z_][A-Za-z0-9_]{0,40})?)?", text)
@@ -126,13 +135,13 @@ def parse_index_url(text: str | None) -> IndexSpec:
         port = int(m.group(2))
         if not 0 < port < 65536:
             raise InvalidInputError(f"--index {text}: port {port} is out of range; give {_FORMS}")
-        return IndexSpec("milvus", f"http://{m.group(1)}:{port}", m.group(3) or "")
+        return IndexSpec("milvus", f"http://{m.group(1)}:{port}", m.group(3) or "", index_type)
     if text.startswith("milvus-lite://"):
         path = text[len("milvus-lite://"):]
         if not path.startswith("/") or not path.endswith(".db") or len(path) < 5:
             raise InvalidInputError(f"--index {text}: milvus-lite needs an absolute path ending in .db "
                                     "(milvus-lite:///data/vcval-index.db)")
-        return IndexSpec("milvus-lite", path)
+        return IndexSpec("milvus-lite", path, "", index_type)
     raise InvalidInputError(f"--index {text!r} is not an index address; give {_FORMS}")
 
 
@@ -450,4 +459,4 @@ def open_backend(spec: IndexSpec | str | None, corpus_root: Path, *, dim: int | 
     if spec.kind == "embedded":
         return None
     return MilvusIndexes(client if client is not None else connect_milvus(spec),
-                         collection_prefix(spec, corpus_root), dim=dim)
+                         collection_prefix(spec, corpus_root), dim=dim, index_type=spec.index_type)
