@@ -4,11 +4,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vcval.errors import EmptyCorpusError, InvalidInputError, NotFoundError, VCVALError
 from vcval.pipeline import METHODS
@@ -44,8 +45,10 @@ def _failure_line(item: object, message: str) -> str:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from vcval.corpus import Corpus
 
-    corpus = Corpus.open(args.corpus, asr_model=args.asr_model, lock_timeout=args.lock_timeout)
+    corpus = Corpus.open(args.corpus, asr_model=args.asr_model, lock_timeout=args.lock_timeout, index=args.index)
     failures = 0
+    if args.ray:
+        return _ingest_ray(corpus, args)
     for item in args.paths:
         try:
             if _is_url(item):
@@ -74,11 +77,28 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 2 if failures else 0
 
 
+def _ingest_ray(corpus: Any, args: argparse.Namespace) -> int:
+    """``vcval ingest --ray ADDRESS``: per-file work as Ray tasks, commits here (:mod:`vcval.ingest.distributed`)."""
+    from vcval.ingest.distributed import ray_ingest
+
+    urls = [p for p in args.paths if _is_url(p)]
+    if urls:
+        raise InvalidInputError(f"--ray ingests files and folders; add URLs without --ray ({urls[0]})")
+    records, bad = ray_ingest(corpus, args.paths, args.ray, num_cpus=args.ray_cpus,
+                              visual_features=not args.no_visual, progress=not args.quiet)
+    for rec in records:
+        print(f"added {rec.video_id}  ({rec.n_cues} cues from {rec.subtitle_source}, {rec.duration:.1f} s)  {rec.title}")
+    for path, message in bad:
+        print(_failure_line(path, message), file=sys.stderr)
+    print(f"corpus {args.corpus}: {len(corpus)} videos" + (f", {len(bad)} failed" if bad else ""))
+    return 2 if bad else 0
+
+
 def cmd_corpus(args: argparse.Namespace) -> int:
     from vcval.corpus import Corpus
 
     if args.corpus_cmd == "remove":
-        corpus = Corpus.open(args.corpus, create=False, lock_timeout=args.lock_timeout)
+        corpus = Corpus.open(args.corpus, create=False, lock_timeout=args.lock_timeout, index=args.index)
         failures = 0
         for video_id in args.video_ids:
             try:
@@ -89,7 +109,7 @@ def cmd_corpus(args: argparse.Namespace) -> int:
                 continue
             print(f"removed {video_id}")
         return 2 if failures else 0
-    corpus = Corpus.open(args.corpus, create=False, read_only=True)  # a pure reader: writes nothing
+    corpus = Corpus.open(args.corpus, create=False, read_only=True, index=args.index)  # a pure reader
     records = list(corpus)
     if args.json:
         print(json.dumps([r.__dict__ for r in records], indent=2))
@@ -182,7 +202,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     question = validate_ask_args(args)
     from vcval.corpus import Corpus
 
-    corpus = Corpus.open(args.corpus, create=False)
+    corpus = Corpus.open(args.corpus, create=False, index=args.index)
     if len(corpus) == 0:
         raise _empty_corpus(args.corpus)
     from vcval.pipeline import VCVAL
@@ -198,7 +218,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from vcval.app import build_demo
+    from vcval.corpus.backends import INDEX_ENV, parse_index_url
 
+    if args.index:  # the app opens its corpus itself: hand it the index through the environment
+        parse_index_url(args.index)
+        os.environ[INDEX_ENV] = args.index
     build_demo(corpus_dir=args.corpus).launch(server_name=args.host, server_port=args.port)
     return 0
 
@@ -221,6 +245,12 @@ def _add_lock_timeout(p: argparse.ArgumentParser) -> None:
                    help="how long to wait for another process's write lock (default: env VCVAL_LOCK_TIMEOUT or 600)")
 
 
+def _add_index(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--index", default=None, metavar="URL",
+                   help="where the search indexes live: embedded (default; env VCVAL_INDEX), "
+                        "milvus://HOST:PORT[/PREFIX] or milvus-lite:///path/index.db")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vcval", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -236,7 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--allow-private-urls", action="store_true",
                    help="let URLs reach loopback/private networks (trusted local use only; env VCVAL_ALLOW_PRIVATE_URLS=1)")
+    p.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="prepare files as Ray tasks on the cluster at ADDRESS (HOST:PORT, ray://HOST:PORT) or "
+                        "'auto' (a local cluster); files and folders only")
+    p.add_argument("--ray-cpus", type=int, default=None, metavar="N", help="CPUs of the local cluster with --ray auto")
     _add_lock_timeout(p)
+    _add_index(p)
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("corpus", help="list or remove the videos of a corpus")
@@ -244,9 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     pl = csub.add_parser("list", help="list videos")
     pl.add_argument("--corpus", default=DEFAULT_CORPUS)
     pl.add_argument("--json", action="store_true")
+    _add_index(pl)
     pr = csub.add_parser("remove", help="remove videos by id")
     pr.add_argument("video_ids", nargs="+")
     pr.add_argument("--corpus", default=DEFAULT_CORPUS)
+    _add_index(pr)
     _add_lock_timeout(pr)
     p.set_defaults(func=cmd_corpus)
 
@@ -261,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "rocketqa its checkpoint, for mbvr the MBVR towers: a directory or Hub repo id (default: the "
                    "shipped one; repbert: $VCVAL_REPBERT; rocketqa: $VCVAL_ROCKETQA; mbvr: $VCVAL_MBVR)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    _add_index(p)
     p.set_defaults(func=cmd_ask)
 
     from vcval.evaluation.report import add_eval_arguments, run_eval_command
@@ -316,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", default=None, help="corpus directory (default: the embedded demo corpus)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
+    _add_index(p)
     p.set_defaults(func=cmd_serve)
     return parser
 

@@ -13,6 +13,8 @@ Layout of a corpus directory::
     index/bm25_windows.npz, index/bm25_videos.npz   BM25 documents (tokens), + generation
     index/vectors/<id>.npy  (n_windows, D) float32 window embeddings: indexes are rebuilt
                           from these and the stored tokens, never by re-encoding
+                          (with ``index=milvus://...`` / ``milvus-lite://...`` the search indexes live in
+                          Milvus instead and only index/vectors/ stays here: vcval.corpus.backends)
     clips/<id>_<start_ms>_<end_ms>.mp4   trimmed clip cache
     .staging/             per-ingest scratch space;  .lock   inter-process write lock
 
@@ -47,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from vcval.corpus.backends import IndexBackend, IndexSpec, MilvusIndexes, open_backend, parse_index_url
 from vcval.corpus.encodings import UnitEncodings, encode_units, encodings_key, load_encodings, save_encodings
 from vcval.corpus.files import (
     FileLock,
@@ -193,7 +196,8 @@ class Corpus:
     """
 
     def __init__(self, root: Path, store: Store, *, text_encoder: Any, image_encoder: Any,
-                 asr_model: Any, window: WindowConfig, lock_timeout: float | None = None) -> None:
+                 asr_model: Any, window: WindowConfig, lock_timeout: float | None = None,
+                 remote: MilvusIndexes | None = None) -> None:
         """State only; open a corpus with :meth:`Corpus.open`."""
         self.root = root
         self.read_only = store.read_only
@@ -208,7 +212,9 @@ class Corpus:
         self.window_config = window
         self._mutex = store.mutex
         self._generation = -1
-        self._indexes = SearchIndexes()
+        self._remote = remote
+        """The Milvus index backend, or None for the embedded default (:mod:`vcval.corpus.backends`)."""
+        self._indexes: IndexBackend = SearchIndexes() if remote is None else remote
         self._lock = FileLock(root / ".lock")
         self._unit_cache: OrderedDict[str, tuple[str, UnitEncodings]] = OrderedDict()  # video id -> (key, encodings)
         self._idf: tuple[int, dict[str, float]] | None = None  # (generation, word -> idf)
@@ -219,7 +225,8 @@ class Corpus:
     def open(cls, path: str | os.PathLike = "corpus", *, text_encoder: Any = None, image_encoder: Any = None,
              asr_model: Any = None, window: WindowConfig | None = None, create: bool = True,
              read_only: bool | None = None, lock_timeout: float | None = None,
-             limits: IngestLimits | None = None) -> Corpus:
+             limits: IngestLimits | None = None, index: str | IndexSpec | None = None,
+             index_client: Any = None) -> Corpus:
         """Create or load the corpus in directory ``path``.
 
         ``text_encoder``: a TextEncoder, a name/path for ``TextEncoder.load``, or None (the
@@ -231,9 +238,13 @@ class Corpus:
         ``lock_timeout``: seconds a writer waits for another process's lock (default
         ``$VCVAL_LOCK_TIMEOUT`` or 600). ``limits``: video ingest caps (default
         ``IngestLimits.from_env()``; a public server passes ``IngestLimits.from_env(IngestLimits.public())``).
+        ``index``: where the search indexes live: None / "embedded" (default, or ``$VCVAL_INDEX``),
+        ``milvus://HOST:PORT[/PREFIX]`` or ``milvus-lite:///path.db`` (:mod:`vcval.corpus.backends`);
+        ``index_client``: a ready ``pymilvus.MilvusClient`` for it (tests pass a fake).
         Encoders are loaded lazily, on first need.
         """
         root = _as_path(path, "the corpus path").expanduser()
+        spec = parse_index_url(index) if not isinstance(index, IndexSpec) else index
         if lock_timeout is not None:
             check_lock_timeout(lock_timeout)
         db_path = root / "corpus.sqlite"
@@ -265,8 +276,14 @@ class Corpus:
         stored_window = store.stored_window()
         if window is not None and window != stored_window:
             logger.warning("corpus %s was windowed with %s; new videos will use %s", root, stored_window, window)
+        try:
+            dim = store.meta("text_dim")
+            remote = open_backend(spec, root, dim=None if dim is None else int(dim), client=index_client)
+        except BaseException:
+            store.close()
+            raise
         corpus = cls(root, store, text_encoder=text_encoder, image_encoder=image_encoder,
-                     asr_model=asr_model, window=window or stored_window, lock_timeout=lock_timeout)
+                     asr_model=asr_model, window=window or stored_window, lock_timeout=lock_timeout, remote=remote)
         if limits is not None:
             corpus.limits = limits
         with corpus._mutex:
@@ -275,7 +292,7 @@ class Corpus:
             elif corpus._lock.acquire(timeout=0):
                 try:
                     corpus._cleanup_orphans()
-                    corpus._load_indexes(save_if_rebuilt=True)
+                    corpus._load_indexes(save_if_rebuilt=True, reconcile=True)
                 finally:
                     corpus._lock.release()
             else:  # another process is writing: load read-only, it will tidy up
@@ -379,7 +396,7 @@ class Corpus:
         except BaseException as exc:
             for p in placed:
                 p.unlink(missing_ok=True)
-            self._load_indexes(save_if_rebuilt=False)
+            self._load_indexes(save_if_rebuilt=False, reconcile=True)
             err = _storage_error(exc, self.root)
             if err is not None:
                 raise err from exc
@@ -405,8 +422,7 @@ class Corpus:
                         it, doc_tokens=doc_tokens, window_tokens=window_tokens,
                         media_path=f"media/{it.video_id}.mp4" if it.media_src is not None else None,
                         features_path=f"features/{it.video_id}.npy" if it.features is not None else None)
-                    self._indexes.bm25_videos.add([pk], [doc_tokens])
-                    self._indexes.bm25_windows.add(ids, window_tokens)
+                    self._indexes.add_video(pk, doc_tokens, ids, window_tokens, video_id=it.video_id)
                     if ids:
                         new_dense.append((np.array(ids, np.int64), it.vectors))
                 if new_dense and self._store.count_windows() == sum(len(i) for i, _ in new_dense):
@@ -770,10 +786,10 @@ class Corpus:
         with self._mutex:
             self._sync()
             if granularity == "window":
-                scores, ids = self._indexes.bm25_windows.search(query, k)
+                scores, ids = self._indexes.search_bm25(query, k, "window")
                 return self._store.window_hits(ids, scores)
             if granularity == "video":
-                scores, ids = self._indexes.bm25_videos.search(query, k)
+                scores, ids = self._indexes.search_bm25(query, k, "video")
                 return self._store.video_hits(ids, scores)
         raise InvalidInputError(f"granularity must be 'window' or 'video', got {granularity!r}")
 
@@ -781,10 +797,16 @@ class Corpus:
         """Top-``k`` windows per query vector (Q, D) by cosine similarity; one list per query."""
         with self._mutex:
             self._sync()
-            if self._indexes.dense is None:
-                return [[] for _ in range(len(query_vectors))]
-            scores, ids = self._indexes.dense.search(query_vectors, k)
+            scores, ids = self._indexes.search_dense(query_vectors, k)
             return [self._store.window_hits(i[i >= 0], s[i >= 0]) for s, i in zip(scores, ids)]
+
+    def hybrid_search(self, query: str, query_vector: np.ndarray, k: int, candidates: int = 100) -> list[Hit]:
+        """Top-``k`` windows by RRF (k=60) of window BM25 and dense inside the index backend (Milvus' own
+        RRF ranker there; the same fusion in process for the embedded index); ``query_vector`` (D,)."""
+        with self._mutex:
+            self._sync()
+            scores, ids = self._indexes.search_hybrid(query, query_vector, k, candidates)
+            return self._store.window_hits(ids, scores)
 
     def encoder_search(self, encoder: Any, query_vectors: np.ndarray, k: int) -> list[list[Hit]]:
         """Top-``k`` windows per query vector (Q, D) by inner product in the window index of ``encoder``, an
@@ -843,11 +865,24 @@ class Corpus:
     def _sync(self) -> None:
         """Reload the indexes if another process (or a rollback) changed the database."""
         if self.generation != self._generation:
+            if self._remote is not None:  # the other process wrote Milvus itself
+                self._generation = self.generation
+                return
             self._load_indexes(save_if_rebuilt=False)
 
-    def _load_indexes(self, *, save_if_rebuilt: bool) -> None:
-        """Load index files; rebuild from stored vectors + tokens when stale or unreadable."""
+    def _load_indexes(self, *, save_if_rebuilt: bool, reconcile: bool = False) -> None:
+        """Load index files; rebuild from stored vectors + tokens when stale or unreadable.
+
+        With a Milvus backend: drop buffered changes and, when ``reconcile`` (only under the write lock),
+        make Milvus hold exactly the catalog's videos.
+        """
         gen = self.generation
+        if self._remote is not None:
+            self._remote.discard()
+            if reconcile and not self.read_only:
+                self._reconcile_remote(self._remote)
+            self._generation = gen
+            return
         try:
             self._indexes = SearchIndexes.load(self.root / "index", gen,
                                                keep_empty_dense=bool(self._store.meta("text_dim")))
@@ -881,6 +916,35 @@ class Corpus:
                     atomic_save_npy(self._vector_path(video_id), vectors)
             indexes.add_vectors(ids, vectors)
         self._indexes = indexes
+
+    def _reconcile_remote(self, remote: MilvusIndexes) -> None:
+        """Index catalog videos missing from Milvus (from stored vectors + tokens); delete Milvus rows of
+        videos not in the catalog."""
+        present = remote.video_ids()
+        docs = self._store.video_documents()
+        catalog = {pk: vid for pk, vid, _ in docs}
+        extra = [pk for pk, vid in present.items() if catalog.get(pk) != vid]
+        missing = [(pk, vid, toks) for pk, vid, toks in docs if present.get(pk) != vid]
+        if extra:
+            logger.warning("removing %d videos from the Milvus index that the catalog of %s no longer has",
+                           len(extra), self.root)
+            remote.delete_videos(extra)
+        if not missing:
+            return
+        logger.warning("indexing %d catalog videos missing from the Milvus index of %s", len(missing), self.root)
+        dim = self._store.meta("text_dim")
+        for pk, video_id, tokens in missing:
+            wins = self._store.window_documents(video_id)
+            ids = np.array([w[0] for w in wins], np.int64)
+            remote.add_video(pk, tokens, ids.tolist(), [w[1] for w in wins], video_id=video_id)
+            if wins:
+                vectors = load_vectors(self._vector_path(video_id), len(wins), None if dim is None else int(dim))
+                if vectors is None:
+                    logger.warning("window vectors of %s are missing or damaged: re-encoding them", video_id)
+                    vectors = self.text_encoder.encode([w[2] for w in wins])
+                    atomic_save_npy(self._vector_path(video_id), vectors)
+                remote.add_vectors(ids, vectors)
+        remote.save(self.root / "index", self.generation, int(dim or 1))
 
     def _save_indexes(self, generation: int) -> None:
         self._indexes.save(self.root / "index", generation, int(self._store.meta("text_dim") or 1))

@@ -344,6 +344,36 @@ class SearchIndexes:
             self.dense = DenseIndex(vectors.shape[1])
         self.dense.add(ids, vectors)
 
+    def add_video(self, pk: int, doc_tokens: list[str], window_ids: Sequence[int],
+                  window_tokens: Sequence[list[str]], video_id: str = "") -> None:
+        """Add a video's BM25 document (title + transcript tokens) and its windows' tokens."""
+        self.bm25_videos.add([pk], [doc_tokens])
+        self.bm25_windows.add(window_ids, window_tokens)
+
+    def search_dense(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Queries (Q, D) -> (scores (Q, k'), window ids (Q, k')); (Q, 0) without a dense index."""
+        if self.dense is None:
+            n = len(vectors)
+            return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
+        return self.dense.search(vectors, k)
+
+    def search_bm25(self, query: str, k: int, granularity: str = "window") -> tuple[np.ndarray, np.ndarray]:
+        """BM25 top-``k`` windows (or video pks for ``"video"``) -> (scores (k',), ids (k',))."""
+        index = self.bm25_windows if granularity == "window" else self.bm25_videos
+        return index.search(query, k)
+
+    def search_hybrid(self, query: str, vector: np.ndarray, k: int,
+                      candidates: int = 100) -> tuple[np.ndarray, np.ndarray]:
+        """RRF (k=60) of window BM25 and dense, each ``candidates`` deep -> (scores (k',), window ids (k',))."""
+        from vcval.corpus.backends import rrf
+
+        dense = self.search_dense(np.asarray(vector, np.float32).reshape(1, -1), candidates)
+        return rrf([self.search_bm25(query, candidates), (dense[0][0], dense[1][0])], k)
+
+    def video_pks(self) -> np.ndarray:
+        """Pks (n,) int64 of the videos in the index."""
+        return np.sort(self.bm25_videos.ids())
+
     def remove_video(self, pk: int, window_ids: Sequence[int]) -> None:
         """Drop a video's document and its windows from every index."""
         if self.dense is not None:
