@@ -14,12 +14,12 @@ from vcval import encoders
 from vcval.corpus import Corpus
 from vcval.encoders import REPBERT_MARKER, load_repbert
 from vcval.errors import NotFoundError
+from vcval.models.losses import in_batch_loss
 from vcval.retrieval import EncoderRetriever, HybridRetriever, make_retriever
 from vcval.training.trainer_repbert import (
     PairData,
     RepBERTConfig,
     RepBERTTrainer,
-    in_batch_loss,
     transcript_windows,
     video_metrics,
 )

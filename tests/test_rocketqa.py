@@ -13,9 +13,10 @@ import torch
 from tests.test_repbert import _tiny_bert, data_dir  # noqa: F401  (fixture re-used)
 from vcval import encoders
 from vcval.errors import NotFoundError, VCVALError
+from vcval.models.losses import listwise_losses
 from vcval.models.reranker import ROCKETQA_MARKER, CrossEncoderReranker, load_rocketqa, resolve_checkpoint
 from vcval.retrieval import RerankRetriever, make_retriever
-from vcval.training.trainer_rocketqa import RocketQAConfig, RocketQATrainer, listwise_losses
+from vcval.training.trainer_rocketqa import RocketQAConfig, RocketQATrainer
 from vcval.types import Hit
 
 

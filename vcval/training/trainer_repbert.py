@@ -31,6 +31,7 @@ import torch
 from vcval.errors import InvalidInputError
 from vcval.evaluation.questions import Question, load_questions
 from vcval.ingest.windows import Window, WindowConfig, make_windows
+from vcval.models.losses import in_batch_loss
 from vcval.training.schedules import linear_warmup_decay
 
 logger = logging.getLogger(__name__)
@@ -183,20 +184,6 @@ def embed(model: Any, tokenizer: Any, texts: list[str], max_len: int) -> torch.T
     hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                    token_type_ids=batch.get("token_type_ids")).last_hidden_state  # (B, L, D)
     return _mean_pool_normalize(hidden, batch["attention_mask"])
-
-
-def in_batch_loss(queries: torch.Tensor, docs: torch.Tensor, doc_keys: list, scale: float
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Softmax cross-entropy of each query over all docs: queries (B, D), docs (N >= B, D) whose first B rows
-    are the queries' positives; ``doc_keys`` (N,) identify docs, so a copy of query i's positive elsewhere in the
-    batch is masked rather than counted as a negative. Returns (mean loss, (B,) bool: positive ranked first)."""
-    scores = scale * queries @ docs.T  # (B, N)
-    b = queries.shape[0]
-    dup = torch.tensor([[doc_keys[j] == doc_keys[i] and j != i for j in range(len(doc_keys))] for i in range(b)],
-                       dtype=torch.bool, device=scores.device)
-    scores = scores.masked_fill(dup, float("-inf"))
-    labels = torch.arange(b, device=scores.device)
-    return torch.nn.functional.cross_entropy(scores, labels), scores.argmax(1) == labels
 
 
 def video_metrics(query_vecs: np.ndarray, window_vecs: np.ndarray, window_videos: list[str],

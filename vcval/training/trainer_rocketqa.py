@@ -45,6 +45,7 @@ import torch
 
 from vcval.errors import InvalidInputError
 from vcval.evaluation.questions import load_questions
+from vcval.models.losses import listwise_losses
 from vcval.training.schedules import linear_warmup_decay
 from vcval.training.trainer_repbert import PairData, embed, transcript_windows, video_metrics
 
@@ -148,25 +149,6 @@ def _optimizer(params: list[tuple[str, torch.nn.Parameter]], lr: float, wd: floa
     if head:
         groups.append({"params": [p for _n, p in head], "weight_decay": 0.0, "lr": lr_head})
     return torch.optim.AdamW(groups, lr=lr)
-
-
-def listwise_losses(s_de: torch.Tensor, s_ce: torch.Tensor, distill: bool) -> tuple[torch.Tensor, dict[str, float]]:
-    """Losses over lists whose column 0 is the answer: s_de, s_ce (B, M) -> (loss, stats).
-
-    distill: KL(softmax(s_de) || softmax(s_ce)) + CE(s_ce); apart: CE(s_de) + CE(s_ce).
-    """
-    labels = torch.zeros(s_de.shape[0], dtype=torch.long, device=s_de.device)
-    ce_sup = torch.nn.functional.cross_entropy(s_ce, labels)
-    if distill:
-        p_de = torch.log_softmax(s_de, -1)
-        p_ce = torch.log_softmax(s_ce, -1)
-        second = (p_de.exp() * (p_de - p_ce)).sum(-1).mean()
-    else:
-        second = torch.nn.functional.cross_entropy(s_de, labels)
-    stats = {"ce_loss": float(ce_sup.detach()), "de_loss": float(second.detach()),
-             "ce_acc": float((s_ce.argmax(-1) == 0).float().mean()),
-             "de_acc": float((s_de.argmax(-1) == 0).float().mean())}
-    return ce_sup + second, stats
 
 
 class RocketQATrainer:

@@ -310,7 +310,7 @@ class MBVRLoss(nn.Module):
     def forward(self, queries: torch.Tensor, docs: torch.Tensor, doc_keys: Sequence[Any],
                 full: torch.Tensor | None = None, shuffled: torch.Tensor | None = None,
                 vision_only: torch.Tensor | None = None, valid: torch.Tensor | None = None) -> MBVRLossOutput:
-        from vcval.training.trainer_repbert import in_batch_loss
+        from vcval.models.losses import in_batch_loss
 
         cfg = self.config
         infonce, acc = in_batch_loss(queries, docs, list(doc_keys), cfg.scale)
