@@ -233,3 +233,19 @@ def test_baseline_localizer_reads_the_window_scores_of_the_hits():
     guided = BaselineLocalizer(embed, prior=None, window_weight=1.0).localize("q", [cand], top_n=1)[0]
     assert (guided.start, guided.end) == (50.0, 70.0)
     assert (plain.start, plain.end) != (guided.start, guided.end)
+
+
+def test_recipe_keys_files_and_data_are_checked(tmp_path):
+    from vcval.errors import InvalidInputError
+    from vcval.training.runtime import read_recipe, require_data
+
+    with pytest.raises(InvalidInputError, match="unknown RocketQA config keys"):
+        RocketQAConfig.from_dict({"no_such_key": 1})
+    with pytest.raises(InvalidInputError, match="list_size"):
+        RocketQAConfig.from_dict({"list_size": 1})
+    with pytest.raises(InvalidInputError, match="not found"):
+        read_recipe(tmp_path / "missing.json", {})
+    (tmp_path / "r.json").write_text('{"seed": 1, "lr_head": 0.1}')
+    assert read_recipe(tmp_path / "r.json", {"seed": 2}) == {"seed": 2, "lr_head": 0.1}
+    with pytest.raises(InvalidInputError, match="convert_tutorialvqa"):
+        require_data([str(tmp_path / "r.json"), str(tmp_path / "nope.json")])

@@ -96,17 +96,11 @@ def add_repbert_arguments(ap) -> None:
 
 def run_repbert_command(args) -> int:
     """Fine-tune the packaged MiniLM as the RepBERT bi-encoder (:mod:`vcval.training.trainer_repbert`)."""
-    if not Path(args.config).is_file():
-        raise InvalidInputError(f"training config {args.config} not found; see configs/repbert.json")
-    data = json.loads(Path(args.config).read_text(encoding="utf-8"))
-    data.update(_parse_sets(args.set))
+    from vcval.training.runtime import read_recipe, require_data
     from vcval.training.trainer_repbert import RepBERTConfig, RepBERTTrainer
 
-    cfg = RepBERTConfig.from_dict(data)
-    for path in (cfg.train_questions, cfg.dev_questions, cfg.train_transcripts, cfg.dev_transcripts):
-        if not Path(path).exists():
-            raise InvalidInputError(f"{path} not found: prepare the data with scripts/convert_tutorialvqa.py "
-                                    "(see README, Training)")
+    cfg = RepBERTConfig.from_dict(read_recipe(args.config, _parse_sets(args.set)))
+    require_data((cfg.train_questions, cfg.dev_questions, cfg.train_transcripts, cfg.dev_transcripts))
     summary = RepBERTTrainer(cfg).train()
     logger.info("done: step %d, best dev video MRR %.2f; encoder: %s (use --method repbert --checkpoint %s)",
                 summary["step"], summary["best_dev_MRR"], Path(cfg.out_dir) / "best", Path(cfg.out_dir) / "best")
@@ -121,17 +115,11 @@ def add_rocketqa_arguments(ap) -> None:
 
 def run_rocketqa_command(args) -> int:
     """Train the RocketQAv2 retriever + re-ranker (:mod:`vcval.training.trainer_rocketqa`)."""
-    if not Path(args.config).is_file():
-        raise InvalidInputError(f"training config {args.config} not found; see configs/rocketqa.json")
-    data = json.loads(Path(args.config).read_text(encoding="utf-8"))
-    data.update(_parse_sets(args.set))
+    from vcval.training.runtime import read_recipe, require_data
     from vcval.training.trainer_rocketqa import RocketQAConfig, RocketQATrainer
 
-    cfg = RocketQAConfig.from_dict(data)
-    for path in (cfg.train_questions, cfg.dev_questions, cfg.train_transcripts, cfg.dev_transcripts):
-        if not Path(path).exists():
-            raise InvalidInputError(f"{path} not found: prepare the data with scripts/convert_tutorialvqa.py "
-                                    "(see README, Training)")
+    cfg = RocketQAConfig.from_dict(read_recipe(args.config, _parse_sets(args.set)))
+    require_data((cfg.train_questions, cfg.dev_questions, cfg.train_transcripts, cfg.dev_transcripts))
     summary = RocketQATrainer(cfg).train()
     best = Path(cfg.out_dir) / "best"
     logger.info("done: step %d, best dev re-ranked video MRR %.2f; checkpoint: %s (use --method rocketqa "
@@ -151,10 +139,9 @@ def add_mbvr_arguments(ap) -> None:
 
 def run_mbvr_command(args) -> int:
     """Train the MBVR towers (:mod:`vcval.training.trainer_mbvr`)."""
-    if not Path(args.config).is_file():
-        raise InvalidInputError(f"training config {args.config} not found; see configs/mbvr.json")
-    data = json.loads(Path(args.config).read_text(encoding="utf-8"))
-    data.update(_parse_sets(args.set))
+    from vcval.training.runtime import read_recipe, require_data
+
+    data = read_recipe(args.config, _parse_sets(args.set))
     data["model"] = {**data.get("model", {}), **_parse_sets(args.model_set)}
     if args.features is not None:
         if not Path(args.features).is_dir():
@@ -163,10 +150,7 @@ def run_mbvr_command(args) -> int:
     from vcval.training.trainer_mbvr import MBVRTrainConfig, MBVRTrainer
 
     cfg = MBVRTrainConfig.from_dict(data)
-    for path in (cfg.train_questions, cfg.dev_questions, cfg.train_transcripts, cfg.dev_transcripts):
-        if not Path(path).exists():
-            raise InvalidInputError(f"{path} not found: prepare the data with scripts/convert_tutorialvqa.py "
-                                    "(see README, Training)")
+    require_data((cfg.train_questions, cfg.dev_questions, cfg.train_transcripts, cfg.dev_transcripts))
     summary = MBVRTrainer(cfg).train()
     logger.info("done: step %d, best dev video MRR %.2f; towers: %s (use --method mbvr --checkpoint %s)",
                 summary["step"], summary["best_dev_MRR"], Path(cfg.out_dir) / "best", Path(cfg.out_dir) / "best")

@@ -22,7 +22,7 @@ import random
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from vcval.models.mbvr import (
     prepare_video,
     shuffle_partners,
 )
+from vcval.training.runtime import known_keys, seed_everything
 from vcval.training.schedules import linear_warmup_decay
 
 logger = logging.getLogger(__name__)
@@ -78,10 +79,7 @@ class MBVRTrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MBVRTrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise InvalidInputError(f"unknown MBVR config keys {sorted(unknown)}; known: {sorted(known)}")
+        known_keys(cls, data, "MBVR")
         cfg = cls(**data)
         cfg.model_config()  # unknown model keys fail early
         return cfg
@@ -209,11 +207,7 @@ class MBVRTrainer:
 
         self.cfg = cfg
         self.out = Path(cfg.out_dir)
-        if cfg.num_threads > 0:
-            torch.set_num_threads(cfg.num_threads)
-        random.seed(cfg.seed)
-        np.random.seed(cfg.seed)
-        torch.manual_seed(cfg.seed)
+        seed_everything(cfg.seed, cfg.num_threads)
         self.model_cfg = cfg.model_config()
         encoder = encoder or TextEncoder.load()
         if int(encoder.dim) != self.model_cfg.text_dim:

@@ -21,7 +21,7 @@ import logging
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from vcval.errors import InvalidInputError
 from vcval.evaluation.questions import Question, load_questions
 from vcval.ingest.windows import Window, WindowConfig, make_windows
 from vcval.models.losses import in_batch_loss
+from vcval.training.runtime import known_keys, seed_everything
 from vcval.training.schedules import linear_warmup_decay
 
 logger = logging.getLogger(__name__)
@@ -71,10 +72,7 @@ class RepBERTConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RepBERTConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise InvalidInputError(f"unknown RepBERT config keys {sorted(unknown)}; known: {sorted(known)}")
+        known_keys(cls, data, "RepBERT")
         return cls(**data)
 
     @classmethod
@@ -218,11 +216,7 @@ class RepBERTTrainer:
 
         self.cfg = cfg
         self.out = Path(cfg.out_dir)
-        if cfg.num_threads > 0:
-            torch.set_num_threads(cfg.num_threads)
-        random.seed(cfg.seed)
-        np.random.seed(cfg.seed)
-        torch.manual_seed(cfg.seed)
+        seed_everything(cfg.seed, cfg.num_threads)
         self.base_dir = Path(cfg.base) if cfg.base else _packaged_model_dir()
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.base_dir))
         self.model = AutoModel.from_pretrained(str(self.base_dir), add_pooling_layer=False)

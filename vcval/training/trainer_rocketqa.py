@@ -36,7 +36,7 @@ import logging
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ import torch
 from vcval.errors import InvalidInputError
 from vcval.evaluation.questions import load_questions
 from vcval.models.losses import listwise_losses
+from vcval.training.runtime import known_keys, seed_everything
 from vcval.training.schedules import linear_warmup_decay
 from vcval.training.trainer_repbert import PairData, embed, transcript_windows, video_metrics
 
@@ -97,10 +98,7 @@ class RocketQAConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RocketQAConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise InvalidInputError(f"unknown RocketQA config keys {sorted(unknown)}; known: {sorted(known)}")
+        known_keys(cls, data, "RocketQA")
         cfg = cls(**data)
         if cfg.list_size < 2 or cfg.batch_size < 1 or cfg.denoised < 0 or cfg.denoised > cfg.list_size - 1:
             raise InvalidInputError("need list_size >= 2, batch_size >= 1 and 0 <= denoised <= list_size - 1")
@@ -161,11 +159,7 @@ class RocketQATrainer:
 
         self.cfg = cfg
         self.out = Path(cfg.out_dir)
-        if cfg.num_threads > 0:
-            torch.set_num_threads(cfg.num_threads)
-        random.seed(cfg.seed)
-        np.random.seed(cfg.seed)
-        torch.manual_seed(cfg.seed)
+        seed_everything(cfg.seed, cfg.num_threads)
         self.base_dir = Path(cfg.base) if cfg.base else _packaged_model_dir()
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.base_dir))
         self.retriever = self._load_bert(cfg.retriever_init)
