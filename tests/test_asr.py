@@ -89,9 +89,14 @@ def test_ingest_reports_speech_recognition_when_it_runs(tmp_path, monkeypatch):
     cues, source, _ = prepare.cues_for(tmp_path / "talk.mp4", tmp_path / "media.mp4", meta, None,
                                        report=lambda f, d: seen.append(d))
     assert source == "asr" and [c.text for c in cues] == ["hello"]
-    assert seen == ["speech recognition (no subtitles found)"]
+    assert seen == [prepare.CUE_STAGES["asr"]]
     seen.clear()
     srt = tmp_path / "talk.srt"
     srt.write_text("1\n00:00:00,000 --> 00:00:01,000\nhi\n")
     prepare.cues_for(tmp_path / "talk.mp4", tmp_path / "media.mp4", meta, srt, report=lambda f, d: seen.append(d))
-    assert seen == []  # a subtitle file: no speech recognition announced
+    assert seen == [prepare.CUE_STAGES["file"]]  # a subtitle file: no speech recognition announced
+    seen.clear()
+    silent = SimpleNamespace(n_subtitle_streams=0, has_audio=False)
+    assert prepare.cues_for(tmp_path / "v.mp4", tmp_path / "m.mp4", silent, None,
+                            report=lambda f, d: seen.append(d))[1] == "none"
+    assert seen == [prepare.CUE_STAGES["none"]]

@@ -58,7 +58,6 @@ NO_CONFIDENT = ("**No confident answer in this corpus.** The closest matches are
 CORPUS_HEADERS = ["id", "title", "duration", "subtitles", "source", "channel / author", "uploaded", "licence",
                   "added"]
 ADDING_OFF = "Adding videos is turned off on this server."
-STAGE_SUBTITLES = "reading subtitles"  # the ingest stage whose real work depends on the input (see _stage_namer)
 
 CSS = """
 #vcval-header h1 {font-size: 1.45rem; margin: 0 0 2px 0}
@@ -677,32 +676,15 @@ class DemoHandlers:
                 f"({fmt_time(record.duration)}, {record.n_cues} cue{'s' * (record.n_cues != 1)} from "
                 f"{record.subtitle_source}).{warn}")
 
-    def _stage_namer(self, video_file: str | None, subtitle_file: str | None) -> Callable[[str], str]:
-        """Name the ingest stages for what really happens to this input ("reading subtitles" may be ASR)."""
-        if subtitle_file:
-            real = "reading the subtitle file"
-        elif video_file is None:
-            real = "reading the captions, or recognising speech when there are none (slow)"
-        else:
-            try:
-                from vcval import media
-
-                meta = media.probe(video_file)
-                real = ("reading the embedded subtitles" if meta.n_subtitle_streams else
-                        "speech recognition: transcribing the audio (the slowest step)" if meta.has_audio else
-                        "no subtitles and no audio: indexing the title only")
-            except Exception:  # the ingest's own probe reports a bad file properly
-                real = STAGE_SUBTITLES
-        return lambda desc: real if desc == STAGE_SUBTITLES else desc
-
-    def _ingest(self, work: Callable[[Callable[..., None]], Any], name: Callable[[str], str],
-                uploads: Sequence[str | None] = (), first: str = "Starting") -> Iterator[tuple[str, Any]]:
-        """Run ``work(progress)`` in a thread; yield (status, corpus table) with its stage and % as it goes."""
+    def _ingest(self, work: Callable[[Callable[..., None]], Any], uploads: Sequence[str | None] = (),
+                first: str = "Starting") -> Iterator[tuple[str, Any]]:
+        """Run ``work(progress)`` in a thread; yield (status, corpus table) with its stage and % as it goes
+        (the stage names come from the ingest itself, e.g. which source the subtitles really come from)."""
         events: queue.Queue[tuple[float, str]] = queue.Queue()
         result: dict[str, Any] = {}
 
         def progress(fraction: float, desc: str | None = None, **_: Any) -> None:
-            events.put((float(fraction or 0.0), name(desc or "working")))
+            events.put((float(fraction or 0.0), desc or "working"))
 
         def run() -> None:
             try:
@@ -744,7 +726,7 @@ class DemoHandlers:
             lambda progress: self.pipeline.corpus.add_video(video_file, subtitles=subtitle_file or None,
                                                             title=(title or "").strip() or Path(video_file).stem,
                                                             progress=progress),
-            self._stage_namer(video_file, subtitle_file), uploads=[video_file, subtitle_file])
+            uploads=[video_file, subtitle_file])
 
     def add_url(self, url: str | None, admin_token: str | None = None) -> Iterator[tuple[str, Any]]:
         """Download and ingest a video URL; yields (status, corpus table) as it progresses."""
@@ -753,7 +735,7 @@ class DemoHandlers:
             yield "\u274c Paste a video URL first (http:// or https://).", self.list_videos()
             return
         yield from self._ingest(lambda progress: self.pipeline.corpus.add_url(url.strip(), progress=progress),
-                                self._stage_namer(None, None), first="Downloading the video")
+                                first="Downloading the video")
 
 
 # --------------------------------------------------------------------------- UI

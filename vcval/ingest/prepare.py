@@ -249,7 +249,6 @@ def stage_video(src: VideoSource, stage: Path, window: WindowConfig, *, subtitle
     report(0.1, "transcoding to H.264/AAC")
     staged_media = stage / "media.mp4"
     media.normalize(path, staged_media, max_height=max_height)
-    report(0.4, "reading subtitles")
     cues, cue_source, warnings = cues_for(path, staged_media, meta, subtitles, asr_model=asr_model, report=report)
     cues, clean_warnings = subs.clean_cues(cues, duration=meta.duration)
     warnings += list(clean_warnings)
@@ -270,25 +269,43 @@ def stage_video(src: VideoSource, stage: Path, window: WindowConfig, *, subtitle
                        media_src=staged_media, features=features)
 
 
+CUE_STAGES = {
+    "file": "reading the subtitle file",
+    "sidecar": "reading the subtitle file next to the video",
+    "embedded": "reading the embedded subtitles",
+    "asr": "speech recognition: transcribing the audio (no subtitles found; the slowest step)",
+    "none": "no subtitles and no audio: indexing the title only",
+}
+"""What :func:`cues_for` reports, by where the cues really come from."""
+
+
 def cues_for(path: Path, staged_media: Path, meta: Any, subtitles: str | os.PathLike | None, *,
              asr_model: Any = None, report: Any = None) -> tuple[list[Cue], str, list[str]]:
     """(cues, subtitle_source, warnings): explicit file > sidecar > embedded track > ASR > none.
-    ``report(fraction, desc)`` is told when speech recognition starts (the slow case)."""
+    ``report(fraction, desc)`` is told which of these really runs (:data:`CUE_STAGES`), so a progress display
+    says "speech recognition" when the slow case happens and "reading the subtitle file" when it does not."""
     from vcval import media
     from vcval.ingest import subtitles as subs
+
+    def tell(stage: str) -> None:
+        if report is not None:
+            report(0.45, CUE_STAGES[stage])
 
     warnings: list[str] = []
     if subtitles is not None:
         sub = Path(subtitles)
+        tell("file")
         return list(subs.parse_subtitles(sub)), subtitle_source_for(sub), warnings
     sidecar = subs.find_sidecar(path)
     if sidecar is not None:
+        tell("sidecar")
         try:
             return list(subs.parse_subtitles(sidecar)), subtitle_source_for(sidecar), warnings
         except SubtitleError as exc:
             warnings.append(f"sidecar {sidecar.name} ignored: {exc}")
             logger.warning("%s: %s", path.name, warnings[-1])
     if meta.n_subtitle_streams > 0:
+        tell("embedded")
         try:
             text = media.extract_subtitle_track(path)
             if text and text.strip():
@@ -299,12 +316,12 @@ def cues_for(path: Path, staged_media: Path, meta: Any, subtitles: str | os.Path
     if meta.has_audio:
         from vcval.ingest import asr
 
-        if report is not None:
-            report(0.45, "speech recognition (no subtitles found)")
+        tell("asr")
         cues = list(asr.transcribe(staged_media, model=asr_model))
         if not cues:
             warnings.append("speech recognition found no speech: the video is searchable by title only")
         return cues, "asr", warnings
+    tell("none")
     warnings.append(NO_CUES_WARNING)
     logger.warning("%s: %s", path.name, NO_CUES_WARNING)
     return [], "none", warnings
