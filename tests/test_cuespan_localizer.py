@@ -194,12 +194,12 @@ def test_raw_cue_units_ablation_scores_every_cue_as_a_unit():
 def test_skip_first_units_keeps_spans_off_the_introduction():
     enc = ToyEncoder()
     loc = CueSpanLocalizer(tiny_model(), enc, inference=CueSpanInference(skip_first_units=1))
-    allowed = loc.start_allowed(np.array([[True, True, True], [True, False, False]]), 2)  # (B=2, N=3) -> (2, 3, 2)
-    assert allowed.shape == (2, 3, 2)
+    allowed = loc.start_allowed(np.array([[True, True, True], [True, False, False]]))  # (B=2, N=3) -> (2, 3, 1)
+    assert allowed.shape == (2, 3, 1)
     assert not allowed[0, 0].any() and allowed[0, 1:].all()  # 3 units: no span starts on the first
     assert allowed[1].all()  # a one-unit video keeps its only unit
     answers = loc.localize("put on a sling", [candidate("sling", SLING)], top_n=3)
     first = encode_units(SLING, enc).units[0].start
     assert answers and all(a.start > first for a in answers)
     plain = CueSpanLocalizer(tiny_model(), enc)
-    assert plain.start_allowed(np.ones((1, 3), bool), 2).all()
+    assert plain.start_allowed(np.ones((1, 3), bool)).all()

@@ -192,7 +192,7 @@ class CueSpanLocalizer:
         valid = out.valid.cpu().numpy()
         band = band + self.length_shift(kwargs["cue_start"].numpy(), kwargs["cue_end"].numpy(),
                                         kwargs["duration"].numpy(), band.shape[2])
-        valid = valid & self.start_allowed(kwargs["cue_mask"].numpy(), band.shape[2])
+        valid = valid & self.start_allowed(kwargs["cue_mask"].numpy())
         scores = np.where(valid, band, -np.inf)
         lse_video = np.array([_logsumexp(s[v]) for s, v in zip(scores, valid)])  # (B,)
         lse_all = _logsumexp(lse_video)
@@ -235,14 +235,15 @@ class CueSpanLocalizer:
         mt, ms = np.log(target)[:, None, None], math.log(inf.source_length_median_s)  # (B, 1, 1), scalar
         return (mt - ms) * (2 * log_len - ms - mt) / (2 * max(inf.length_log_sigma, 0.1) ** 2)
 
-    def start_allowed(self, mask: np.ndarray, w: int) -> np.ndarray:
-        """(B, N, W) bool: a span may start at unit i (see ``skip_first_units``); mask (B, N) real units."""
+    def start_allowed(self, mask: np.ndarray) -> np.ndarray:
+        """(B, N, 1) bool, broadcast over the W span lengths: a span may start at unit i (see
+        ``skip_first_units``); mask (B, N) real units."""
         skip = int(self.inference.skip_first_units)
         allowed = np.ones(mask.shape, bool)  # (B, N)
         if skip > 0:
             long_enough = mask.sum(1) > skip  # (B,)
             allowed[:, :skip] = ~long_enough[:, None]
-        return np.repeat(allowed[:, :, None], w, axis=2)
+        return allowed[:, :, None]
 
     def target_length(self, duration: np.ndarray) -> np.ndarray | None:
         """(B,) target median answer seconds for videos of ``duration`` (B,) s, None without a target."""
