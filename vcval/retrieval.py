@@ -305,10 +305,15 @@ class RerankRetriever:
     def __repr__(self) -> str:
         return f"RerankRetriever({self.first_stage!r}, {self.reranker!r}, depth={self.depth})"
 
-    def window_text(self, hit: Hit) -> str:
-        """The text of a window hit, joined as the corpus's windows are (:func:`vcval.ingest.windows.make_windows`)."""
-        cues = self.corpus.cues(hit.video_id)[hit.first_cue:hit.last_cue + 1]
-        return " ".join(c.text.strip() for c in cues if c.text.strip())
+    def window_texts(self, hits: Sequence[Hit]) -> list[str]:
+        """The stored text of each window hit (the corpus's own windows; one catalog read per video)."""
+        by_video: dict[str, dict[tuple[int, int], str]] = {}
+        out = []
+        for h in hits:
+            if h.video_id not in by_video:
+                by_video[h.video_id] = {(w.first_cue, w.last_cue): w.text for w in self.corpus.windows(h.video_id)}
+            out.append(by_video[h.video_id].get((h.first_cue, h.last_cue), ""))
+        return out
 
     def search(self, query: str, k: int) -> list[Hit]:
         """Top-``k`` hits: the first stage's top ``depth`` in re-ranker order, then the rest."""
@@ -317,7 +322,7 @@ class RerankRetriever:
         head, tail = hits[: self.depth], hits[self.depth:]
         if not head:
             return []
-        scores = self.reranker.score(q, [self.window_text(h) for h in head])  # (len(head),)
+        scores = self.reranker.score(q, self.window_texts(head))  # (len(head),)
         order = sorted(range(len(head)), key=lambda i: (-float(scores[i]), i))
         out = [Hit(head[i].video_id, float(scores[i]), head[i].first_cue, head[i].last_cue, head[i].start,
                    head[i].end) for i in order]

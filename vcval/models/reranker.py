@@ -18,7 +18,6 @@ baseline localizer's per-cue relevance), ``retriever/`` (a RepBERT encoder folde
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -46,8 +45,6 @@ class CrossEncoderReranker:
 
     def __init__(self, model_dir: Path, device: str = "cpu", max_length: int | None = None) -> None:
         """``max_length``: pair tokens; default the length it was trained with (its ``reranker.json``)."""
-        import torch
-
         from vcval.encoders import _BertForward, _FastTokenizer, load_bert_weights
 
         config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
@@ -74,20 +71,16 @@ class CrossEncoderReranker:
         self.name = str(model_dir)
         self.inference: dict[str, Any] = {}  # serving settings of the checkpoint (rocketqa.json "inference")
         self._lock = threading.Lock()
-        self._torch = torch
-        digest = hashlib.sha256()
-        for f in sorted(model_dir.glob("*.safetensors")):
-            digest.update(f.read_bytes())
-        self.fingerprint = f"reranker@sha256:{digest.hexdigest()[:16]}"
 
     def __repr__(self) -> str:
         return f"CrossEncoderReranker({self.name!r})"
 
     def score(self, question: str, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Relevance logits (N,) of ``question`` paired with each of ``texts`` (batched by length)."""
+        import torch
+
         from vcval.utils import one_thread_if_small
 
-        torch = self._torch
         if isinstance(texts, str):
             raise InvalidInputError("score() takes a list of window texts, not a single string")
         out = np.zeros(len(texts), dtype=np.float32)

@@ -47,3 +47,62 @@ def require_data(paths: Iterable[str]) -> None:
         if not Path(path).exists():
             raise InvalidInputError(f"{path} not found: prepare the data with scripts/convert_tutorialvqa.py "
                                     "(see README, Training)")
+
+
+def freeze_lower_layers(model: Any, trainable_layers: int) -> None:
+    """Train only the top ``trainable_layers`` encoder layers of a BERT (embeddings and lower layers frozen);
+    0 or less leaves every parameter trainable."""
+    if trainable_layers <= 0:
+        return
+    n = int(model.config.num_hidden_layers)
+    keep = tuple(f"encoder.layer.{i}." for i in range(max(0, n - trainable_layers), n))
+    for name, param in model.named_parameters():
+        param.requires_grad_(name.startswith(keep))
+
+
+def adamw(model: Any, lr: float, weight_decay: float, lr_head: float | None = None) -> Any:
+    """AdamW over the trainable parameters of ``model``, without decay on biases / LayerNorms; parameters named
+    ``head.*`` at ``lr_head`` when given (a new head learning from scratch)."""
+    import torch
+
+    no_decay = ("bias", "LayerNorm.weight")
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    is_head = [lr_head is not None and n.startswith("head.") for n, _ in params]
+    body = [(n, p) for (n, p), h in zip(params, is_head) if not h]
+    groups: list[dict[str, Any]] = [
+        {"params": [p for n, p in body if not any(x in n for x in no_decay)], "weight_decay": weight_decay},
+        {"params": [p for n, p in body if any(x in n for x in no_decay)], "weight_decay": 0.0}]
+    head = [p for (_n, p), h in zip(params, is_head) if h]
+    if head:
+        groups.append({"params": head, "weight_decay": 0.0, "lr": lr_head})
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def save_training_state(out: Path, model: Any, optimizer: Any, scheduler: Any, **position: Any) -> None:
+    """Everything needed to resume, in ``out/last/state.pt`` (atomic): weights, optimiser, scheduler, torch's RNG
+    (so dropout continues as in an uninterrupted run) and ``position`` (step, epoch, best, history, ...)."""
+    import torch
+
+    from vcval.utils import atomic_write
+
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+             "rng": torch.get_rng_state(), **position}
+    atomic_write(Path(out) / "last" / "state.pt", lambda fh: torch.save(state, fh))
+
+
+def load_training_state(out: Path, model: Any, optimizer: Any, scheduler: Any) -> dict[str, Any] | None:
+    """Restore what :func:`save_training_state` wrote (``weights_only=True``); returns the rest of the state (the
+    position), or None when ``out/last/state.pt`` does not exist."""
+    import torch
+
+    path = Path(out) / "last" / "state.pt"
+    if not path.is_file():
+        return None
+    st = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(st.pop("model"))
+    optimizer.load_state_dict(st.pop("optimizer"))
+    scheduler.load_state_dict(st.pop("scheduler"))
+    rng = st.pop("rng", None)
+    if rng is not None:
+        torch.set_rng_state(rng)
+    return st

@@ -41,7 +41,7 @@ from vcval.models.mbvr import (
     prepare_video,
     shuffle_partners,
 )
-from vcval.training.runtime import known_keys, seed_everything
+from vcval.training.runtime import known_keys, load_training_state, save_training_state, seed_everything
 from vcval.training.schedules import linear_warmup_decay
 
 logger = logging.getLogger(__name__)
@@ -278,27 +278,19 @@ class MBVRTrainer:
             fh.write(json.dumps(row) + "\n")
 
     def save_state(self) -> None:
-        """Model + optimiser + scheduler + position in ``last/state.pt`` (atomic)."""
-        from vcval.utils import atomic_write
-
-        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "scheduler": self.scheduler.state_dict(), "step": self.step, "epoch": self.epoch,
-                 "best": self.best, "history": self.history, "rng": torch.get_rng_state()}
-        atomic_write(self.out / "last" / "state.pt", lambda fh: torch.save(state, fh))
+        """Model + optimiser + scheduler + position in ``last/state.pt`` (atomic; see
+        :func:`~vcval.training.runtime.save_training_state`)."""
+        save_training_state(self.out, self.model, self.optimizer, self.scheduler, step=self.step, epoch=self.epoch,
+                            best=self.best, history=self.history)
 
     def load_state(self) -> bool:
-        """Resume from ``last/state.pt`` (``weights_only=True``); False when there is none."""
-        path = self.out / "last" / "state.pt"
-        if not path.is_file():
+        """Resume from ``last/state.pt``; False when there is none."""
+        st = load_training_state(self.out, self.model, self.optimizer, self.scheduler)
+        if st is None:
             return False
-        st = torch.load(path, map_location="cpu", weights_only=True)
-        self.model.load_state_dict(st["model"])
-        self.optimizer.load_state_dict(st["optimizer"])
-        self.scheduler.load_state_dict(st["scheduler"])
         self.step, self.epoch, self.best = int(st["step"]), int(st["epoch"]), float(st["best"])
         self.history = list(st["history"])
-        torch.set_rng_state(st["rng"])
-        logger.info("resumed from %s at step %d (epoch %d)", path, self.step, self.epoch)
+        logger.info("resumed from %s at step %d (epoch %d)", self.out / "last", self.step, self.epoch)
         return True
 
     def save_best(self, row: dict[str, Any]) -> None:

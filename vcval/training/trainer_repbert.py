@@ -32,7 +32,14 @@ from vcval.errors import InvalidInputError
 from vcval.evaluation.questions import Question, load_questions
 from vcval.ingest.windows import Window, WindowConfig, make_windows
 from vcval.models.losses import in_batch_loss
-from vcval.training.runtime import known_keys, seed_everything
+from vcval.training.runtime import (
+    adamw,
+    freeze_lower_layers,
+    known_keys,
+    load_training_state,
+    save_training_state,
+    seed_everything,
+)
 from vcval.training.schedules import linear_warmup_decay
 
 logger = logging.getLogger(__name__)
@@ -109,11 +116,13 @@ def _iou(a0: float, a1: float, b0: float, b1: float) -> float:
 
 @dataclass(frozen=True)
 class Pair:
-    """A question, its answer window and its BM25 hard-negative pool (indices into :attr:`PairData.texts`)."""
+    """A question, its answer window, its BM25 hard-negative pool and every window overlapping its answer (never a
+    negative); indices into :attr:`PairData.texts`."""
 
     question: str
     positive: int
     hard: tuple[int, ...]
+    answers: frozenset[int] = frozenset()
 
 
 class PairData:
@@ -152,7 +161,7 @@ class PairData:
             if hard_pool > 0:
                 _, ids = bm25.search(q.question, hard_pool + len(answer))
                 hard = tuple(int(i) for i in ids if int(i) not in answer)[:hard_pool]
-            self.pairs.append(Pair(q.question, first[q.video_id] + best, hard))
+            self.pairs.append(Pair(q.question, first[q.video_id] + best, hard, frozenset(answer)))
         if skipped:
             logger.info("%d questions have no window overlapping their answer (or no transcript); left out", skipped)
         self.seed = seed
@@ -172,6 +181,37 @@ class PairData:
         return rng.sample(pool, min(n, len(pool)))
 
 
+@dataclass
+class RetrievalSplit:
+    """Train questions + their videos' windows, and the dev questions (a seeded sample of ``dev_limit``) with
+    the flat window list they are ranked over (train + dev videos): what every retriever trainer reads."""
+
+    train_questions: list[Question]
+    train_windows: dict[str, list[Window]]
+    dev_questions: list[Question]
+    dev_texts: list[str]
+    dev_videos: list[str]
+
+    @classmethod
+    def load(cls, cfg: Any) -> RetrievalSplit:
+        """From a config with train/dev questions and transcripts, ``dev_limit`` and ``seed``; InvalidInputError
+        when a video is in both splits (the split must be by video)."""
+        train_q = load_questions(cfg.train_questions)
+        dev_q = load_questions(cfg.dev_questions)
+        train_videos = {q.video_id for q in train_q}
+        overlap = train_videos & {q.video_id for q in dev_q}
+        if overlap:
+            raise InvalidInputError(f"{len(overlap)} videos are in both the train and the dev questions "
+                                    f"(e.g. {sorted(overlap)[0]}); use a by-video split")
+        train_windows = transcript_windows(cfg.train_transcripts, train_videos)
+        dev_windows = {**train_windows, **transcript_windows(cfg.dev_transcripts, {q.video_id for q in dev_q})}
+        if cfg.dev_limit and cfg.dev_limit < len(dev_q):
+            chosen = sorted(random.Random(cfg.seed).sample(range(len(dev_q)), cfg.dev_limit))
+            dev_q = [dev_q[i] for i in chosen]
+        return cls(train_q, train_windows, dev_q, [w.text for v in sorted(dev_windows) for w in dev_windows[v]],
+                   [v for v in sorted(dev_windows) for _ in dev_windows[v]])
+
+
 # --------------------------------------------------------------------------- model pieces
 def embed(model: Any, tokenizer: Any, texts: list[str], max_len: int) -> torch.Tensor:
     """Mean-pooled, L2-normalised embeddings (B, D) of ``texts`` (with gradients when the model has them)."""
@@ -184,15 +224,33 @@ def embed(model: Any, tokenizer: Any, texts: list[str], max_len: int) -> torch.T
     return _mean_pool_normalize(hidden, batch["attention_mask"])
 
 
+@torch.no_grad()
+def encode_texts(model: Any, tokenizer: Any, texts: list[str], max_len: int, batch_size: int = 64) -> np.ndarray:
+    """(N, D) float32 :func:`embed` of ``texts`` in eval mode, batched by length (the model's mode is restored)."""
+    was_training = model.training
+    model.eval()
+    out = np.zeros((len(texts), model.config.hidden_size), np.float32)
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    for s in range(0, len(texts), batch_size):
+        idx = order[s:s + batch_size]
+        out[idx] = embed(model, tokenizer, [texts[i] for i in idx], max_len).float().numpy()
+    model.train(was_training)
+    return out
+
+
 def video_metrics(query_vecs: np.ndarray, window_vecs: np.ndarray, window_videos: list[str],
                   gold: list[str]) -> dict[str, float]:
     """Video R@1 / R@5 / MRR (percent) when videos are ranked by their best window: queries (Q, D),
     windows (W, D) with their video ids (W,), gold video ids (Q,)."""
+    return video_metrics_from_scores(query_vecs @ window_vecs.T, window_videos, gold)
+
+
+def video_metrics_from_scores(sims: np.ndarray, window_videos: list[str], gold: list[str]) -> dict[str, float]:
+    """:func:`video_metrics` from window scores (Q, W) already computed (e.g. re-ranked)."""
     videos = sorted(set(window_videos))
     col = {v: i for i, v in enumerate(videos)}
     vid_idx = np.array([col[v] for v in window_videos])
-    sims = query_vecs @ window_vecs.T  # (Q, W)
-    best = np.full((len(query_vecs), len(videos)), -np.inf, np.float32)
+    best = np.full((len(sims), len(videos)), -np.inf, np.float32)
     np.maximum.at(best.T, vid_idx, sims.T)  # (V, Q) max over each video's windows
     ranks = []
     for q, g in enumerate(gold):
@@ -221,42 +279,19 @@ class RepBERTTrainer:
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.base_dir))
         self.model = AutoModel.from_pretrained(str(self.base_dir), add_pooling_layer=False)
         self.model.float().train()
-        if cfg.trainable_layers > 0:
-            n_layers = int(self.model.config.num_hidden_layers)
-            keep = tuple(f"encoder.layer.{i}." for i in range(max(0, n_layers - cfg.trainable_layers), n_layers))
-            for name, param in self.model.named_parameters():
-                param.requires_grad_(name.startswith(keep))
-        train_q = load_questions(cfg.train_questions)
-        dev_q = load_questions(cfg.dev_questions)
-        train_videos = {q.video_id for q in train_q}
-        overlap = train_videos & {q.video_id for q in dev_q}
-        if overlap:
-            raise InvalidInputError(f"{len(overlap)} videos are in both the train and the dev questions "
-                                    f"(e.g. {sorted(overlap)[0]}); use a by-video split")
-        train_windows = transcript_windows(cfg.train_transcripts, train_videos)
-        self.data = PairData(train_q, train_windows, hard_pool=cfg.hard_pool if cfg.hard_negatives else 0,
-                             seed=cfg.seed)
+        freeze_lower_layers(self.model, cfg.trainable_layers)
+        split = RetrievalSplit.load(cfg)
+        self.data = PairData(split.train_questions, split.train_windows,
+                             hard_pool=cfg.hard_pool if cfg.hard_negatives else 0, seed=cfg.seed)
         if not len(self.data):
             raise InvalidInputError(f"no training pairs from {cfg.train_questions}")
-        dev_windows = {**train_windows, **transcript_windows(cfg.dev_transcripts, {q.video_id for q in dev_q})}
-        self.dev_texts = [w.text for v in sorted(dev_windows) for w in dev_windows[v]]
-        self.dev_videos = [v for v in sorted(dev_windows) for _ in dev_windows[v]]
-        if cfg.dev_limit and cfg.dev_limit < len(dev_q):
-            chosen = sorted(random.Random(cfg.seed).sample(range(len(dev_q)), cfg.dev_limit))
-            dev_q = [dev_q[i] for i in chosen]
-        self.dev_q = dev_q
+        self.dev_q, self.dev_texts, self.dev_videos = split.dev_questions, split.dev_texts, split.dev_videos
         self.batches_per_epoch = len(self.data.batches(0, cfg.batch_size))
         total = cfg.epochs * self.batches_per_epoch
         if cfg.max_steps:
             total = min(total, cfg.max_steps)
         self.total_steps = total
-        no_decay = ("bias", "LayerNorm.weight")
-        trainable = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
-        groups = [
-            {"params": [p for n, p in trainable if not any(x in n for x in no_decay)], "weight_decay": cfg.weight_decay},
-            {"params": [p for n, p in trainable if any(x in n for x in no_decay)], "weight_decay": 0.0},
-        ]
-        self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
+        self.optimizer = adamw(self.model, cfg.lr, cfg.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, linear_warmup_decay(cfg.warmup_steps, total))
         self.step, self.epoch, self.batch = 0, 0, 0
         self.best = -1.0
@@ -267,28 +302,19 @@ class RepBERTTrainer:
 
     # ------------------------------------------------------------------ state
     def save_state(self) -> None:
-        """Everything needed to resume, in ``last/state.pt`` (written atomically)."""
-        from vcval.utils import atomic_write
-
-        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "scheduler": self.scheduler.state_dict(), "step": self.step, "epoch": self.epoch,
-                 "batch": self.batch, "best": self.best, "history": self.history, "rng": torch.get_rng_state()}
-        atomic_write(self.out / "last" / "state.pt", lambda fh: torch.save(state, fh))
+        """Everything needed to resume, in ``last/state.pt`` (:func:`~vcval.training.runtime.save_training_state`)."""
+        save_training_state(self.out, self.model, self.optimizer, self.scheduler, step=self.step, epoch=self.epoch,
+                            batch=self.batch, best=self.best, history=self.history)
 
     def load_state(self) -> bool:
-        """Resume from ``last/state.pt`` (``weights_only=True``); False when there is none."""
-        path = self.out / "last" / "state.pt"
-        if not path.is_file():
+        """Resume from ``last/state.pt``; False when there is none."""
+        st = load_training_state(self.out, self.model, self.optimizer, self.scheduler)
+        if st is None:
             return False
-        st = torch.load(path, map_location="cpu", weights_only=True)
-        self.model.load_state_dict(st["model"])
-        self.optimizer.load_state_dict(st["optimizer"])
-        self.scheduler.load_state_dict(st["scheduler"])
         self.step, self.epoch, self.batch = int(st["step"]), int(st["epoch"]), int(st["batch"])
         self.best, self.history = float(st["best"]), list(st["history"])
-        if "rng" in st:  # dropout masks continue as in an uninterrupted run
-            torch.set_rng_state(st["rng"])
-        logger.info("resumed from %s at step %d (epoch %d, batch %d)", path, self.step, self.epoch, self.batch)
+        logger.info("resumed from %s at step %d (epoch %d, batch %d)", self.out / "last", self.step, self.epoch,
+                    self.batch)
         return True
 
     def _log(self, row: dict[str, Any]) -> None:
@@ -314,16 +340,9 @@ class RepBERTTrainer:
         self.scheduler.step()
         return {"loss": float(loss.detach()), "acc": float(hit.float().mean())}
 
-    @torch.no_grad()
     def encode(self, texts: list[str], max_len: int, batch_size: int = 64) -> np.ndarray:
         """(N, D) float32 embeddings in eval mode, batched by length."""
-        self.model.eval()
-        out = np.zeros((len(texts), self.model.config.hidden_size), np.float32)
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        for s in range(0, len(texts), batch_size):
-            idx = order[s:s + batch_size]
-            out[idx] = embed(self.model, self.tokenizer, [texts[i] for i in idx], max_len).float().numpy()
-        return out
+        return encode_texts(self.model, self.tokenizer, texts, max_len, batch_size)
 
     def evaluate(self) -> dict[str, float]:
         """Dev video R@1 / R@5 / MRR of window retrieval over the train + dev windows."""

@@ -44,11 +44,17 @@ import numpy as np
 import torch
 
 from vcval.errors import InvalidInputError
-from vcval.evaluation.questions import load_questions
 from vcval.models.losses import listwise_losses
-from vcval.training.runtime import known_keys, seed_everything
+from vcval.training.runtime import adamw, freeze_lower_layers, known_keys, seed_everything
 from vcval.training.schedules import linear_warmup_decay
-from vcval.training.trainer_repbert import PairData, embed, transcript_windows, video_metrics
+from vcval.training.trainer_repbert import (
+    PairData,
+    RetrievalSplit,
+    embed,
+    encode_texts,
+    video_metrics,
+    video_metrics_from_scores,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +71,7 @@ class RocketQAConfig:
     base: str = ""  # "" = the packaged MiniLM (checkpoints store deltas over it); else a local BERT folder (full)
     retriever_init: str = ""  # "" = the base; else a RepBERT encoder folder over the base (full weights or delta)
     seed: int = 13
-    trainable_layers: int = 3  # top layers trained in both models (the rest frozen; stored as a delta)
+    trainable_layers: int = 3  # top layers trained in both models (the rest frozen; stored as a delta); 0 = all
     batch_size: int = 4  # questions per step
     list_size: int = 8  # 1 answer window + list_size - 1 negatives per question
     warmup_steps: int = 60  # phase 1: re-ranker alone on BM25 negatives
@@ -126,29 +132,6 @@ class CrossEncoderModel(torch.nn.Module):
         return self.head(mean_pool(hidden, batch["attention_mask"]))[:, 0]  # (B,)
 
 
-def _freeze_lower(model: Any, trainable_layers: int) -> list[str]:
-    """Train only the top ``trainable_layers`` encoder layers; returns the trainable parameter-name prefixes."""
-    n = int(model.config.num_hidden_layers)
-    keep = tuple(f"encoder.layer.{i}." for i in range(max(0, n - trainable_layers), n))
-    for name, param in model.named_parameters():
-        param.requires_grad_(name.startswith(keep))
-    return list(keep)
-
-
-def _optimizer(params: list[tuple[str, torch.nn.Parameter]], lr: float, wd: float,
-               lr_head: float | None = None) -> torch.optim.AdamW:
-    """AdamW without decay on biases / LayerNorms; parameters named ``head.*`` at ``lr_head`` when given."""
-    no_decay = ("bias", "LayerNorm.weight")
-    head = [(n, p) for n, p in params if lr_head is not None and n.startswith("head.")]
-    body = [(n, p) for n, p in params if not (lr_head is not None and n.startswith("head."))]
-    groups: list[dict[str, Any]] = [
-        {"params": [p for n, p in body if not any(x in n for x in no_decay)], "weight_decay": wd},
-        {"params": [p for n, p in body if any(x in n for x in no_decay)], "weight_decay": 0.0}]
-    if head:
-        groups.append({"params": [p for _n, p in head], "weight_decay": 0.0, "lr": lr_head})
-    return torch.optim.AdamW(groups, lr=lr)
-
-
 class RocketQATrainer:
     """Runs :class:`RocketQAConfig` (phase 1 then phase 2); :meth:`train` returns the summary."""
 
@@ -164,41 +147,16 @@ class RocketQATrainer:
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.base_dir))
         self.retriever = self._load_bert(cfg.retriever_init)
         self.reranker = CrossEncoderModel(self._load_bert(""))
-        self.trainable = _freeze_lower(self.retriever, cfg.trainable_layers)
-        _freeze_lower(self.reranker.bert, cfg.trainable_layers)
+        freeze_lower_layers(self.retriever, cfg.trainable_layers)
+        freeze_lower_layers(self.reranker.bert, cfg.trainable_layers)
 
-        train_q = load_questions(cfg.train_questions)
-        dev_q = load_questions(cfg.dev_questions)
-        overlap = {q.video_id for q in train_q} & {q.video_id for q in dev_q}
-        if overlap:
-            raise InvalidInputError(f"{len(overlap)} videos are in both the train and the dev questions "
-                                    f"(e.g. {sorted(overlap)[0]}); use a by-video split")
-        train_windows = transcript_windows(cfg.train_transcripts, {q.video_id for q in train_q})
-        self.data = PairData(train_q, train_windows, hard_pool=cfg.hard_pool, seed=cfg.seed)
+        split = RetrievalSplit.load(cfg)
+        self.data = PairData(split.train_questions, split.train_windows, hard_pool=cfg.hard_pool, seed=cfg.seed)
         if not len(self.data):
             raise InvalidInputError(f"no training pairs from {cfg.train_questions}")
-        # windows that overlap each pair's answer (never negatives)
-        starts: dict[str, int] = {}
-        for i, (vid, _j) in enumerate(self.data.keys):
-            starts.setdefault(vid, i)
-        by_q = {q.question: q for q in train_q}
-        self.answer_sets: list[set[int]] = []
-        for pair in self.data.pairs:
-            q = by_q[pair.question]
-            wins = train_windows[q.video_id]
-            self.answer_sets.append({starts[q.video_id] + j for j, w in enumerate(wins)
-                                     if min(w.end, q.end) > max(w.start, q.start)} | {pair.positive})
-        dev_windows = {**train_windows, **transcript_windows(cfg.dev_transcripts, {q.video_id for q in dev_q})}
-        self.dev_texts = [w.text for v in sorted(dev_windows) for w in dev_windows[v]]
-        self.dev_videos = [v for v in sorted(dev_windows) for _ in dev_windows[v]]
-        if cfg.dev_limit and cfg.dev_limit < len(dev_q):
-            chosen = sorted(random.Random(cfg.seed).sample(range(len(dev_q)), cfg.dev_limit))
-            dev_q = [dev_q[i] for i in chosen]
-        self.dev_q = dev_q
-        self.opt_de = _optimizer([(n, p) for n, p in self.retriever.named_parameters() if p.requires_grad],
-                                 cfg.lr_retriever, cfg.weight_decay)
-        self.opt_ce = _optimizer([(n, p) for n, p in self.reranker.named_parameters() if p.requires_grad],
-                                 cfg.lr_reranker, cfg.weight_decay, lr_head=cfg.lr_head)
+        self.dev_q, self.dev_texts, self.dev_videos = split.dev_questions, split.dev_texts, split.dev_videos
+        self.opt_de = adamw(self.retriever, cfg.lr_retriever, cfg.weight_decay)
+        self.opt_ce = adamw(self.reranker, cfg.lr_reranker, cfg.weight_decay, lr_head=cfg.lr_head)
         total = cfg.warmup_steps + cfg.joint_steps
         self.sched_ce = torch.optim.lr_scheduler.LambdaLR(self.opt_ce, linear_warmup_decay(cfg.lr_warmup, total))
         self.sched_de = torch.optim.lr_scheduler.LambdaLR(self.opt_de, linear_warmup_decay(cfg.lr_warmup,
@@ -230,17 +188,9 @@ class RocketQATrainer:
         return model.float().train()
 
     # ------------------------------------------------------------------ data
-    @torch.no_grad()
-    def encode(self, texts: list[str], max_len: int, batch_size: int = 64) -> np.ndarray:
+    def encode(self, texts: list[str], max_len: int) -> np.ndarray:
         """(N, H) float32 retriever embeddings in eval mode, batched by length."""
-        self.retriever.eval()
-        out = np.zeros((len(texts), self.retriever.config.hidden_size), np.float32)
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        for s in range(0, len(texts), batch_size):
-            idx = order[s:s + batch_size]
-            out[idx] = embed(self.retriever, self.tokenizer, [texts[i] for i in idx], max_len).float().numpy()
-        self.retriever.train()
-        return out
+        return encode_texts(self.retriever, self.tokenizer, texts, max_len)
 
     @torch.no_grad()
     def rerank_scores(self, question: str, texts: list[str]) -> np.ndarray:
@@ -259,8 +209,9 @@ class RocketQATrainer:
         depth = self.cfg.mine_depth
         mined = np.zeros((len(q), depth), np.int64)
         for i in range(len(q)):
-            top = np.argsort(-sims[i], kind="stable")[: depth + len(self.answer_sets[i])]
-            cands = [int(j) for j in top if int(j) not in self.answer_sets[i]][:depth]
+            answers = self.data.pairs[i].answers
+            top = np.argsort(-sims[i], kind="stable")[: depth + len(answers)]
+            cands = [int(j) for j in top if int(j) not in answers][:depth]
             mined[i, : len(cands)] = cands
         self.mined = mined
         logger.info("mined the retriever's top %d windows for %d questions in %.0f s", depth, len(q),
@@ -347,8 +298,7 @@ class RocketQATrainer:
             # re-ranked windows above all others, in re-ranker order (the serving rule)
             reranked[i] = sims[i] - 1e3
             reranked[i, top] = 1e3 + scores
-        out.update({f"rr_{k}": v for k, v in video_metrics(reranked, np.eye(len(w), dtype=np.float32),
-                                                            self.dev_videos, gold).items()})
+        out.update({f"rr_{k}": v for k, v in video_metrics_from_scores(reranked, self.dev_videos, gold).items()})
         return out
 
     def _delta(self, model: torch.nn.Module, prefix: str = "") -> dict[str, torch.Tensor]:
