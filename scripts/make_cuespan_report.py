@@ -36,6 +36,19 @@ def target_text(inference: dict) -> str:
     return f"{median} s"
 
 
+def length_text(inference: dict, cal: dict, model_cfg: dict) -> str:
+    """The serving-length line: the model's length bias unit and the served tilt, if any."""
+    if model_cfg.get("length_unit") == "fraction" and not inference.get("target_length_median_s"):
+        return ("- Answer length: the model's length bias reads a span's share of the video, not its seconds "
+                "(answers are a similar share at the median in the training data, 11.6%, and in the 2,710 MedVidQA "
+                "train annotations, 11%), so no length tilt is served.")
+    return (f"- Length tilt: training answers median {inference['source_length_median_s']} s (log-sigma "
+            f"{inference['length_log_sigma']}); served towards " + target_text(inference)
+            + " (fitted to the 2,710 MedVidQA train annotations). Dev Rank@1 "
+            f"mIoU without / with the tilt: {cal.get('dev_rank1_miou_without_length_shift', float('nan')):.2f} / "
+            f"{cal.get('dev_rank1_miou_with_length_shift', float('nan')):.2f} (the cost on the source domain).")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", type=Path, default=ROOT / "runs/cuespan")
@@ -47,6 +60,7 @@ def main() -> None:
     training = json.loads((args.checkpoint / "training.json").read_text())
     inference = json.loads((args.checkpoint / "inference.json").read_text())
     cal = json.loads((args.checkpoint / "calibration.json").read_text())
+    model_cfg = json.loads((args.checkpoint / "config.json").read_text())
     recipe = training["recipe"]
     miou = [float(r["dev_miou"]) for r in rows]
     size = (args.checkpoint / "model.safetensors").stat().st_size
@@ -84,12 +98,7 @@ def main() -> None:
         f"- Retriever: `{inference['retriever']}`; spans ranked across videos by span score - "
         f"{inference['retrieval_weight']} x log(1 + retrieval rank) (dev Rank@1 mIoU by weight: "
         + ", ".join(f"{w}: {v:.2f}" for w, v in cal["dev_rank1_miou_by_retrieval_weight"].items()) + ").",
-        f"- Length tilt: training answers median {inference['source_length_median_s']} s (log-sigma "
-        f"{inference['length_log_sigma']}); served towards "
-        + target_text(inference)
-        + " (fitted to the 2,710 MedVidQA train annotations). Dev Rank@1 "
-        f"mIoU without / with the tilt: {cal.get('dev_rank1_miou_without_length_shift', float('nan')):.2f} / "
-        f"{cal.get('dev_rank1_miou_with_length_shift', float('nan')):.2f} (the cost on the source domain).",
+        length_text(inference, cal, model_cfg),
         f"- Clips start {inference['lead_in_s']} s before the answer.",
         "",
         "## Confidence calibration (dev)",

@@ -9,7 +9,8 @@ def _inputs(b=3, n=12, d=384):
     q = torch.nn.functional.normalize(torch.randn(b, d), dim=-1)
     c = torch.nn.functional.normalize(torch.randn(b, n, d), dim=-1)
     mask = torch.ones(b, n, dtype=torch.bool)
-    mask[1, 8:] = False
+    if b > 1:
+        mask[1, 8:] = False
     return q, c, mask
 
 
@@ -56,3 +57,70 @@ def test_best_cell():
     e = np.array([10.0, 20, 30, 40])
     assert best_cell(s, e, 11, 29, max_span=4)[:2] == (1, 2)
     assert best_cell(s, e, 0, 40, max_span=2)[2] < 1.0
+
+
+def test_fraction_length_bias_reads_the_share_of_the_video_not_seconds():
+    """A "fraction" model gives a span the length bias of its share of the video: the same bias for a
+    10 s span of a 100 s video as for a 50 s span of a 500 s video; a "seconds" model does not."""
+    import pytest
+
+    n = 10
+    h = torch.zeros(2, n, 32)
+    mask = torch.ones(2, n, dtype=torch.bool)
+    start = torch.stack([torch.arange(n) * 10.0, torch.arange(n) * 50.0])  # (2, N): 10 s / 50 s units
+    end = start + torch.tensor([[10.0], [50.0]])
+    duration = torch.tensor([100.0, 500.0])
+    for unit, same in (("fraction", True), ("seconds", False)):
+        cfg = CueSpanConfig(hidden=32, ff_dim=64, head_size=16, max_span_cues=4, length_unit=unit,
+                            use_offset_bias=False, use_span_sum=False)
+        m = CueSpanModel(cfg).eval()
+        with torch.no_grad():
+            m.span_proj.weight.zero_(), m.span_proj.bias.zero_()
+            m.len_bias.weight.copy_(torch.arange(cfg.len_buckets, dtype=torch.float32)[:, None])
+        band = m.band_scores(h, mask, start, end, 4, duration)  # (2, N, 4)
+        assert torch.equal(band[0], band[1]) is same
+        assert (band[0, 0, 1:] > band[0, 0, :-1]).all()  # longer spans, higher buckets
+    with pytest.raises(ValueError, match="length_unit"):
+        CueSpanModel(CueSpanConfig(length_unit="minutes"))
+
+
+def test_share_model_scores_do_not_depend_on_the_video_time_scale():
+    """With rotary positions and length bias both read as shares of the video, stretching every time of a
+    video by 5x leaves its span scores unchanged (given the same unit encodings and with the one per-unit
+    input in seconds, the unit's own duration, switched off); with index rotary they change."""
+    q, c, mask = _inputs(b=1, n=9)
+    start = torch.tensor([[0.0, 3, 7, 12, 14, 20, 26, 27, 33]])
+    end = torch.cat([start[:, 1:], torch.tensor([[40.0]])], 1)
+    cfg = CueSpanConfig(hidden=32, ff_dim=64, head_size=16, max_span_cues=4, length_unit="fraction",
+                        rotary_position="share", use_offset_bias=False)
+    m = CueSpanModel(cfg).eval()
+    with torch.no_grad():
+        m.len_bias.weight.normal_()
+        m.scalar_proj.weight[:, -1] = 0.0  # the unit-duration feature (log seconds)
+        a = m(q, c, mask, start, end, return_full=False).band
+        b = m(q, c, mask, start * 5, end * 5, return_full=False).band
+        assert torch.allclose(a, b, atol=1e-5)
+        m.config.rotary_position = "index"
+        assert not torch.allclose(m(q, c, mask, start, end, return_full=False).band, a, atol=1e-3)
+
+
+def test_boundary_features_mark_topic_changes_and_long_pauses():
+    from vcval.models.cuespan.modeling_cuespan import N_BOUNDARY, boundary_features
+
+    a, b = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), dim=-1)
+    cues = torch.stack([a, a, b, b, torch.zeros(2)])[None]  # (1, 5, 2): topic changes between units 1 and 2
+    mask = torch.tensor([[True, True, True, True, False]])
+    start = torch.tensor([[0.0, 4.1, 12.0, 16.1, 0.0]])  # a 4 s pause before unit 2, 0.1 s elsewhere
+    end = torch.tensor([[4.0, 8.0, 16.0, 20.0, 0.0]])
+    f = boundary_features(cues, mask, start, end)  # (1, 5, 4)
+    assert f.shape == (1, 5, N_BOUNDARY)
+    assert f[0, 1, 1] == 0.0 and f[0, 2, 0] == 0.0 and f[0, 0, 1] > 0.99  # cos with next / previous
+    assert f[0, 2, 2] > 1.0 > f[0, 3, 2]  # the long pause stands out before unit 2
+    assert f[0, 1, 3] == f[0, 2, 2]  # ... and is the pause after unit 1
+    assert (f[0, 0, [0, 2]] == 0).all() and (f[0, 4] == 0).all()  # nothing before the first unit, padding zero
+    m = CueSpanModel(CueSpanConfig(emb_dim=2, hidden=32, ff_dim=64, head_size=16, max_span_cues=4,
+                                   boundary_features=True)).eval()
+    assert m.scalar_proj.in_features == 12 + N_BOUNDARY
+    q = torch.nn.functional.normalize(torch.ones(1, 2), dim=-1)
+    band = m(q, cues, mask, start, end, return_full=False).band  # (1, 5, 4)
+    assert torch.isfinite(band[0, 0]).all()

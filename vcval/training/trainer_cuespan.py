@@ -302,6 +302,10 @@ def tune_and_calibrate(cfg: CueSpanTrainConfig, data: TrainingData, checkpoint: 
     t0 = time.time()
     no_shift = []
     target = length_target(cfg.length_prior)
+    if target and getattr(localizer.model.config, "length_unit", "seconds") == "fraction":
+        logger.info("no length tilt: the model's length bias is a share of the video, and answers are about the "
+                    "same share in the training data and in the length prior's domain")
+        target = {}
     if target:
         for q in dev_q:
             cands = qa.candidates(q.question)

@@ -12,10 +12,18 @@ class CueSpanConfig(JsonConfig):
 
     emb_dim: size of the frozen sentence embeddings (all-MiniLM-L6-v2: 384).
     hidden / n_layers / n_heads / ff_dim: the cue-sequence encoder (conv + self-attention).
-    head_size / use_rotary / span_head ("global" | "independent"): the span scorer;
+    head_size / use_rotary / span_head ("global" | "independent"): the span scorer; rotary_position
+    "index" rotates by unit index (CCGS), "share" by the unit's middle as a share of the video times
+    rotary_scale (so the learned start-end offsets, like a "fraction" length bias, scale with the video);
     use_span_sum adds sum_{k=i..j} u_k (a learned per-cue relevance above a learned level).
-    max_span_cues: longest span in units; len_buckets buckets log-seconds of a span for a
-    learned length bias between min_len_s and max_len_s.
+    max_span_cues: longest span in units; len_buckets buckets the log length of a span for a
+    learned length bias: in seconds between min_len_s and max_len_s (``length_unit`` "seconds"), or as a
+    share of the video between min_len_frac and 1 (``length_unit`` "fraction": answers are a similar
+    share of the video across domains, 11-12% at the median in TutorialVQA and in the 2,710 MedVidQA
+    train annotations, while their seconds follow the videos' lengths). use_offset_bias adds a learned
+    bias per span length in units.
+    boundary_features adds four question-independent inputs per unit (cosine with the previous / next
+    unit, the pause before / after it z-scored within the video): where a step or topic changes.
     contrastive_weight: lambda of Loss2 in Loss = Loss1 + lambda * Loss2.
     use_lexical: read the IDF lexical-overlap features (False zeroes them: an ablation).
     visual_dim: size of the visual frame features fused by time (EfficientNet-Lite0: 1280); 0 = a
@@ -32,6 +40,8 @@ class CueSpanConfig(JsonConfig):
     dropout: float = 0.1
     head_size: int = 64
     use_rotary: bool = True
+    rotary_position: str = "index"
+    rotary_scale: float = 100.0
     span_head: str = "global"
     use_span_sum: bool = True
     use_length_bias: bool = True
@@ -40,6 +50,10 @@ class CueSpanConfig(JsonConfig):
     len_buckets: int = 24
     min_len_s: float = 2.0
     max_len_s: float = 400.0
+    length_unit: str = "seconds"
+    min_len_frac: float = 0.005
+    use_offset_bias: bool = True
+    boundary_features: bool = False
     contrastive_weight: float = 1.0
     use_lexical: bool = True
     visual_dim: int = 0

@@ -13,7 +13,8 @@ module then scores every span [i, j] of units in a few milliseconds:
    question (fusion by time, as CCGS aligns frames with subtitle spans); units without frames add 0.
 3. a span head: score[i, j] = <Y_i, X_j> / sqrt(d) with rotary positions over unit indexes
    (CCGS's global span head) + sum_{k=i..j} u_k (learned relevance mass inside the span)
-   + learned length biases (span length in units and log-seconds buckets).
+   + learned length biases (span length in units, and log length buckets in seconds or as a share of
+   the video, ``length_unit``).
 
 Cells are valid for i <= j, j - i < max_span_cues (and optionally a seconds limit).
 Loss = Loss1 (cross-entropy over the positive video's valid cells) + lambda * Loss2
@@ -35,6 +36,7 @@ from vcval.models.cuespan.configuration_cuespan import CueSpanConfig
 
 NEG_INF = -1e9
 N_SCALAR = 12
+N_BOUNDARY = 4  # boundary_features: cos with the previous / next unit, pause before / after (z-scored log)
 
 
 def band_valid(
@@ -101,6 +103,25 @@ def best_cell(starts: np.ndarray, ends: np.ndarray, a_start: float, a_end: float
     flat = int(np.argmax(iou))
     i, j = divmod(flat, n)
     return i, j, float(iou[i, j])
+
+
+def boundary_features(cues: torch.Tensor, cue_mask: torch.Tensor, cue_start: torch.Tensor,
+                      cue_end: torch.Tensor) -> torch.Tensor:
+    """(B, N, N_BOUNDARY) question-independent signs of a topic or step boundary around each unit: cosine
+    with the previous and the next unit (0 at the video's ends), and the pause before and after it as
+    log(1 + seconds) z-scored within the video (a long pause for this speaker, whatever their pace).
+    cues (B, N, D) normalised unit vectors, cue_mask (B, N) bool, cue_start / cue_end (B, N) seconds."""
+    m = cue_mask.float()  # (B, N)
+    pair = m[:, 1:] * m[:, :-1]  # (B, N-1): both units real
+    sim = (cues[:, 1:] * cues[:, :-1]).sum(-1) * pair  # (B, N-1): cos(unit k, unit k+1)
+    gap = torch.log1p((cue_start[:, 1:] - cue_end[:, :-1]).clamp(min=0.0)) * pair  # (B, N-1)
+    cnt = pair.sum(1, keepdim=True).clamp(min=1.0)  # (B, 1)
+    mean = gap.sum(1, keepdim=True) / cnt
+    std = (((gap - mean) ** 2 * pair).sum(1, keepdim=True) / cnt).sqrt().clamp(min=0.05)
+    gap_z = (gap - mean) / std * pair  # (B, N-1)
+    pad = F.pad  # (left, right) on the last dim: "before" features are 0 on the first unit, "after" on the last
+    feats = [pad(sim, (1, 0)), pad(sim, (0, 1)), pad(gap_z, (1, 0)), pad(gap_z, (0, 1))]
+    return torch.stack(feats, -1) * m[..., None]  # (B, N, N_BOUNDARY)
 
 
 @dataclass
@@ -181,7 +202,7 @@ class CueSpanModel(nn.Module):
         self.cue_proj = nn.Linear(cfg.emb_dim, h)
         self.q_proj = nn.Linear(cfg.emb_dim, h)
         self.qc_proj = nn.Linear(cfg.emb_dim, h)
-        self.scalar_proj = nn.Linear(N_SCALAR, h)
+        self.scalar_proj = nn.Linear(N_SCALAR + (N_BOUNDARY if cfg.boundary_features else 0), h)
         self.in_norm = nn.LayerNorm(h)
         self.drop = nn.Dropout(cfg.dropout)
         self.conv = _ConvBlock(h, cfg.conv_kernel, cfg.dropout)
@@ -190,6 +211,10 @@ class CueSpanModel(nn.Module):
             for _ in range(cfg.n_layers)
         )
         self.out_norm = nn.LayerNorm(h)
+        if cfg.length_unit not in ("seconds", "fraction"):
+            raise ValueError(f"unknown length_unit {cfg.length_unit!r}: use 'seconds' or 'fraction'")
+        if cfg.rotary_position not in ("index", "share"):
+            raise ValueError(f"unknown rotary_position {cfg.rotary_position!r}: use 'index' or 'share'")
         if cfg.span_head == "global":
             self.span_proj = nn.Linear(h, 2 * cfg.head_size)
         elif cfg.span_head == "independent":
@@ -260,6 +285,8 @@ class CueSpanModel(nn.Module):
     ) -> torch.Tensor:
         """Per-unit hidden states (B, N, H); visual (B, N, Dv) frames pooled per unit, visual_mask (B, N)."""
         scal = self.scalar_features(question, cues, cues_ctx, cue_mask, cue_start, cue_end, lexical, duration)  # (B, N, F)
+        if self.config.boundary_features:
+            scal = torch.cat([scal, boundary_features(cues, cue_mask, cue_start, cue_end)], -1)  # (B, N, F + 4)
         q = self.q_proj(question)[:, None]  # (B, 1, H)
         h = self.cue_proj(cues_ctx) + q * self.qc_proj(cues_ctx) + self.scalar_proj(scal)  # (B, N, H)
         if self.config.visual_dim and visual is not None:
@@ -313,7 +340,9 @@ class CueSpanModel(nn.Module):
                         visual, visual_mask)  # (B, N, H)
 
         w = min(cfg.max_span_cues, n)
-        band = self.band_scores(h, cue_mask, cue_start, cue_end, w)  # (B, N, W): span i .. i+w
+        if duration is None:
+            duration = (cue_end * cue_mask.float()).max(1).values  # (B,)
+        band = self.band_scores(h, cue_mask, cue_start, cue_end, w, duration)  # (B, N, W): span i .. i+w
         valid_band = band_valid(cue_mask, w, cue_start, cue_end, cfg.max_span_seconds)  # (B, N, W)
         band = band.masked_fill(~valid_band, NEG_INF)  # (B, N, W)
         if return_full:
@@ -329,9 +358,11 @@ class CueSpanModel(nn.Module):
         return out
 
     def band_scores(
-        self, h: torch.Tensor, cue_mask: torch.Tensor, cue_start: torch.Tensor, cue_end: torch.Tensor, w: int
+        self, h: torch.Tensor, cue_mask: torch.Tensor, cue_start: torch.Tensor, cue_end: torch.Tensor, w: int,
+        duration: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """(B, N, W) raw scores of spans [i, i + o], o < W (cells past the end are garbage; mask them)."""
+        """(B, N, W) raw scores of spans [i, i + o], o < W (cells past the end are garbage; mask them).
+        duration (B,): video seconds, read by a ``length_unit`` "fraction" model (default: last unit end)."""
         cfg = self.config
         b, n, _ = h.shape
         off = torch.arange(w, device=h.device)  # (W,)
@@ -339,7 +370,13 @@ class CueSpanModel(nn.Module):
         if cfg.span_head == "global":
             x, y = self.span_proj(h).chunk(2, dim=-1)  # (B, N, d) each: end / start
             if cfg.use_rotary:
-                pos = torch.arange(n, device=h.device)
+                if cfg.rotary_position == "share":
+                    if duration is None:
+                        duration = (cue_end * cue_mask.float()).max(1).values  # (B,)
+                    mid = 0.5 * (cue_start + cue_end)  # (B, N)
+                    pos = mid / duration.float().clamp(min=1.0)[:, None] * cfg.rotary_scale  # (B, N)
+                else:
+                    pos = torch.arange(n, device=h.device)  # (N,)
                 x, y = rotary(x, pos), rotary(y, pos)
             xj = x[:, jdx]  # (B, N, W, d)
             scores = torch.einsum("bid,biwd->biw", y, xj) / math.sqrt(cfg.head_size)  # (B, N, W)
@@ -351,9 +388,17 @@ class CueSpanModel(nn.Module):
             prefix = F.pad(torch.cumsum(u, 1), (1, 0))  # (B, N+1)
             scores = scores + prefix[:, jdx + 1] - prefix[:, :n, None]  # (B, N, W): sum u_i..u_j
         if cfg.use_length_bias:
-            scores = scores + self.offset_bias.weight[:w, 0][None, None]  # (B, N, W)
-            secs = (cue_end[:, jdx] - cue_start[:, :, None]).clamp(min=cfg.min_len_s, max=cfg.max_len_s)  # (B, N, W)
-            frac = (torch.log(secs) - math.log(cfg.min_len_s)) / (math.log(cfg.max_len_s) - math.log(cfg.min_len_s))
-            bucket = (frac * (cfg.len_buckets - 1)).round().long()  # (B, N, W)
+            if cfg.use_offset_bias:
+                scores = scores + self.offset_bias.weight[:w, 0][None, None]  # (B, N, W)
+            length = cue_end[:, jdx] - cue_start[:, :, None]  # (B, N, W) seconds
+            if cfg.length_unit == "fraction":
+                if duration is None:
+                    duration = (cue_end * cue_mask.float()).max(1).values  # (B,)
+                lo, hi = cfg.min_len_frac, 1.0
+                length = length / duration.float().clamp(min=1.0)[:, None, None]  # (B, N, W) share of the video
+            else:
+                lo, hi = cfg.min_len_s, cfg.max_len_s
+            pos = (torch.log(length.clamp(min=lo, max=hi)) - math.log(lo)) / (math.log(hi) - math.log(lo))
+            bucket = (pos * (cfg.len_buckets - 1)).round().long()  # (B, N, W)
             scores = scores + self.len_bias.weight[:, 0][bucket]  # (B, N, W)
         return scores.float()
