@@ -455,3 +455,27 @@ def test_window_config_is_stored(tmp_path, encoder, transcripts):
     assert c.window_config == WindowConfig(max_cues=2, stride=1)
     assert [(w.first_cue, w.last_cue) for w in c.windows("pasta")] == [(0, 1), (1, 2), (2, 3)]
     c.close()
+
+
+def test_a_corpus_past_the_ivf_limit_serves_an_ivf_index_across_reopen_add_and_remove(tmp_path, encoder, transcripts,
+                                                                                       monkeypatch):
+    """With the limit lowered to a few windows, the saved dense index is IVF; retrieval, reopening, adding and
+    removing a video behave as with the flat index."""
+    import vcval.corpus.indexes as indexes
+
+    monkeypatch.setattr(indexes, "IVF_MIN_VECTORS", 2)
+    root = tmp_path / "c"
+    c = Corpus.open(root, text_encoder=encoder)
+    c.add_transcripts([transcripts["layers"], transcripts["pasta"]], progress=False)
+    assert c.index_stats()["dense_kind"] == "ivf"
+    n0 = c.index_stats()["dense_vectors"]
+    c.add_transcript(transcripts["sling"])
+    assert make_retriever(c, "dense").search("how do I support an injured arm", 3)[0].video_id == "sling"
+    c.close()
+    c2 = Corpus.open(root, text_encoder=encoder)
+    assert c2.index_stats()["dense_kind"] == "ivf"
+    assert make_retriever(c2, "hybrid").search("triangular bandage sling", 3)[0].video_id == "sling"
+    c2.remove("sling")
+    assert c2.index_stats()["dense_vectors"] == n0
+    assert all(h.video_id != "sling" for h in make_retriever(c2, "dense").search("arm sling", 50))
+    c2.close()

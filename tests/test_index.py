@@ -90,6 +90,35 @@ def test_dense_add_search_remove_save_load(tmp_path):
     assert DenseIndex(8).search(vecs[:2], k=5)[1].shape == (2, 0)
 
 
+def test_large_dense_index_becomes_ivf_with_high_recall_and_keeps_working(tmp_path):
+    """Past the size limit a saved flat index becomes IVF: same ids, recall@10 against exact search stays
+    high, removing and adding still work, and the kind survives save / load."""
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((40, 32)).astype(np.float32)
+    x = centers[rng.integers(0, 40, 4000)] + 0.3 * rng.standard_normal((4000, 32)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    ids = np.arange(1000, 5000, dtype=np.int64)
+    exact = DenseIndex(32)
+    exact.add(ids, x)
+    index = DenseIndex(32)
+    index.add(ids, x)
+    assert not index.upgrade_if_large(min_vectors=5000) and index.kind == "flat"  # below the limit
+    assert index.upgrade_if_large(min_vectors=3000) and index.kind == "ivf" and index.ntotal == 4000
+    queries = x[:50] + 0.1 * rng.standard_normal((50, 32)).astype(np.float32)
+    _, want = exact.search(queries, 10)
+    _, got = index.search(queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(want, got)])
+    assert recall >= 0.9
+    assert index.remove(ids[:100]) == 100 and index.ntotal == 3900
+    assert not set(index.search(x[:5], 10)[1].ravel()) & set(ids[:100].tolist())
+    index.add([9999], x[:1])
+    assert 9999 in index.search(x[:1], 2)[1][0]  # the same vector as id 1000: both score 1.0
+    index.save(tmp_path / "d.npz", generation=3)
+    loaded, gen = DenseIndex.load(tmp_path / "d.npz")
+    assert gen == 3 and loaded.kind == "ivf" and loaded.ntotal == 3901
+    assert np.array_equal(loaded.search(queries, 10)[1], index.search(queries, 10)[1])
+
+
 def test_dense_rejects_wrong_shapes():
     idx = DenseIndex(4)
     with pytest.raises(InvalidInputError):

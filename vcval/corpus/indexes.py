@@ -8,7 +8,11 @@ but never by the window indexes.
 
 Dense: ``faiss.IndexIDMap2(IndexFlatIP)`` over L2-normalised sentence vectors (inner
 product == cosine), keyed by int64 window ids, so adding or removing one video touches
-only its own vectors (``add_with_ids`` / ``remove_ids``).
+only its own vectors (``add_with_ids`` / ``remove_ids``). Exact search reads every vector per
+question (its time grows linearly with the windows), so when a saved index reaches
+``IVF_MIN_VECTORS`` it becomes an inverted-file index (``IndexIVFFlat``: k-means cells trained once on
+the vectors it holds then, ``nprobe`` cells read per question; later videos are added to the trained
+cells). ``benchmarks/bench_scale.py`` measures the crossover and the recall.
 
 BM25: bm25s has no incremental add -- IDF is corpus-global, so adding one document changes
 every score. We therefore keep every document's token list (in memory, in the saved index
@@ -59,8 +63,16 @@ def read_generation(path: str | os.PathLike) -> int | None:
 
 
 # --------------------------------------------------------------------------- dense
+IVF_MIN_VECTORS = 50_000
+"""A saved flat index of at least this many vectors becomes an IVF index (see the module doc). README
+"Scaling out": exact search passes 100 ms at about 40k windows (~2k videos) on 2 shared cores; IVF with
+nprobe 16 answered 219k windows in 1.2 ms at recall@10 1.00 there (benchmarks/scale.md)."""
+IVF_NPROBE = 16
+
+
 class DenseIndex:
-    """Exact inner-product search over L2-normalised vectors with int64 ids (FAISS)."""
+    """Inner-product search over L2-normalised vectors with int64 ids (FAISS): exact (``kind`` "flat")
+    until :meth:`upgrade_if_large` makes it an inverted-file index (``kind`` "ivf")."""
 
     def __init__(self, dim: int) -> None:
         import faiss
@@ -74,6 +86,34 @@ class DenseIndex:
     def ntotal(self) -> int:
         """Number of stored vectors."""
         return int(self._index.ntotal)
+
+    @property
+    def kind(self) -> str:
+        """"flat" (exact) or "ivf" (inverted file, approximate)."""
+        import faiss
+
+        return "ivf" if isinstance(faiss.downcast_index(self._index), faiss.IndexIVF) else "flat"
+
+    def upgrade_if_large(self, min_vectors: int | None = None) -> bool:
+        """Turn a flat index of at least ``min_vectors`` (default ``IVF_MIN_VECTORS``) vectors into an
+        ``IndexIVFFlat`` of min(4096, 4 sqrt(n)) cells trained on them; True when it did."""
+        import faiss
+
+        limit = IVF_MIN_VECTORS if min_vectors is None else int(min_vectors)
+        n = self.ntotal
+        if self.kind != "flat" or n < max(limit, 1):
+            return False
+        vectors = faiss.downcast_index(self._index.index).reconstruct_n(0, n)  # (n, D) in insertion order
+        ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)  # (n,)
+        nlist = int(max(1, min(4096, 4 * np.sqrt(n), n // 39)))  # FAISS wants >= 39 training points per cell
+        quantizer = faiss.IndexFlatIP(self.dim)
+        ivf = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf.train(vectors)
+        ivf.add_with_ids(vectors, ids)
+        ivf.nprobe = min(IVF_NPROBE, nlist)
+        self._index = ivf  # FAISS's Python wrapper keeps the quantizer alive with the index
+        logger.info("dense index of %d vectors is now IVF (%d cells, nprobe %d)", n, nlist, ivf.nprobe)
+        return True
 
     def __len__(self) -> int:
         return self.ntotal
@@ -134,6 +174,9 @@ class DenseIndex:
         obj = cls.__new__(cls)
         obj.dim = dim
         obj._index = faiss.deserialize_index(blob)
+        if obj.kind == "ivf":
+            ivf = faiss.extract_index_ivf(obj._index)
+            ivf.nprobe = min(IVF_NPROBE, int(ivf.nlist))
         return obj, gen
 
 
@@ -323,6 +366,7 @@ class SearchIndexes:
         pending = {k: p.with_name(p.name + ".pending") for k, p in paths.items()}
         try:
             dense = self.dense if self.dense is not None else DenseIndex(dim)
+            dense.upgrade_if_large()
             dense.save(pending["dense"], generation)
             self.bm25_windows.save(pending["bm25_windows"], generation)
             self.bm25_videos.save(pending["bm25_videos"], generation)
@@ -382,8 +426,9 @@ class SearchIndexes:
         self.bm25_videos.remove([pk])
 
     def stats(self) -> dict[str, Any]:
-        """Number of entries per index."""
+        """Number of entries per index and the dense index's kind."""
         return {"dense_vectors": 0 if self.dense is None else self.dense.ntotal,
+                "dense_kind": "none" if self.dense is None else self.dense.kind,
                 "bm25_windows": len(self.bm25_windows), "bm25_videos": len(self.bm25_videos)}
 
 
