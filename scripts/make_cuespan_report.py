@@ -14,9 +14,11 @@ import argparse
 import csv
 import json
 import shutil
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 BARS = " ▁▂▃▄▅▆▇█"
 
 
@@ -36,12 +38,29 @@ def target_text(inference: dict) -> str:
     return f"{median} s"
 
 
-def length_text(inference: dict, cal: dict, model_cfg: dict) -> str:
+def answer_shares(recipe: dict) -> str:
+    """Median answer share of the video in the recipe's training questions and in the MedVidQA priors."""
+    import statistics
+
+    from vcval.evaluation.questions import load_questions
+
+    parts = []
+    train = ROOT / recipe.get("train", "")
+    if train.is_file():
+        shares = [(q.end - q.start) / q.video_length for q in load_questions(train) if q.video_length]
+        parts.append(f"{100 * statistics.median(shares):.1f}% in the training questions")
+    priors = ROOT / (recipe.get("length_prior") or "data/medvidqa/priors.json")
+    if priors.is_file():
+        fit = json.loads(priors.read_text())["answer_length_fraction"]
+        parts.append(f"{100 * fit['p50']:.1f}% in the {fit['count']:,} MedVidQA train annotations")
+    return " and ".join(parts) or "not measured here: the data files are missing"
+
+
+def length_text(inference: dict, cal: dict, model_cfg: dict, recipe: dict) -> str:
     """The serving-length line: the model's length bias unit and the served tilt, if any."""
     if model_cfg.get("length_unit") == "fraction" and not inference.get("target_length_median_s"):
         return ("- Answer length: the model's length bias reads a span's share of the video, not its seconds "
-                "(answers are a similar share at the median in the training data, 11.6%, and in the 2,710 MedVidQA "
-                "train annotations, 11%), so no length tilt is served.")
+                f"(median answer share: {answer_shares(recipe)}), so no length tilt is served.")
     return (f"- Length tilt: training answers median {inference['source_length_median_s']} s (log-sigma "
             f"{inference['length_log_sigma']}); served towards " + target_text(inference)
             + " (fitted to the 2,710 MedVidQA train annotations). Dev Rank@1 "
@@ -98,7 +117,7 @@ def main() -> None:
         f"- Retriever: `{inference['retriever']}`; spans ranked across videos by span score - "
         f"{inference['retrieval_weight']} x log(1 + retrieval rank) (dev Rank@1 mIoU by weight: "
         + ", ".join(f"{w}: {v:.2f}" for w, v in cal["dev_rank1_miou_by_retrieval_weight"].items()) + ").",
-        length_text(inference, cal, model_cfg),
+        length_text(inference, cal, model_cfg, recipe),
         f"- Clips start {inference['lead_in_s']} s before the answer.",
         "",
         "## Confidence calibration (dev)",
