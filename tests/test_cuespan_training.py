@@ -94,3 +94,20 @@ def test_training_with_frame_features_fuses_them_by_time(tmp_path, monkeypatch):
     assert summary["best_step"] == 2
     saved = json.loads(open(f"{cfg.output}/best/config.json").read())
     assert saved["visual_dim"] == 4
+
+
+def test_a_fraction_length_model_is_served_without_a_seconds_tilt(trained, tmp_path, monkeypatch):
+    """A checkpoint whose length bias reads shares of the video gets no seconds length target, even when the
+    recipe names a length prior (the shares already match across domains)."""
+    import shutil
+
+    cfg, data, _, _ = trained
+    folder = tmp_path / "fraction"
+    shutil.copytree(f"{cfg.output}/best", folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "length_unit": "fraction"}))
+    monkeypatch.setenv("VCVAL_HOME", str(tmp_path / "home"))
+    report = tune_and_calibrate(cfg, data, checkpoint=folder)
+    inf = CueSpanInference.from_json(folder / "inference.json")
+    assert inf.target_length_median_s is None and inf.target_length_exponent == 0.0
+    assert "dev_rank1_miou_with_length_shift" not in report
