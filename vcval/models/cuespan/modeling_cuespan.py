@@ -105,6 +105,14 @@ def best_cell(starts: np.ndarray, ends: np.ndarray, a_start: float, a_end: float
     return i, j, float(iou[i, j])
 
 
+def video_seconds(cue_end: torch.Tensor, cue_mask: torch.Tensor, duration: torch.Tensor | None = None) -> torch.Tensor:
+    """(B,) video length in seconds, at least 1: ``duration`` (B,) when given (the units may be a crop of the
+    video), else the last real unit's end; cue_end (B, N) seconds, cue_mask (B, N) bool."""
+    if duration is None:
+        duration = (cue_end * cue_mask.float()).max(1).values  # (B,)
+    return duration.float().clamp(min=1.0)
+
+
 def boundary_features(cues: torch.Tensor, cue_mask: torch.Tensor, cue_start: torch.Tensor,
                       cue_end: torch.Tensor) -> torch.Tensor:
     """(B, N, N_BOUNDARY) question-independent signs of a topic or step boundary around each unit: cosine
@@ -256,10 +264,7 @@ class CueSpanModel(nn.Module):
             feats += [v - mean, (v - mean) / std]
         vmax = cos_x.masked_fill(~cue_mask, -1e4).max(1, keepdim=True).values  # (B, 1)
         lmax = lexical.masked_fill(~cue_mask, -1e4).max(1, keepdim=True).values
-        if duration is None:
-            dur_v = (cue_end * m).max(1, keepdim=True).values.clamp(min=1.0)  # (B, 1)
-        else:
-            dur_v = duration.float()[:, None].clamp(min=1.0)  # (B, 1)
+        dur_v = video_seconds(cue_end, cue_mask, duration)[:, None]  # (B, 1)
         feats += [
             cos_x - vmax,
             lexical,
@@ -336,12 +341,11 @@ class CueSpanModel(nn.Module):
         if visual is not None and self.training and cfg.visual_dropout:
             keep_row = torch.rand(b, 1, device=cues.device) >= cfg.visual_dropout  # (B, 1): modality dropout
             visual_mask = (visual_mask if visual_mask is not None else cue_mask) & keep_row
+        duration = video_seconds(cue_end, cue_mask, duration)  # (B,)
         h = self.encode(question, cues, cues_ctx, cue_mask, cue_start, cue_end, lexical, duration,
                         visual, visual_mask)  # (B, N, H)
 
         w = min(cfg.max_span_cues, n)
-        if duration is None:
-            duration = (cue_end * cue_mask.float()).max(1).values  # (B,)
         band = self.band_scores(h, cue_mask, cue_start, cue_end, w, duration)  # (B, N, W): span i .. i+w
         valid_band = band_valid(cue_mask, w, cue_start, cue_end, cfg.max_span_seconds)  # (B, N, W)
         band = band.masked_fill(~valid_band, NEG_INF)  # (B, N, W)
@@ -362,19 +366,18 @@ class CueSpanModel(nn.Module):
         duration: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """(B, N, W) raw scores of spans [i, i + o], o < W (cells past the end are garbage; mask them).
-        duration (B,): video seconds, read by a ``length_unit`` "fraction" model (default: last unit end)."""
+        duration (B,): video seconds, read by a ``length_unit`` "fraction" or ``rotary_position`` "share" model
+        (default: the last unit's end, see :func:`video_seconds`)."""
         cfg = self.config
         b, n, _ = h.shape
+        seconds = video_seconds(cue_end, cue_mask, duration)  # (B,)
         off = torch.arange(w, device=h.device)  # (W,)
         jdx = (torch.arange(n, device=h.device)[:, None] + off[None]).clamp(max=n - 1)  # (N, W): end index
         if cfg.span_head == "global":
             x, y = self.span_proj(h).chunk(2, dim=-1)  # (B, N, d) each: end / start
             if cfg.use_rotary:
                 if cfg.rotary_position == "share":
-                    if duration is None:
-                        duration = (cue_end * cue_mask.float()).max(1).values  # (B,)
-                    mid = 0.5 * (cue_start + cue_end)  # (B, N)
-                    pos = mid / duration.float().clamp(min=1.0)[:, None] * cfg.rotary_scale  # (B, N)
+                    pos = 0.5 * (cue_start + cue_end) / seconds[:, None] * cfg.rotary_scale  # (B, N): unit middles
                 else:
                     pos = torch.arange(n, device=h.device)  # (N,)
                 x, y = rotary(x, pos), rotary(y, pos)
@@ -392,13 +395,11 @@ class CueSpanModel(nn.Module):
                 scores = scores + self.offset_bias.weight[:w, 0][None, None]  # (B, N, W)
             length = cue_end[:, jdx] - cue_start[:, :, None]  # (B, N, W) seconds
             if cfg.length_unit == "fraction":
-                if duration is None:
-                    duration = (cue_end * cue_mask.float()).max(1).values  # (B,)
                 lo, hi = cfg.min_len_frac, 1.0
-                length = length / duration.float().clamp(min=1.0)[:, None, None]  # (B, N, W) share of the video
+                length = length / seconds[:, None, None]  # (B, N, W) share of the video
             else:
                 lo, hi = cfg.min_len_s, cfg.max_len_s
-            pos = (torch.log(length.clamp(min=lo, max=hi)) - math.log(lo)) / (math.log(hi) - math.log(lo))
-            bucket = (pos * (cfg.len_buckets - 1)).round().long()  # (B, N, W)
+            frac = (torch.log(length.clamp(min=lo, max=hi)) - math.log(lo)) / (math.log(hi) - math.log(lo))
+            bucket = (frac * (cfg.len_buckets - 1)).round().long()  # (B, N, W)
             scores = scores + self.len_bias.weight[:, 0][bucket]  # (B, N, W)
         return scores.float()
