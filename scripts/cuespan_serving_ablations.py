@@ -9,7 +9,8 @@ Variants: ``shipped`` (checkpoints/cuespan as served); ``raw_cue_units`` (no sen
 subtitle cue is a unit, so spans may start or end mid-sentence); ``no_length_tilt`` (the model's own
 TutorialVQA answer lengths); ``power_law_length`` (the recipe's length target: a power law of the video's
 duration fitted to the MedVidQA train annotations); ``no_retrieval_weight`` (spans ranked by span score
-alone). Metrics: video R@1, Rank@1 mIoU, Rank@1 IoU>=0.5 (all in %), median length of the rank-1 span in
+alone); ``spans_from_intro`` (spans may start in the video's first units); ``argmax`` / ``expected_iou``
+(``expected_iou_t<T>``: at temperature T) decoding (``CueSpanInference.decode``). Metrics: video R@1, Rank@1 mIoU, Rank@1 IoU>=0.5 (all in %), median length of the rank-1 span in
 seconds beside the gold median. Writes benchmarks/cuespan_serving_ablations.md.
 """
 from __future__ import annotations
@@ -29,11 +30,12 @@ from vcval.evaluation import Evaluator  # noqa: E402
 
 logger = logging.getLogger("cuespan_serving_ablations")
 
-DATASETS = [  # (name, questions, transcripts, used for choices?)
-    ("TutorialVQA dev (by video)", "data/tutorialvqa/dev.json", "data/tutorialvqa/transcripts", True),
-    ("MedVidQA (29 videos)", "data/medvidqa/questions_with_transcripts.json", "data/medvidqa/transcripts", False),
-    ("demo (8 videos)", "data/demo/questions.json", "data/demo/transcripts", False),
-]
+DATASETS = {  # key: (name, questions, transcripts, used for choices?)
+    "dev": ("TutorialVQA dev (by video)", "data/tutorialvqa/dev.json", "data/tutorialvqa/transcripts", True),
+    "medvidqa": ("MedVidQA (29 videos)", "data/medvidqa/questions_with_transcripts.json",
+                 "data/medvidqa/transcripts", False),
+    "demo": ("demo (8 videos)", "data/demo/questions.json", "data/demo/transcripts", False),
+}
 VARIANTS = ["shipped", "raw_cue_units", "no_length_tilt", "power_law_length", "no_retrieval_weight", "spans_from_intro"]
 
 
@@ -62,6 +64,12 @@ def make_pipeline(evaluator: Evaluator, variant: str) -> Any:
         inf.retrieval_weight = 0.0
     elif variant == "spans_from_intro":
         inf.skip_first_units = 0
+    elif variant.startswith("expected_iou"):  # expected_iou or expected_iou_t<temperature>
+        inf.decode = "expected_iou"
+        if "_t" in variant:
+            inf.decode_temperature = float(variant.rsplit("_t", 1)[1])
+    elif variant.startswith("argmax"):
+        inf.decode = "argmax"
     elif variant != "shipped":
         raise SystemExit(f"unknown variant {variant}")
     retriever = make_retriever(corpus, inf.retriever, encoder=corpus.text_encoder)
@@ -72,6 +80,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dev-sample", type=int, default=300, help="seeded sample of the dev questions")
     ap.add_argument("--variants", nargs="+", default=VARIANTS)
+    ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS),
+                    help="measure dev alone first to make a choice before looking at the transfer sets")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "cuespan_serving_ablations.md")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -87,7 +97,7 @@ def main() -> None:
         "len = median rank-1 span (s), gold = median gold answer (s).",
         "",
     ]
-    for title, questions, transcripts, tuned in DATASETS:
+    for title, questions, transcripts, tuned in (DATASETS[key] for key in args.datasets):
         if not (ROOT / questions).is_file():
             logger.warning("skipping %s: %s missing (run the scripts/convert_*.py converters)", title, questions)
             continue

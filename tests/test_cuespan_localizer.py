@@ -84,6 +84,38 @@ def test_top_spans_are_non_overlapping_best_first():
     assert _top_spans(band, 3) == [(0, 2, 5.0), (3, 3, 3.0)]
 
 
+def test_expected_iou_decoding_plays_the_span_most_of_the_mass_agrees_on():
+    # 4 units of 10 s; three spans from unit 0 hold all the mass: [0,10] 0.4, [0,30] 0.3, [0,40] 0.3.
+    # Expected IoU: [0,10] 0.575, [0,30] 0.658, [0,40] 0.625, so the 30 s span wins where argmax takes 10 s.
+    band = np.full((4, 4), -np.inf)
+    band[0, 0], band[0, 2], band[0, 3] = np.log([0.4, 0.3, 0.3])
+    start, end = np.arange(4) * 10.0, np.arange(1, 5) * 10.0
+    argmax = CueSpanLocalizer(tiny_model(), ToyEncoder(), inference=CueSpanInference(spans_per_video=1))
+    assert argmax.pick_spans(band, start, end) == [(0, 0, pytest.approx(np.log(0.4)))]
+    mbr = CueSpanLocalizer(tiny_model(), ToyEncoder(), inference=CueSpanInference(decode="expected_iou"))
+    picked = mbr.pick_spans(band, start, end)
+    assert picked[0][:2] == (0, 2)
+    assert picked[0][2] == pytest.approx(np.log(0.4))  # the video's best score: videos rank as with argmax
+    assert len(picked) == 1  # every other candidate overlaps the first
+    cold = CueSpanLocalizer(tiny_model(), ToyEncoder(),
+                            inference=CueSpanInference(decode="expected_iou", decode_temperature=0.05))
+    assert cold.pick_spans(band, start, end)[0][:2] == (0, 0)  # near-zero temperature: the argmax again
+    with pytest.raises(ValueError, match="unknown decode"):
+        CueSpanLocalizer(tiny_model(), ToyEncoder(), inference=CueSpanInference(decode="beam")).pick_spans(
+            band, start, end)
+
+
+def test_expected_iou_decoding_serves_non_overlapping_ranked_answers():
+    enc = ToyEncoder()
+    loc = CueSpanLocalizer(tiny_model(), enc, inference=CueSpanInference(decode="expected_iou"))
+    answers = loc.localize("how do I put on a sling?", [candidate("sling", SLING), candidate("burn", BURN)], top_n=6)
+    assert answers
+    assert [a.score for a in answers] == sorted((a.score for a in answers), reverse=True)
+    for vid in {a.video_id for a in answers}:
+        spans = sorted((a.start, a.end) for a in answers if a.video_id == vid)
+        assert all(e1 <= s2 for (_, e1), (s2, _) in zip(spans, spans[1:]))
+
+
 def test_localize_answers_on_unit_boundaries_with_original_cues():
     enc = ToyEncoder()
     loc = CueSpanLocalizer(tiny_model(), enc)

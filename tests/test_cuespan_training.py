@@ -111,3 +111,54 @@ def test_a_fraction_length_model_is_served_without_a_seconds_tilt(trained, tmp_p
     inf = CueSpanInference.from_json(folder / "inference.json")
     assert inf.target_length_median_s is None and inf.target_length_exponent == 0.0
     assert "dev_rank1_miou_with_length_shift" not in report
+
+
+def test_merge_unit_runs_coarsens_times_texts_vectors_and_words():
+    import numpy as np
+
+    from vcval.corpus.encodings import encode_units, merge_unit_runs
+    from vcval.types import Cue
+
+    class Enc:
+        dim = 3
+
+        def encode(self, texts):
+            rng = np.random.default_rng(len(texts))
+            v = rng.normal(size=(len(texts), 3)).astype(np.float32)
+            return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    cues = [Cue(i, 2.0 * i, 2.0 * i + 1.5, f"Sentence number {w}.") for i, w in
+            enumerate(["one", "two", "three", "four", "five"])]
+    enc = encode_units(cues, Enc())
+    assert len(enc) == 5
+    merged = merge_unit_runs(enc, [2, 1, 2])
+    assert [(u.start, u.end) for u in merged.units] == [(0.0, 3.5), (4.0, 5.5), (6.0, 9.5)]
+    assert merged.units[0].text == "Sentence number one. Sentence number two."
+    assert merged.first_cue.tolist() == [0, 2, 3] and merged.last_cue.tolist() == [1, 2, 4]
+    mean = enc.vectors[:2].mean(0)
+    assert np.allclose(merged.vectors[0], mean / np.linalg.norm(mean), atol=1e-6)
+    assert np.allclose(merged.context[1], enc.context[2], atol=1e-6)
+    assert merged.words[0] == enc.words[0] | enc.words[1]
+    with pytest.raises(ValueError, match="sum to the 5 units"):
+        merge_unit_runs(enc, [2, 2])
+
+
+def test_coarsen_units_draws_runs_up_to_the_maximum_and_training_uses_it(trained, tmp_path):
+    import random
+
+    from vcval.training.trainer_cuespan import coarsen_units
+
+    cfg, data, _, _ = trained
+    vid = max(data.units, key=lambda v: len(data.units[v]))
+    units = data.units[vid]
+    a = coarsen_units(units, random.Random(3), 3)
+    b = coarsen_units(units, random.Random(3), 3)
+    assert [(u.start, u.end) for u in a.units] == [(u.start, u.end) for u in b.units]  # seeded
+    assert a.units[0].start == units.units[0].start and a.units[-1].end == units.units[-1].end
+    runs = (a.last_cue - a.first_cue + 1).tolist()
+    assert -(-len(units) // 3) <= len(a) < len(units)  # runs of 1..3 units
+    assert runs and min(runs) >= 1
+    assert len(coarsen_units(units, random.Random(0), 1)) == len(units)  # runs of one: unchanged
+    run = CueSpanTrainConfig(**{**cfg.to_dict(), "output": str(tmp_path / "coarse"), "steps": 3, "eval_every": 3,
+                                "coarsen_prob": 1.0, "coarsen_max": 3})
+    assert train(run, data)["best_step"] == 3

@@ -15,6 +15,7 @@ from vcval.localization.spans import (
     decode_spans,
     iou_matrix,
     mask_scores,
+    pairwise_iou,
     seconds_to_cue_span,
     span_mask,
     temporal_iou,
@@ -216,3 +217,14 @@ def test_batch_inputs_flat_cue_indexes_and_padding():
     assert out["features"].shape == (2, 3, 4) and out["feature_mask"][1].sum() == 0
     with pytest.raises(ValueError):
         batch_inputs([[5]], [VideoText([], np.zeros(0), np.zeros(0))], SPEC)
+
+
+def test_pairwise_iou_matches_temporal_iou_including_instants():
+    rng = np.random.default_rng(0)
+    s = np.round(rng.uniform(0, 10, 12), 0)
+    e = s + np.round(rng.uniform(0, 4, 12), 0)  # some zero-length spans (instants)
+    m = pairwise_iou(s[:5], e[:5], s, e)
+    assert m.shape == (5, 12)
+    for i in range(5):
+        for j in range(12):
+            assert m[i, j] == pytest.approx(temporal_iou((s[i], e[i]), (s[j], e[j])))

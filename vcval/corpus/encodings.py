@@ -143,6 +143,31 @@ def encode_units(cues: Sequence[Cue], encoder: Any, *, merge: bool = True) -> Un
     )
 
 
+def merge_unit_runs(enc: UnitEncodings, sizes: Sequence[int]) -> UnitEncodings:
+    """``enc`` with consecutive runs of ``sizes`` units (summing to ``len(enc)``) merged into one unit each.
+
+    A merged unit spans its run's times, joins its texts and takes the re-normalised mean of its
+    vectors and context vectors (no encoder call): a coarser segmentation of the same video, as
+    another subtitle source would cut it. Returns an object of M = len(sizes) units, (M, D) arrays.
+    """
+    if sum(sizes) != len(enc) or any(s < 1 for s in sizes):
+        raise ValueError(f"run sizes {list(sizes)} must be positive and sum to the {len(enc)} units")
+    bounds = np.cumsum([0, *sizes])
+    units, words = [], []
+    vec = np.zeros((len(sizes), enc.vectors.shape[1]), np.float32)
+    ctx = np.zeros_like(vec)
+    for m, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        run = enc.units[a:b]
+        units.append(Cue(m, run[0].start, run[-1].end, " ".join(u.text for u in run)))
+        words.append(frozenset().union(*enc.words[a:b]))
+        vec[m], ctx[m] = enc.vectors[a:b].mean(0), enc.context[a:b].mean(0)
+    vec /= np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12)
+    ctx /= np.maximum(np.linalg.norm(ctx, axis=1, keepdims=True), 1e-12)
+    out = UnitEncodings(tuple(units), enc.first_cue[bounds[:-1]], enc.last_cue[bounds[1:] - 1], vec, ctx)
+    object.__setattr__(out, "_words", words)
+    return out
+
+
 def encodings_key(encoder_name: str, content_hash: str) -> str:
     """What a stored file must match to be reused."""
     return f"{encoder_name}|v{ENCODING_VERSION}|{content_hash}"

@@ -70,6 +70,12 @@ nprobe 16 answered 219k windows in 1.2 ms at recall@10 1.00 there (benchmarks/sc
 IVF_NPROBE = 16
 
 
+def ivf_cells(n: int) -> int:
+    """k-means cells of the IVF index over ``n`` vectors: min(4096, 4 sqrt(n)), and at least 39
+    training vectors per cell (FAISS's minimum)."""
+    return int(max(1, min(4096, 4 * np.sqrt(n), n // 39)))
+
+
 class DenseIndex:
     """Inner-product search over L2-normalised vectors with int64 ids (FAISS): exact (``kind`` "flat")
     until :meth:`upgrade_if_large` makes it an inverted-file index (``kind`` "ivf")."""
@@ -105,7 +111,7 @@ class DenseIndex:
             return False
         vectors = faiss.downcast_index(self._index.index).reconstruct_n(0, n)  # (n, D) in insertion order
         ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)  # (n,)
-        nlist = int(max(1, min(4096, 4 * np.sqrt(n), n // 39)))  # FAISS wants >= 39 training points per cell
+        nlist = ivf_cells(n)
         quantizer = faiss.IndexFlatIP(self.dim)
         ivf = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
         ivf.train(vectors)

@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 INFERENCE_FILE = "inference.json"
 SMALL_BATCH_UNITS = 8192  # candidates x units up to this run on one CPU thread (see utils.one_thread_if_small)
+MBR_CANDIDATES = 256  # expected-IoU decoding: candidate spans per video (the best-scoring ones)
 CONFIDENCE_FEATURES = ("span_logprob", "video_prob", "margin", "max_cos", "lex_span", "lex_video", "retrieval_rank")
 
 
@@ -66,6 +67,11 @@ class CueSpanInference(JsonConfig):
     start on the first sentence in about 1% of the MedVidQA and TutorialVQA train annotations); a video with
     no more units than this keeps them all.
     calibration: a :class:`Calibrator` dict (empty: no confidence); threshold: ``confident`` cut.
+    decode: how each video's spans are chosen from its span scores. "argmax": the highest-scoring spans.
+    "expected_iou": the spans with the highest expected IoU under the model's span distribution
+    (softmax of the scores / ``decode_temperature`` over the video's ``decode_support`` best spans),
+    the minimum-Bayes-risk choice for an IoU metric: where the model hesitates between ends, it plays
+    the stretch most of its probability mass agrees on instead of one peak.
     """
 
     retriever: str = "hybrid"
@@ -80,6 +86,9 @@ class CueSpanInference(JsonConfig):
     target_reference_duration_s: float | None = None
     threshold: float = 0.5
     calibration: dict = field(default_factory=dict)
+    decode: str = "argmax"
+    decode_temperature: float = 1.0
+    decode_support: int = 1024
 
 
 @dataclass
@@ -193,6 +202,7 @@ class CueSpanLocalizer:
         band = band + self.length_shift(kwargs["cue_start"].numpy(), kwargs["cue_end"].numpy(),
                                         kwargs["duration"].numpy(), band.shape[2])
         valid = valid & self.start_allowed(kwargs["cue_mask"].numpy())
+        unit_start, unit_end = kwargs["cue_start"].numpy(), kwargs["cue_end"].numpy()  # (B, N) seconds
         scores = np.where(valid, band, -np.inf)
         lse_video = np.array([_logsumexp(s[v]) for s, v in zip(scores, valid)])  # (B,)
         lse_all = _logsumexp(lse_video)
@@ -203,7 +213,7 @@ class CueSpanLocalizer:
             others = np.delete(best_video, r)
             ctx_cos = u.context @ q_vec  # (U,)
             lex_video = idf_coverage(weights, set().union(*u.words))
-            for a, b, s in _top_spans(scores[r], self.inference.spans_per_video):
+            for a, b, s in self.pick_spans(scores[r], unit_start[r], unit_end[r]):
                 feats = {
                     "span_logprob": float(s - lse_all),
                     "video_prob": float(math.exp(lse_video[r] - lse_all)),
@@ -217,6 +227,21 @@ class CueSpanLocalizer:
                 spans.append(ScoredSpan(i, a, b, float(s), rank_score, feats))
         spans.sort(key=lambda sp: -sp.rank_score)
         return spans
+
+    def pick_spans(self, scores: np.ndarray, start: np.ndarray, end: np.ndarray) -> list[tuple[int, int, float]]:
+        """Up to ``spans_per_video`` non-overlapping (first, last, score) spans of one video.
+
+        scores: (N, W) band scores, -inf where invalid; start / end: (N,) unit seconds. With
+        ``decode="expected_iou"`` the returned score of the first span is the video's best span score
+        (so videos rank as with argmax) and later spans lose log(their expected IoU / the first's).
+        """
+        inf = self.inference
+        n = int(inf.spans_per_video)
+        if inf.decode == "argmax":
+            return _top_spans(scores, n)
+        if inf.decode != "expected_iou":
+            raise ValueError(f"unknown decode {inf.decode!r}: use 'argmax' or 'expected_iou'")
+        return _expected_iou_spans(scores, start, end, n, float(inf.decode_temperature), int(inf.decode_support))
 
     def length_shift(self, start: np.ndarray, end: np.ndarray, duration: np.ndarray, w: int) -> np.ndarray | float:
         """(B, N, W) log N(target) - log N(source) of each band span's log length (0 when no target is set).
@@ -289,6 +314,42 @@ def _logsumexp(x: np.ndarray) -> float:
         return -math.inf
     top = float(x.max())
     return top + math.log(float(np.exp(x - top).sum()))
+
+
+def _expected_iou_spans(scores: np.ndarray, start: np.ndarray, end: np.ndarray, n: int, temperature: float,
+                        support: int) -> list[tuple[int, int, float]]:
+    """Up to ``n`` non-overlapping spans of highest expected IoU (see ``CueSpanInference.decode``).
+
+    scores: (N, W) band scores (-inf = invalid), span (i, o) = units i..i+o; start / end: (N,) seconds.
+    The distribution is the softmax of scores / temperature over the ``support`` best spans; the best
+    ``MBR_CANDIDATES`` of them are the candidate answers.
+    """
+    from vcval.localization.spans import pairwise_iou
+
+    w = scores.shape[1]
+    flat = scores.reshape(-1)
+    cells = np.flatnonzero(np.isfinite(flat))
+    if not len(cells):
+        return []
+    cells = cells[np.argsort(-flat[cells], kind="stable")][:max(support, 1)]  # (S,) best first
+    logits = flat[cells] / max(temperature, 1e-3)
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    first, last = cells // w, cells // w + cells % w
+    s, e = start[first], end[last]
+    c = min(len(cells), MBR_CANDIDATES)
+    expected = pairwise_iou(s[:c], e[:c], s, e) @ p  # (C,) expected IoU of each candidate span
+    order = np.argsort(-expected, kind="stable")
+    best = float(flat[cells[0]])
+    picked: list[tuple[int, int, float]] = []
+    for k in order:
+        if len(picked) >= n:
+            break
+        a, b = int(first[k]), int(last[k])
+        if all(b < pa or a > pb for pa, pb, _ in picked):
+            ratio = expected[k] / max(expected[order[0]], 1e-12)
+            picked.append((a, b, best + math.log(max(ratio, 1e-12))))
+    return picked
 
 
 def _top_spans(scores: np.ndarray, n: int) -> list[tuple[int, int, float]]:

@@ -86,6 +86,20 @@ def iou_matrix(cue_start: np.ndarray, cue_end: np.ndarray, start: float, end: fl
     return np.where(np.triu(np.ones((n, n), dtype=bool)), iou, 0.0)
 
 
+def pairwise_iou(a_start: np.ndarray, a_end: np.ndarray, b_start: np.ndarray, b_end: np.ndarray) -> np.ndarray:
+    """(A, B) temporal IoU between spans ``a`` (A,) starts / ends and spans ``b`` (B,), in seconds.
+
+    The vectorised form of :func:`temporal_iou` (same definition: disjoint spans -> 0; two equal
+    instants -> 1), used to decode by expected IoU.
+    """
+    s1, e1 = np.asarray(a_start, np.float64)[:, None], np.asarray(a_end, np.float64)[:, None]  # (A, 1)
+    s2, e2 = np.asarray(b_start, np.float64)[None, :], np.asarray(b_end, np.float64)[None, :]  # (1, B)
+    inter = np.clip(np.minimum(e1, e2) - np.maximum(s1, s2), 0.0, None)  # (A, B)
+    union = (e1 - s1) + (e2 - s2) - inter
+    instants = union <= 0.0
+    return np.where(instants, (s1 == s2).astype(np.float64), inter / np.where(instants, 1.0, union))
+
+
 def best_target_cell(
     cue_start: Sequence[float],
     cue_end: Sequence[float],

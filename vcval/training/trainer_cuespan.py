@@ -57,6 +57,9 @@ class CueSpanTrainConfig(JsonConfig):
     seed: int = 0
     crop: int = 64
     threads: int = 1
+    coarsen_prob: float = 0.0  # granularity augmentation: share of training questions whose videos' units are
+    # merged into random runs of 1..coarsen_max (see coarsen), so answer lengths cannot be learned in units
+    coarsen_max: int = 3
     skip_first_units: int = 1  # serve with no span starting on a video's first sentence (see CueSpanInference)
     length_prior: str = "data/medvidqa/priors.json"  # answer length vs video length of the served domain
     # (scripts/convert_medvidqa.py: a fit over the 2,710 MedVidQA train annotations); "" = no length tilt,
@@ -91,24 +94,55 @@ class TrainingData:
         atomic_save_npy(path, vectors)
         return vectors
 
-    def visual(self, vid: str, dim: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """The video's frame features pooled per unit (see ``pool_frames``) when the model has a visual
-        branch of size ``dim`` and the corpus has frames of that size; else None."""
+    def visual(self, vid: str, dim: int, units: Any = None) -> tuple[np.ndarray, np.ndarray] | None:
+        """The video's frame features pooled per unit (see ``pool_frames``; ``units`` default: its stored
+        units) when the model has a visual branch of size ``dim`` and the corpus has frames of that size."""
         if not dim:
             return None
-        if vid not in self._visual:
-            from vcval.models.cuespan import pool_frames
+        from vcval.models.cuespan import pool_frames
 
+        if units is not None:
+            feats = self.corpus.features(vid)
+            if feats is None or feats.ndim != 2 or feats.shape[1] != dim:
+                return None
+            return pool_frames(feats, units.starts, units.ends)
+        if vid not in self._visual:
             feats = self.corpus.features(vid)
             ok = feats is not None and feats.ndim == 2
             self._visual[vid] = pool_frames(feats, self.units[vid].starts, self.units[vid].ends) if ok else None
         pooled = self._visual[vid]
         return pooled if pooled is not None and pooled[0].shape[1] == dim else None
 
-    def lexical(self, question: str, vid: str) -> np.ndarray:
+    def lexical(self, question: str, vid: str, units: Any = None) -> np.ndarray:
+        """(U,) lexical overlap of the question with the video's units (``units`` default: the stored ones)."""
         from vcval.corpus.encodings import content_words, lexical_overlap, question_weights
 
-        return lexical_overlap(question_weights(content_words(question), self.idf), self.units[vid].words)
+        words = (units if units is not None else self.units[vid]).words
+        return lexical_overlap(question_weights(content_words(question), self.idf), words)
+
+    def row(self, question: str, q_vec: np.ndarray, vid: str, visual_dim: int, group: int, *, target: Question | None = None,
+            max_span: int = 0, coarsen: tuple[random.Random, int] | None = None) -> Any:
+        """One training :class:`Row` for (question, video): the positive row (target cell from ``target``) or a
+        negative one; ``coarsen`` = (rng, max run) merges the video's units into random runs first."""
+        from vcval.models.cuespan.inputs import Row
+
+        units = coarsen_units(self.units[vid], *coarsen) if coarsen is not None else None
+        cell = target_cell(units if units is not None else self.units[vid], target, max_span) if target else None
+        return Row(q_vec, units if units is not None else self.units[vid], self.lexical(question, vid, units), cell,
+                   group, visual=self.visual(vid, visual_dim, units))
+
+
+def coarsen_units(units: Any, rng: random.Random, max_run: int) -> Any:
+    """``units`` merged into consecutive runs of 1..``max_run`` units, sizes drawn uniformly (granularity
+    augmentation: sentence segmentation differs between subtitle sources, so a span's unit count says
+    little about its length in another domain; see :func:`vcval.corpus.encodings.merge_unit_runs`)."""
+    from vcval.corpus.encodings import merge_unit_runs
+
+    sizes, left = [], len(units)
+    while left > 0:
+        sizes.append(min(left, rng.randint(1, max(1, max_run))))
+        left -= sizes[-1]
+    return merge_unit_runs(units, sizes)
 
 
 def target_cell(units: Any, q: Question, max_span: int) -> tuple[int, int]:
@@ -197,14 +231,18 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
         rows = []
         for g, i in enumerate(batch):
             q = train_q[i]
-            rows.append(Row(train_vec[i], data.units[q.video_id], data.lexical(q.question, q.video_id), cells[i], g,
-                            visual=data.visual(q.video_id, mcfg.visual_dim)))
+            coarsen = (rng, cfg.coarsen_max) if cfg.coarsen_prob and rng.random() < cfg.coarsen_prob else None
+            if coarsen is None:
+                rows.append(Row(train_vec[i], data.units[q.video_id], data.lexical(q.question, q.video_id), cells[i],
+                                g, visual=data.visual(q.video_id, mcfg.visual_dim)))
+            else:
+                rows.append(data.row(q.question, train_vec[i], q.video_id, mcfg.visual_dim, g, target=q,
+                                     max_span=mcfg.max_span_cues, coarsen=coarsen))
             if mcfg.contrastive_weight:
                 negs = rng.sample(hard[i], min(cfg.hard_negatives, len(hard[i])))
                 others = [v for v in train_vids if v != q.video_id and v not in negs]
                 negs += rng.sample(others, min(cfg.random_negatives, len(others)))
-                rows += [Row(train_vec[i], data.units[v], data.lexical(q.question, v), None, g,
-                             visual=data.visual(v, mcfg.visual_dim)) for v in negs]
+                rows += [data.row(q.question, train_vec[i], v, mcfg.visual_dim, g, coarsen=coarsen) for v in negs]
         kwargs, _ = build_batch(rows, crop=cfg.crop, rng=rng)
         o = model(**kwargs, return_full=False)
         opt.zero_grad()
