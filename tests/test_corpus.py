@@ -479,3 +479,24 @@ def test_a_corpus_past_the_ivf_limit_serves_an_ivf_index_across_reopen_add_and_r
     assert c2.index_stats()["dense_vectors"] == n0
     assert all(h.video_id != "sling" for h in make_retriever(c2, "dense").search("arm sling", 50))
     c2.close()
+
+
+def test_tied_windows_come_back_in_the_same_order_whatever_the_insertion_order(tmp_path, encoder):
+    """Two videos sharing their sentences have identical windows (equal BM25 and dense scores); the corpus
+    returns them in video-id order, so index engines that leave ties in other orders agree."""
+    src = tmp_path / "src"
+    paths = {v: write_transcript(src, v, SLING + [f"this is the {v} edition"]) for v in ("alpha", "beta")}
+    lists = []
+    for order in (("beta", "alpha"), ("alpha", "beta")):
+        c = Corpus.open(tmp_path / "-".join(order), text_encoder=encoder)
+        for v in order:
+            c.add_transcript(paths[v])
+        q = "tie the sling around the neck"
+        bm = [(h.video_id, h.first_cue, round(h.score, 4)) for h in c.bm25_search(q, 4)]
+        dense = [(h.video_id, h.first_cue, round(h.score, 4)) for h in c.dense_search(encoder.encode([q]), 4)[0]]
+        lists.append((bm, dense))
+        c.close()
+    assert lists[0] == lists[1]
+    bm, dense = lists[0]
+    assert bm[0][0] == "alpha" and bm[1][0] == "beta" and bm[0][1:] == bm[1][1:]  # a tie, in video-id order
+    assert dense[0][0] == "alpha" and dense[0][1:] == dense[1][1:]

@@ -203,3 +203,21 @@ def test_rank_videos_uses_each_videos_best_hit():
     assert [(v, s) for v, s, _ in ranked] == [("c", 0.95), ("a", 0.9), ("b", 0.8)]
     assert ranked[1][2].first_cue == 0
     assert len(rank_videos(hits, 2)) == 2 and rank_videos([], 3) == []
+
+
+def test_fuse_rrf_does_not_depend_on_the_order_ties_come_in():
+    a1 = [H("x", 9.0), H("y", 5.0), H("z", 5.0), H("w", 1.0)]
+    a2 = [H("x", 9.0), H("z", 5.0), H("y", 5.0), H("w", 1.0)]  # another engine, ties the other way round
+    b = [H("z", 0.9), H("y", 0.8)]
+    assert fuse_rrf([a1, b], k=10) == fuse_rrf([a2, b], k=10)
+    fused = fuse_rrf([a1, b], k=10)
+    assert fused[0].video_id == "z" and fused[0].score == pytest.approx(1 / 62 + 1 / 61)  # y and z share rank 2
+    assert fused[-1].video_id == "w" and fused[-1].score == pytest.approx(1 / 64)  # competition ranking: 1, 2, 2, 4
+
+
+def test_canonical_order_breaks_score_ties_by_window_identity():
+    from vcval.types import canonical_order
+
+    hits = [H("b", 2.0000001, 0, 1), H("a", 2.0, 3, 4), H("c", 3.0), H("a", 2.0, 0, 1)]
+    assert [(h.video_id, h.first_cue) for h in canonical_order(hits)] == [("c", 0), ("a", 0), ("a", 3), ("b", 0)]
+    assert canonical_order(list(reversed(hits))) == canonical_order(hits)

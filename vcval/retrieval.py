@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from vcval.errors import EmptyCorpusError, InvalidInputError
-from vcval.types import Cue, Hit
+from vcval.types import Cue, Hit, tie_score
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +190,8 @@ def fuse_rrf(lists: Sequence[Sequence[Hit]], k: int, rrf_k: int = 60,
              weights: Sequence[float] | None = None) -> list[Hit]:
     """Reciprocal rank fusion: score(h) = sum_i w_i / (rrf_k + rank_i(h)), ranks from 1.
 
+    Hits of equal score in one list (:func:`~vcval.types.tie_score`) share the rank of the first of
+    them, so the fusion does not depend on the order an index engine left ties in.
     Hits are identified by (video_id, first_cue, last_cue); each fused hit keeps the times of
     its first occurrence. Ties break by the best single rank, then by the identity key.
     """
@@ -199,7 +201,11 @@ def fuse_rrf(lists: Sequence[Sequence[Hit]], k: int, rrf_k: int = 60,
     first: dict[tuple[str, int, int], Hit] = {}
     for hits, wi in zip(lists, w):
         seen: set[tuple[str, int, int]] = set()
-        for rank, h in enumerate(hits, start=1):
+        group_rank, group_score = 0, None
+        for position, h in enumerate(hits, start=1):
+            if group_score is None or tie_score(h.score) != group_score:
+                group_rank, group_score = position, tie_score(h.score)
+            rank = group_rank
             key = _key(h)
             if key in seen:  # a list should not repeat a hit; count its best rank only
                 continue

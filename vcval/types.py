@@ -55,6 +55,24 @@ class Hit:
     end: float = 0.0
 
 
+SCORE_DECIMALS = 5
+"""Scores equal to this many decimals are ties (float32 engines differ in the last bits)."""
+
+
+def tie_score(score: float) -> float:
+    """``score`` rounded to :data:`SCORE_DECIMALS`: the value two hits must share to be tied."""
+    return round(float(score), SCORE_DECIMALS)
+
+
+def canonical_order(hits: list[Hit]) -> list[Hit]:
+    """``hits`` best first, ties (:func:`tie_score`) by (video_id, first_cue, last_cue).
+
+    Index engines leave equal scores in any order (FAISS by insertion, Milvus by segment); with this
+    order two backends holding the same windows return the same list, and so the same videos.
+    """
+    return sorted(hits, key=lambda h: (-tie_score(h.score), h.video_id, h.first_cue, h.last_cue))
+
+
 @dataclass(frozen=True)
 class Answer:
     """One answer: the span [start, end] seconds of a video, its score and the cues in it.

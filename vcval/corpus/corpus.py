@@ -94,13 +94,17 @@ from vcval.ingest.prepare import (
     stage_video,
 )
 from vcval.ingest.windows import Window, WindowConfig
-from vcval.types import Cue, Hit, VideoRecord
+from vcval.types import Cue, Hit, VideoRecord, canonical_order
 from vcval.utils import atomic_save_npy
 
 __all__ = ["Corpus", "NO_CUES_WARNING", "Progress", "SCHEMA_VERSION", "TRANSCRIPT_EXTENSIONS",
            "VIDEO_EXTENSIONS", "default_video_id", "sha256_file", "slugify", "validate_video_id"]
 
 logger = logging.getLogger(__name__)
+
+TIE_MARGIN = 16
+"""Extra hits fetched from an index before the top ``k`` are cut in canonical order, so a group of
+equal scores at the cut is seen whole (in any order the engine left it) more often."""
 
 _UNIT_CACHE_SIZE = 4096  # videos whose unit encodings stay in memory
 LOCK_TIMEOUT_ENV = "VCVAL_LOCK_TIMEOUT"
@@ -782,23 +786,25 @@ class Corpus:
 
     # ------------------------------------------------------------------ search API (used by vcval.retrieval)
     def bm25_search(self, query: str, k: int, granularity: str = "window") -> list[Hit]:
-        """BM25 over cue windows (``"window"``) or whole transcripts + titles (``"video"``), best first."""
+        """BM25 over cue windows (``"window"``) or whole transcripts + titles (``"video"``), best first
+        (ties in :func:`~vcval.types.canonical_order`, the same for every index backend)."""
         with self._mutex:
             self._sync()
             if granularity == "window":
-                scores, ids = self._indexes.search_bm25(query, k, "window")
-                return self._store.window_hits(ids, scores)
+                scores, ids = self._indexes.search_bm25(query, k + TIE_MARGIN, "window")
+                return canonical_order(self._store.window_hits(ids, scores))[:k]
             if granularity == "video":
-                scores, ids = self._indexes.search_bm25(query, k, "video")
-                return self._store.video_hits(ids, scores)
+                scores, ids = self._indexes.search_bm25(query, k + TIE_MARGIN, "video")
+                return canonical_order(self._store.video_hits(ids, scores))[:k]
         raise InvalidInputError(f"granularity must be 'window' or 'video', got {granularity!r}")
 
     def dense_search(self, query_vectors: np.ndarray, k: int) -> list[list[Hit]]:
-        """Top-``k`` windows per query vector (Q, D) by cosine similarity; one list per query."""
+        """Top-``k`` windows per query vector (Q, D) by cosine similarity; one list per query (ties in
+        :func:`~vcval.types.canonical_order`)."""
         with self._mutex:
             self._sync()
-            scores, ids = self._indexes.search_dense(query_vectors, k)
-            return [self._store.window_hits(i[i >= 0], s[i >= 0]) for s, i in zip(scores, ids)]
+            scores, ids = self._indexes.search_dense(query_vectors, k + TIE_MARGIN)
+            return [canonical_order(self._store.window_hits(i[i >= 0], s[i >= 0]))[:k] for s, i in zip(scores, ids)]
 
     def hybrid_search(self, query: str, query_vector: np.ndarray, k: int, candidates: int = 100) -> list[Hit]:
         """Top-``k`` windows by RRF (k=60) of window BM25 and dense inside the index backend (Milvus' own
