@@ -293,3 +293,16 @@ def test_read_only_corpus_searches_without_writing(corpus, tiny_bert):
         assert not (root / "index" / "encoders").exists()
     finally:
         ro.close()
+
+
+def test_stop_at_step_keeps_the_schedule_of_the_full_run(data_dir, tiny_bert, tmp_path):
+    """An ablation stopped where a time-budgeted reference stopped runs on the reference's LR schedule
+    (max_steps would shorten the schedule and change the learning rates along the way)."""
+    full = RepBERTTrainer(_config(data_dir, tiny_bert, tmp_path / "full", epochs=2, warmup_steps=2))
+    stopped = RepBERTTrainer(_config(data_dir, tiny_bert, tmp_path / "stop", epochs=2, warmup_steps=2, stop_at_step=3))
+    short = RepBERTTrainer(_config(data_dir, tiny_bert, tmp_path / "short", epochs=2, warmup_steps=2, max_steps=3))
+    assert stopped.total_steps == full.total_steps > short.total_steps
+    stopped.train()
+    short.train()
+    assert stopped.step == short.step == 3
+    assert stopped.scheduler.get_last_lr()[0] > short.scheduler.get_last_lr()[0]  # short has decayed to its end

@@ -76,6 +76,8 @@ class RepBERTConfig:
     log_every: int = 5
     num_threads: int = 0  # 0 = torch default
     max_steps: int = 0  # > 0: stop after this many steps in all (tests, smoke runs)
+    stop_at_step: int = 0  # > 0: stop there WITHOUT shortening the LR schedule (max_steps does), so an ablation
+    # stops where a time-budgeted reference run stopped, on the same schedule
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RepBERTConfig:
@@ -408,7 +410,7 @@ class RepBERTTrainer:
         while self.epoch < cfg.epochs and not stopped:
             batches = self.data.batches(self.epoch, cfg.batch_size)
             while self.batch < len(batches):
-                if (cfg.max_steps and self.step >= cfg.max_steps) or (
+                if (cfg.max_steps and self.step >= cfg.max_steps) or (cfg.stop_at_step and self.step >= cfg.stop_at_step) or (
                         steps is not None and self.step - start_step >= steps):
                     stopped = True
                     break
