@@ -74,11 +74,13 @@ def top_videos(corpus: Any, encoder: Any, questions: list[str], method: str) -> 
 
 
 def compare(a: list[list[str]], b: list[list[str]]) -> dict[str, float]:
-    """Top-10 overlap, identical lists and same first video, in percent over questions."""
+    """Top-10 overlap, identical lists and same first video, in percent over questions (two empty lists,
+    a question with no word in the index, agree)."""
     n = max(1, len(a))
-    return {"overlap": 100 * sum(len(set(x) & set(y)) / max(1, len(x)) for x, y in zip(a, b)) / n,
+    return {"overlap": 100 * sum(len(set(x) & set(y)) / max(len(x), len(y)) if (x or y) else 1.0
+                                 for x, y in zip(a, b)) / n,
             "identical": 100 * sum(x == y for x, y in zip(a, b)) / n,
-            "same_first": 100 * sum(bool(x) and bool(y) and x[0] == y[0] for x, y in zip(a, b)) / n}
+            "same_first": 100 * sum(x[:1] == y[:1] for x, y in zip(a, b)) / n}
 
 
 def main() -> None:

@@ -1,10 +1,11 @@
-"""The scale benchmark's FAISS comparison measures the corpus's own IVF index against exact search."""
+"""The scale benchmark measures the corpus's own IVF index against exact search; the backend comparison counts agreement."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
@@ -40,3 +41,11 @@ def test_faiss_choices_times_the_corpus_ivf_index_and_its_recall_against_flat():
     assert IVF_NPROBE <= ivf_cells(4000)
     _, ids = kept["ivf"].search(base[:3], 1)
     assert ids[:, 0].tolist() == [0, 1, 2]  # ids are the vectors' positions
+
+
+def test_backend_agreement_counts_two_empty_lists_as_agreeing():
+    import bench_backends
+
+    c = bench_backends.compare([["a", "b"], [], ["c"]], [["b", "a"], [], ["d"]])
+    assert c["overlap"] == pytest.approx(100 * 2 / 3)
+    assert c["identical"] == pytest.approx(100 / 3) and c["same_first"] == pytest.approx(100 / 3)
