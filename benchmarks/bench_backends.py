@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchlib import ROOT, markdown_table, setup_logging  # noqa: E402
+from benchlib import ROOT, markdown_table, remove, setup_logging  # noqa: E402
 
 logger = logging.getLogger("bench")
 WORK = ROOT / "runs" / "backends"
@@ -43,8 +43,7 @@ METHODS = ("bm25", "dense", "hybrid", "native-rrf")
 def milvus_copy(embedded: Path, root: Path, lite: Path) -> None:
     """``root``: the catalog of the corpus at ``embedded`` with its stored window vectors (hard links), no
     index files; ``lite`` removed, so opening ``root`` with ``milvus-lite://lite`` indexes every video."""
-    shutil.rmtree(root, ignore_errors=True)
-    lite.unlink(missing_ok=True)
+    remove(root, lite)
     shutil.copytree(embedded, root, ignore=shutil.ignore_patterns("index", "*.lock", ".lock"))
     (root / "index" / "vectors").mkdir(parents=True)
     for f in (embedded / "index" / "vectors").iterdir():
@@ -123,8 +122,7 @@ def main() -> None:
                          f"{1000 * statistics.median(sb):.1f}"])
             logger.info("%s", rows[-1])
         mil.close()
-        shutil.rmtree(root, ignore_errors=True)
-        lite.unlink(missing_ok=True)
+        remove(root, lite)
     table = markdown_table(["set", "questions", "videos", "retriever", "top-10 overlap %", "identical top-10 %",
                             "same first video %", "embedded ms (median)", "milvus-lite ms (median)"], rows)
     text = ("# Milvus vs the embedded index on the real question sets\n\n"

@@ -48,7 +48,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchlib import MEDVIDQA, ROOT, TUTORIALVQA, markdown_table, percentile, setup_logging  # noqa: E402
+from benchlib import MEDVIDQA, ROOT, TUTORIALVQA, markdown_table, percentile, remove, setup_logging  # noqa: E402
 
 logger = logging.getLogger("bench")
 WORK = ROOT / "runs" / "scale"
@@ -346,8 +346,7 @@ def run_corpus(size: str, backend: str, out: Path, ask: bool) -> dict[str, Any]:
     r: dict[str, Any] = {"size": size, "videos": n, "backend": backend}
     import shutil
 
-    shutil.rmtree(root, ignore_errors=True)
-    lite.unlink(missing_ok=True)
+    remove(root, lite)
     if backend == "milvus-lite":  # the catalog of the embedded run + an empty Milvus: open indexes everything
         emb_root = WORK / f"corpus-{size}-embedded"
         shutil.copytree(emb_root, root, ignore=shutil.ignore_patterns("index"))

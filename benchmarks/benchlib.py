@@ -34,6 +34,17 @@ MEDVIDQA = ROOT / "data" / "medvidqa"
 logger = logging.getLogger("bench")
 
 
+def remove(*paths: Path) -> None:
+    """Delete files or folders if they exist (milvus-lite keeps its data in a folder named like the .db)."""
+    import shutil
+
+    for p in paths:
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+
+
 def setup_logging(verbose: bool = False) -> None:
     """INFO for the benchmark's own diagnostics (stderr); vcval's per-video chatter only with ``verbose``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)

@@ -65,10 +65,11 @@ def read_generation(path: str | os.PathLike) -> int | None:
 # --------------------------------------------------------------------------- dense
 IVF_MIN_VECTORS = 50_000
 """A saved flat index of at least this many vectors becomes an IVF index (see the module doc). README
-"Scaling out": exact search passes 100 ms at about 40k windows (~2k videos) on 2 shared cores; IVF with
-nprobe 16 answered 219k windows in 1.2 ms at recall@10 1.00 there (benchmarks/scale.md)."""
+"Scaling out": exact search grows linearly (15-56 ms at 24k windows, 127-850 ms at 219k on 2 shared cores,
+depending on load); IVF with nprobe 16 answered 219k windows in about 1 ms at recall@10 0.99-1.00 and 2.3M
+in 4.5 ms at 0.994 (benchmarks/scale.md)."""
 IVF_NPROBE = 16
-IVF_KMEANS_ITERATIONS = 10  # k-means passes when the cells are trained (recall@10 1.00 at 219k windows with 10)
+IVF_KMEANS_ITERATIONS = 10  # k-means passes when the cells are trained (recall@10 0.99 at 219k and 2.3M windows)
 
 
 def ivf_cells(n: int) -> int:
