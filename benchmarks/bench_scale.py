@@ -599,7 +599,7 @@ def report(results: list[dict[str, Any]], ray: dict[str, Any] | None, cmd: str) 
                      fmt(r["rss_mb"], 0),
                      f"{fmt(r['bm25_p50'])} / {fmt(r['bm25_p95'])}", f"{fmt(r['dense_p50'])} / {fmt(r['dense_p95'])}",
                      f"{fmt(r['hybrid_p50'])} / {fmt(r['hybrid_p95'])}", fmt(r.get("native_hybrid_p50")),
-                     fmt(r.get("ask_p50"), 0), f"{r['hybrid_found']:.2f}",
+                     f"{fmt(r.get('ask_p50'), 0)} / {fmt(r.get('ask_p95'), 0)}", f"{r['hybrid_found']:.2f}",
                      "-" if e is None or e is r else f"{overlap(e['hybrid_top10'], r['hybrid_top10']):.3f}",
                      "-" if e is None or e is r else f"{r['hybrid_p50'] / e['hybrid_p50']:.2f}x"])
     if rows:
@@ -607,7 +607,7 @@ def report(results: list[dict[str, Any]], ray: dict[str, Any] | None, cmd: str) 
         lines.append(markdown_table(
             ["size", "backend", "windows", "ingest videos/s", "videos/s if all encoded", "open/build s", "disk MB",
              "peak RSS MB", "bm25 p50/p95 ms", "dense p50/p95 ms", "hybrid p50/p95 ms", "native RRF p50 ms",
-             "ask p50 ms", "planted found@10 (hybrid)", "top-10 video overlap vs embedded",
+             "ask p50/p95 ms", "planted found@10 (hybrid)", "top-10 video overlap vs embedded",
              "hybrid p50 vs embedded"], rows))
         enc_rows = [[r["size"], f"{r['requested_texts']:,}", f"{r['encoded_texts']:,}",
                      f"{r.get('seeded_texts', 0):,}", f"{r.get('derived_texts', 0):,}", fmt(r["encode_tps"], 0)]
