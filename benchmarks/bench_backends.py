@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import statistics
 import sys
 import time
@@ -28,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchlib import ROOT, markdown_table, remove, setup_logging  # noqa: E402
+from benchlib import ROOT, copy_catalog, markdown_table, remove, setup_logging  # noqa: E402
 
 logger = logging.getLogger("bench")
 WORK = ROOT / "runs" / "backends"
@@ -38,16 +37,6 @@ SETS = [  # (name, questions, transcripts, sample?)
     ("demo (8 videos)", "data/demo/questions.json", "data/demo/transcripts", False),
 ]
 METHODS = ("bm25", "dense", "hybrid", "native-rrf")
-
-
-def milvus_copy(embedded: Path, root: Path, lite: Path) -> None:
-    """``root``: the catalog of the corpus at ``embedded`` with its stored window vectors (hard links), no
-    index files; ``lite`` removed, so opening ``root`` with ``milvus-lite://lite`` indexes every video."""
-    remove(root, lite)
-    shutil.copytree(embedded, root, ignore=shutil.ignore_patterns("index", "*.lock", ".lock"))
-    (root / "index" / "vectors").mkdir(parents=True)
-    for f in (embedded / "index" / "vectors").iterdir():
-        os.link(f, root / "index" / "vectors" / f.name)
 
 
 def top_videos(corpus: Any, encoder: Any, questions: list[str], method: str) -> tuple[list[list[str]], list[float]]:
@@ -108,7 +97,8 @@ def main() -> None:
         texts = [q.question for q in questions]
         slug = name.split()[0].lower()
         root, lite = WORK / f"{slug}-milvus", WORK / f"{slug}-milvus.db"
-        milvus_copy(emb.root, root, lite)
+        remove(root, lite)
+        copy_catalog(emb.root, root)
         t0 = time.perf_counter()
         mil = Corpus.open(root, text_encoder=emb.text_encoder, index=f"milvus-lite://{lite}")
         reconcile_s = time.perf_counter() - t0

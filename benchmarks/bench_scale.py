@@ -50,7 +50,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchlib import MEDVIDQA, ROOT, TUTORIALVQA, markdown_table, percentile, remove, setup_logging  # noqa: E402
+from benchlib import (  # noqa: E402
+    MEDVIDQA,
+    ROOT,
+    TUTORIALVQA,
+    copy_catalog,
+    markdown_table,
+    percentile,
+    remove,
+    setup_logging,
+)
 
 logger = logging.getLogger("bench")
 WORK = ROOT / "runs" / "scale"
@@ -240,45 +249,34 @@ def faiss_choices(base: np.ndarray | None, add_chunks: Any, dim: int, n: int, qu
     exact = None
     for kind in ["flat"] + [k for k in kinds if k != "flat"]:
         t0 = time.perf_counter()
-        if kind == "ivf":
+        if kind == "ivf":  # the corpus's own index: ids are the vectors' positions
             from vcval.corpus.indexes import DenseIndex
 
-            dense = DenseIndex(dim)
+            index = DenseIndex(dim)
             start = 0
             for chunk in add_chunks(None):
-                dense.add(np.arange(start, start + len(chunk)), chunk)
+                index.add(np.arange(start, start + len(chunk)), chunk)
                 start += len(chunk)
-            dense.upgrade_if_large(min_vectors=0)
-            build = time.perf_counter() - t0
-            timed_q = list(queries)
-            ms, _ = timed(lambda q, ix=dense: ix.search(q[None, :], 10), timed_q)
-            scores, ids = dense.search(queries, 10)
-            assert exact is not None
-            flat_scores = _exact_scores(base, add_chunks, ids, queries)
-            recall = float(np.mean([(flat_scores[i] >= exact[i, -1] - 1e-5).sum() / 10 for i in range(len(queries))]))
-            res[kind] = {"build_s": build, "p50_ms": percentile(ms, 50), "p95_ms": percentile(ms, 95), "recall": recall,
-                         "bytes": _index_bytes(dense._index)}
-            logger.info("faiss %s over %d vectors: build %.1f s, p50 %.2f ms, recall %.3f", kind, n, build,
-                        res[kind]["p50_ms"], recall)
-            if keep is not None:
-                keep["ivf"] = dense
-            continue
-        if kind == "flat":
-            index = faiss.IndexFlatIP(dim)
-        elif kind == "hnsw":
-            index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = 40
-            index.hnsw.efSearch = 64
+            index.upgrade_if_large(min_vectors=0)
+            raw = index._index
         else:
-            nlist = int(min(2048, 4 * np.sqrt(n)))
-            quant = faiss.IndexFlatIP(dim)
-            index = faiss.IndexIVFPQ(quant, dim, nlist, 48, 8, faiss.METRIC_INNER_PRODUCT)
-            sample = next(add_chunks(min(n, 40 * nlist)))
-            index.cp.niter = 10
-            index.train(sample)
-            index.nprobe = 16
-        for chunk in add_chunks(None):
-            index.add(chunk)
+            if kind == "flat":
+                index = faiss.IndexFlatIP(dim)
+            elif kind == "hnsw":
+                index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+                index.hnsw.efConstruction = 40
+                index.hnsw.efSearch = 64
+            else:
+                nlist = int(min(2048, 4 * np.sqrt(n)))
+                quant = faiss.IndexFlatIP(dim)
+                index = faiss.IndexIVFPQ(quant, dim, nlist, 48, 8, faiss.METRIC_INNER_PRODUCT)
+                sample = next(add_chunks(min(n, 40 * nlist)))
+                index.cp.niter = 10
+                index.train(sample)
+                index.nprobe = 16
+            for chunk in add_chunks(None):
+                index.add(chunk)
+            raw = index
         build = time.perf_counter() - t0
         timed_q = list(queries) if n < 1_000_000 or kind != "flat" else list(queries[:10])  # flat: ~seconds each
         ms, _ = timed(lambda q, ix=index: ix.search(q[None, :], 10), timed_q)
@@ -291,10 +289,12 @@ def faiss_choices(base: np.ndarray | None, add_chunks: Any, dim: int, n: int, qu
             flat_scores = _exact_scores(base, add_chunks, ids, queries)  # true scores of the returned ids
             recall = float(np.mean([(flat_scores[i] >= exact[i, -1] - 1e-5).sum() / 10 for i in range(len(queries))]))
         res[kind] = {"build_s": build, "p50_ms": percentile(ms, 50), "p95_ms": percentile(ms, 95), "recall": recall,
-                     "bytes": _index_bytes(index)}
+                     "bytes": _index_bytes(raw)}
         logger.info("faiss %s over %d vectors: build %.1f s, p50 %.2f ms, recall %.3f", kind, n, build,
                     res[kind]["p50_ms"], recall)
-        del index
+        if keep is not None and kind == "ivf":
+            keep["ivf"] = index
+        del index, raw
     return res
 
 
@@ -346,15 +346,11 @@ def run_corpus(size: str, backend: str, out: Path, ask: bool) -> dict[str, Any]:
     lite = WORK / f"milvus-{size}.db"
     index = f"milvus-lite://{lite}" if backend == "milvus-lite" else None
     r: dict[str, Any] = {"size": size, "videos": n, "backend": backend}
-    import shutil
 
     remove(root, lite)
     if backend == "milvus-lite":  # the catalog of the embedded run + an empty Milvus: open indexes everything
         emb_root = WORK / f"corpus-{size}-embedded"
-        shutil.copytree(emb_root, root, ignore=shutil.ignore_patterns("index"))
-        (root / "index" / "vectors").mkdir(parents=True)
-        for f in (emb_root / "index" / "vectors").iterdir():
-            os.link(f, root / "index" / "vectors" / f.name)
+        copy_catalog(emb_root, root)
         t0 = time.perf_counter()
         corpus = Corpus.open(root, text_encoder=enc, index=index)
         r["build_s"] = time.perf_counter() - t0

@@ -45,6 +45,17 @@ def remove(*paths: Path) -> None:
             p.unlink(missing_ok=True)
 
 
+def copy_catalog(embedded: Path, root: Path) -> None:
+    """``root``: the catalog of the corpus at ``embedded`` with its stored window vectors (hard links) and no
+    index files, so opening it with another index backend (``index=...``) indexes every video from them."""
+    import shutil
+
+    shutil.copytree(embedded, root, ignore=shutil.ignore_patterns("index", ".lock"))
+    (root / "index" / "vectors").mkdir(parents=True)
+    for f in (embedded / "index" / "vectors").iterdir():
+        os.link(f, root / "index" / "vectors" / f.name)
+
+
 def setup_logging(verbose: bool = False) -> None:
     """INFO for the benchmark's own diagnostics (stderr); vcval's per-video chatter only with ``verbose``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)

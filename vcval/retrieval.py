@@ -201,11 +201,11 @@ def fuse_rrf(lists: Sequence[Sequence[Hit]], k: int, rrf_k: int = 60,
     first: dict[tuple[str, int, int], Hit] = {}
     for hits, wi in zip(lists, w):
         seen: set[tuple[str, int, int]] = set()
-        group_rank, group_score = 0, None
+        rank, group_score = 0, None
         for position, h in enumerate(hits, start=1):
-            if group_score is None or tie_score(h.score) != group_score:
-                group_rank, group_score = position, tie_score(h.score)
-            rank = group_rank
+            score = tie_score(h.score)
+            if score != group_score:  # a new group of equal scores starts here; its hits share this rank
+                rank, group_score = position, score
             key = _key(h)
             if key in seen:  # a list should not repeat a hit; count its best rank only
                 continue

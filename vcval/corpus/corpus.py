@@ -788,15 +788,13 @@ class Corpus:
     def bm25_search(self, query: str, k: int, granularity: str = "window") -> list[Hit]:
         """BM25 over cue windows (``"window"``) or whole transcripts + titles (``"video"``), best first
         (ties in :func:`~vcval.types.canonical_order`, the same for every index backend)."""
+        if granularity not in ("window", "video"):
+            raise InvalidInputError(f"granularity must be 'window' or 'video', got {granularity!r}")
         with self._mutex:
             self._sync()
-            if granularity == "window":
-                scores, ids = self._indexes.search_bm25(query, k + TIE_MARGIN, "window")
-                return canonical_order(self._store.window_hits(ids, scores))[:k]
-            if granularity == "video":
-                scores, ids = self._indexes.search_bm25(query, k + TIE_MARGIN, "video")
-                return canonical_order(self._store.video_hits(ids, scores))[:k]
-        raise InvalidInputError(f"granularity must be 'window' or 'video', got {granularity!r}")
+            scores, ids = self._indexes.search_bm25(query, k + TIE_MARGIN, granularity)
+            to_hits = self._store.window_hits if granularity == "window" else self._store.video_hits
+            return canonical_order(to_hits(ids, scores))[:k]
 
     def dense_search(self, query_vectors: np.ndarray, k: int) -> list[list[Hit]]:
         """Top-``k`` windows per query vector (Q, D) by cosine similarity; one list per query (ties in

@@ -199,10 +199,9 @@ class CueSpanLocalizer:
             out = self.model(**{k: v.to(device) for k, v in kwargs.items()}, return_full=False)
         band = out.band.float().cpu().numpy()  # (B, N, W): span [i, i + o]
         valid = out.valid.cpu().numpy()
-        band = band + self.length_shift(kwargs["cue_start"].numpy(), kwargs["cue_end"].numpy(),
-                                        kwargs["duration"].numpy(), band.shape[2])
-        valid = valid & self.start_allowed(kwargs["cue_mask"].numpy())
         unit_start, unit_end = kwargs["cue_start"].numpy(), kwargs["cue_end"].numpy()  # (B, N) seconds
+        band = band + self.length_shift(unit_start, unit_end, kwargs["duration"].numpy(), band.shape[2])
+        valid = valid & self.start_allowed(kwargs["cue_mask"].numpy())
         scores = np.where(valid, band, -np.inf)
         lse_video = np.array([_logsumexp(s[v]) for s, v in zip(scores, valid)])  # (B,)
         lse_all = _logsumexp(lse_video)
@@ -335,7 +334,8 @@ def _expected_iou_spans(scores: np.ndarray, start: np.ndarray, end: np.ndarray, 
     logits = flat[cells] / max(temperature, 1e-3)
     p = np.exp(logits - logits.max())
     p /= p.sum()
-    first, last = cells // w, cells // w + cells % w
+    first, offset = np.divmod(cells, w)
+    last = first + offset
     s, e = start[first], end[last]
     c = min(len(cells), MBR_CANDIDATES)
     expected = pairwise_iou(s[:c], e[:c], s, e) @ p  # (C,) expected IoU of each candidate span

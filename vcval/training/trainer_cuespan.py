@@ -126,10 +126,11 @@ class TrainingData:
         negative one; ``coarsen`` = (rng, max run) merges the video's units into random runs first."""
         from vcval.models.cuespan.inputs import Row
 
-        units = coarsen_units(self.units[vid], *coarsen) if coarsen is not None else None
-        cell = target_cell(units if units is not None else self.units[vid], target, max_span) if target else None
-        return Row(q_vec, units if units is not None else self.units[vid], self.lexical(question, vid, units), cell,
-                   group, visual=self.visual(vid, visual_dim, units))
+        units = coarsen_units(self.units[vid], *coarsen) if coarsen is not None else self.units[vid]
+        cell = target_cell(units, target, max_span) if target is not None else None
+        merged = units if coarsen is not None else None  # the stored units keep their cached frame pooling
+        return Row(q_vec, units, self.lexical(question, vid, units), cell, group,
+                   visual=self.visual(vid, visual_dim, merged))
 
 
 def coarsen_units(units: Any, rng: random.Random, max_run: int) -> Any:
@@ -191,7 +192,7 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
     from safetensors.torch import save_file
 
     from vcval.models.cuespan import CueSpanConfig, CueSpanModel
-    from vcval.models.cuespan.inputs import Row, build_batch
+    from vcval.models.cuespan.inputs import build_batch
     from vcval.retrieval import TranscriptBM25
 
     torch.manual_seed(cfg.seed)
@@ -209,7 +210,6 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
             for i, (q, hits) in enumerate(zip(train_q, bm25.search([q.question for q in train_q], 8)))}
     mcfg = CueSpanConfig.from_dict({**CueSpanConfig().to_dict(), **cfg.model})
     model = CueSpanModel(mcfg)
-    cells = [target_cell(data.units[q.video_id], q, mcfg.max_span_cues) for q in train_q]
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * max(
         0.05, 0.5 * (1 + math.cos(math.pi * s / cfg.steps))))
@@ -232,12 +232,8 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
         for g, i in enumerate(batch):
             q = train_q[i]
             coarsen = (rng, cfg.coarsen_max) if cfg.coarsen_prob and rng.random() < cfg.coarsen_prob else None
-            if coarsen is None:
-                rows.append(Row(train_vec[i], data.units[q.video_id], data.lexical(q.question, q.video_id), cells[i],
-                                g, visual=data.visual(q.video_id, mcfg.visual_dim)))
-            else:
-                rows.append(data.row(q.question, train_vec[i], q.video_id, mcfg.visual_dim, g, target=q,
-                                     max_span=mcfg.max_span_cues, coarsen=coarsen))
+            rows.append(data.row(q.question, train_vec[i], q.video_id, mcfg.visual_dim, g, target=q,
+                                 max_span=mcfg.max_span_cues, coarsen=coarsen))
             if mcfg.contrastive_weight:
                 negs = rng.sample(hard[i], min(cfg.hard_negatives, len(hard[i])))
                 others = [v for v in train_vids if v != q.video_id and v not in negs]
