@@ -100,9 +100,8 @@ def test_expected_iou_decoding_plays_the_span_most_of_the_mass_agrees_on():
     cold = CueSpanLocalizer(tiny_model(), ToyEncoder(),
                             inference=CueSpanInference(decode="expected_iou", decode_temperature=0.05))
     assert cold.pick_spans(band, start, end)[0][:2] == (0, 0)  # near-zero temperature: the argmax again
-    with pytest.raises(ValueError, match="unknown decode"):
-        CueSpanLocalizer(tiny_model(), ToyEncoder(), inference=CueSpanInference(decode="beam")).pick_spans(
-            band, start, end)
+    with pytest.raises(ValueError, match="unknown decode 'beam' in the checkpoint's inference.json"):
+        CueSpanLocalizer(tiny_model(), ToyEncoder(), inference=CueSpanInference(decode="beam"))  # refused at load
 
 
 def test_expected_iou_decoding_serves_non_overlapping_ranked_answers():

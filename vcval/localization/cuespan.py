@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 INFERENCE_FILE = "inference.json"
 SMALL_BATCH_UNITS = 8192  # candidates x units up to this run on one CPU thread (see utils.one_thread_if_small)
+DECODES = ("argmax", "expected_iou")  # CueSpanInference.decode
 MBR_CANDIDATES = 256  # expected-IoU decoding: candidate spans per video (the best-scoring ones)
 CONFIDENCE_FEATURES = ("span_logprob", "video_prob", "margin", "max_cos", "lex_span", "lex_video", "retrieval_rank")
 
@@ -117,6 +118,9 @@ class CueSpanLocalizer:
         self.encoder = encoder
         self.idf = idf
         self.inference = inference or CueSpanInference()
+        if self.inference.decode not in DECODES:
+            raise ValueError(f"unknown decode {self.inference.decode!r} in the checkpoint's {INFERENCE_FILE}: "
+                             f"use one of {', '.join(DECODES)}")
         self.calibrator = Calibrator.from_dict(self.inference.calibration, strict=False)
         self._units: OrderedDict[tuple[str, str], UnitEncodings] = OrderedDict()
 
@@ -238,8 +242,6 @@ class CueSpanLocalizer:
         n = int(inf.spans_per_video)
         if inf.decode == "argmax":
             return _top_spans(scores, n)
-        if inf.decode != "expected_iou":
-            raise ValueError(f"unknown decode {inf.decode!r}: use 'argmax' or 'expected_iou'")
         return _expected_iou_spans(scores, start, end, n, float(inf.decode_temperature), int(inf.decode_support))
 
     def length_shift(self, start: np.ndarray, end: np.ndarray, duration: np.ndarray, w: int) -> np.ndarray | float:
