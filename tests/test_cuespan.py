@@ -1,7 +1,7 @@
 import torch
 
 from vcval.models.cuespan import CueSpanConfig, CueSpanLoss, CueSpanModel
-from vcval.models.cuespan.modeling_cuespan import NEG_INF, band_to_full, band_valid, best_cell
+from vcval.models.cuespan.modeling_cuespan import NEG_INF, band_to_full, band_valid
 
 
 def _inputs(b=3, n=12, d=384):
@@ -50,13 +50,19 @@ def test_band_to_full_roundtrip_and_loss_matches_full():
     assert torch.allclose(lb, lf, atol=1e-5)
 
 
-def test_best_cell():
+def test_target_cell_is_the_best_iou_span_within_max_span():
+    from types import SimpleNamespace
+
     import numpy as np
 
-    s = np.array([0.0, 10, 20, 30])
-    e = np.array([10.0, 20, 30, 40])
-    assert best_cell(s, e, 11, 29, max_span=4)[:2] == (1, 2)
-    assert best_cell(s, e, 0, 40, max_span=2)[2] < 1.0
+    from vcval.training.trainer_cuespan import target_cell
+
+    units = SimpleNamespace(starts=np.array([0.0, 10, 20, 30]), ends=np.array([10.0, 20, 30, 40]))
+    assert target_cell(units, SimpleNamespace(start=11, end=29), max_span=4) == (1, 2)
+    assert target_cell(units, SimpleNamespace(start=0, end=40), max_span=4) == (0, 3)
+    first, last = target_cell(units, SimpleNamespace(start=0, end=40), max_span=2)
+    assert last - first == 1  # the whole answer does not fit: the best 2-unit span
+    assert target_cell(units, SimpleNamespace(start=100, end=110), max_span=2) == (3, 3)  # outside: nearest unit
 
 
 def test_fraction_length_bias_reads_the_share_of_the_video_not_seconds():

@@ -32,22 +32,12 @@ def write(folder: Path, name: str, lines: list[str]) -> Path:
 @pytest.fixture(scope="module")
 def cluster():
     """A 2-node local cluster on loopback (head + one worker node, 1 CPU each)."""
-    from ray.cluster_utils import Cluster
+    from vcval.ingest.distributed import init_ray, local_cluster
 
-    from vcval.ingest.distributed import init_ray
-
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
-    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    nodes.add_node(num_cpus=1)
-    nodes.wait_for_nodes()
-    root = str(Path(__file__).resolve().parents[1])  # workers import this checkout's vcval
-    ray.init(address=nodes.address, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": root}})
-    assert len([n for n in ray.nodes() if n["Alive"]]) == 2
-    yield init_ray(nodes.address)
-    ray.shutdown()
-    nodes.shutdown()
+    with local_cluster(nodes=2, cpus_per_node=1) as address:
+        assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+        yield init_ray(address)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import torch
 
 from tests.test_repbert import _tiny_bert, data_dir  # noqa: F401  (fixture re-used)
 from vcval import encoders
-from vcval.errors import NotFoundError, VCVALError
+from vcval.errors import InvalidInputError, NotFoundError, VCVALError
 from vcval.models.losses import listwise_losses
 from vcval.models.reranker import ROCKETQA_MARKER, CrossEncoderReranker, load_rocketqa, resolve_checkpoint
 from vcval.retrieval import RerankRetriever, make_retriever
@@ -109,6 +109,29 @@ def test_training_runs_both_phases_and_saves_a_loadable_checkpoint(trained):
     best_state = json.loads((best / ROCKETQA_MARKER).read_text())
     assert best_state["step"] >= 1
     assert served.shape == (2,) and np.isfinite(served).all()
+
+
+def test_ablation_runs_share_the_warm_up_and_start_with_its_dev(trained, data_dir, tiny_base, tmp_path):  # noqa: F811
+    trainer, out = trained
+    warm = torch.load(out / "warm.pt", map_location="cpu", weights_only=True)
+    ablation = RocketQATrainer(_cfg(data_dir, tiny_base, tmp_path, warm_start=str(out / "warm.pt"), distill=False,
+                                    joint_steps=2))
+    ablation.train()
+    rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    phases = [r["phase"] for r in rows if r["kind"] == "train"]
+    assert phases == ["joint", "joint"]  # no warm-up steps of its own
+    dev = [r["step"] for r in rows if r["kind"] == "dev"]
+    assert dev == [4, 6]  # the warm-up's end (its re-ranker, the packaged retriever), then the run's end
+    # a run that skips the start dev only evaluates at its end
+    quiet = RocketQATrainer(_cfg(data_dir, tiny_base, tmp_path / "q", warm_start=str(out / "warm.pt"), joint_steps=1,
+                                 dev_at_start=False))
+    quiet.train()
+    rows = [json.loads(line) for line in (tmp_path / "q" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["kind"] == "dev"] == [5]
+    assert int(warm["step"]) == 4
+    with pytest.raises(InvalidInputError, match="warm-up steps"):
+        RocketQATrainer(_cfg(data_dir, tiny_base, tmp_path / "bad", warm_start=str(out / "warm.pt"),
+                             warmup_steps=3)).train()
 
 
 def test_served_reranker_matches_the_training_model(data_dir, tiny_base, tmp_path):  # noqa: F811

@@ -24,7 +24,8 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,32 @@ def init_ray(address: str, *, num_cpus: int | None = None) -> Any:
         raise VCVALError(f"cannot reach the Ray cluster at {address!r} ({type(exc).__name__}: {str(exc)[:200]}); "
                          "start one with `ray start --head --node-ip-address 127.0.0.1` or pass --ray auto") from exc
     return ray
+
+
+@contextmanager
+def local_cluster(nodes: int = 2, cpus_per_node: int = 1) -> Iterator[str]:
+    """A multi-node Ray cluster on loopback (a head + ``nodes - 1`` worker nodes), connected; yields its address.
+
+    For tests and benchmarks of the multi-node path on one machine: each node is its own raylet, so tasks
+    cross node boundaries as on a real cluster. Workers import this checkout's vcval. Shut down on exit.
+    """
+    import ray
+    from ray.cluster_utils import Cluster
+
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": cpus_per_node, "include_dashboard": False})
+    try:
+        for _ in range(nodes - 1):
+            cluster.add_node(num_cpus=cpus_per_node)
+        cluster.wait_for_nodes()
+        code = str(Path(__file__).resolve().parents[2])
+        ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": code}})
+        yield cluster.address
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
 
 
 def ray_ingest(corpus: Any, paths: Sequence[str | os.PathLike], address: str = "auto", *,

@@ -148,9 +148,11 @@ def coarsen_units(units: Any, rng: random.Random, max_run: int) -> Any:
 
 def target_cell(units: Any, q: Question, max_span: int) -> tuple[int, int]:
     """The unit span (first, last), at most ``max_span`` units, best matching the answer by IoU."""
-    from vcval.models.cuespan.modeling_cuespan import best_cell
+    from vcval.localization.spans import best_target_cell
 
-    i, j, _ = best_cell(units.starts, units.ends, q.start, q.end, max_span)
+    n = len(units.starts)
+    off = np.arange(n)[None, :] - np.arange(n)[:, None]  # (N, N): j - i
+    i, j, _ = best_target_cell(units.starts, units.ends, q.start, q.end, valid=(off >= 0) & (off < max_span))
     return i, j
 
 

@@ -100,6 +100,7 @@ class RocketQAConfig:
     rerank_depth: int = 20
     log_every: int = 5
     num_threads: int = 0
+    dev_at_start: bool = True  # dev before the first step (after loading ``warm_start``: the warm-up's end)
     max_minutes: float = 0.0  # > 0: stop (evaluate, keep the best) when the wall-clock budget is spent
 
     @classmethod
@@ -394,7 +395,10 @@ class RocketQATrainer:
         (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=1), encoding="utf-8")
         (self.out / "log.jsonl").unlink(missing_ok=True)
         t0 = time.perf_counter()
-        self._dev(t0)  # step 0: the packaged retriever (the re-ranker's head is still random)
+        if cfg.warm_start:
+            self.load_warm(Path(cfg.warm_start))
+        if cfg.dev_at_start:  # the packaged retriever and a random head, or the shared warm-up's end
+            self._dev(t0)
         order: list[int] = []
         epoch = 0
         total = cfg.warmup_steps + cfg.joint_steps
@@ -404,9 +408,6 @@ class RocketQATrainer:
                 epoch += 1
             batch, order = order[: cfg.batch_size], order[cfg.batch_size:]
             joint = self.step >= cfg.warmup_steps
-            if self.step == 0 and cfg.warm_start:
-                self.load_warm(Path(cfg.warm_start))
-                continue
             if joint and self.step == cfg.warmup_steps and not cfg.warm_start:
                 self.save_warm()
             if joint and (self.mined is None or (cfg.remine_every and

@@ -87,24 +87,6 @@ def band_to_full(band: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor,
     return full, vfull
 
 
-def best_cell(starts: np.ndarray, ends: np.ndarray, a_start: float, a_end: float, max_span: int) -> tuple[int, int, float]:
-    """(i, j, IoU) of the span of units [starts[i], ends[j]] (j - i < max_span) best matching [a_start, a_end]."""
-    s = starts[:, None]  # (N, 1)
-    e = ends[None, :]  # (1, N)
-    inter = np.clip(np.minimum(e, a_end) - np.maximum(s, a_start), 0.0, None)  # (N, N)
-    union = np.maximum(e, a_end) - np.minimum(s, a_start)
-    iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-    n = len(starts)
-    off = np.arange(n)[None, :] - np.arange(n)[:, None]
-    iou = np.where((off >= 0) & (off < max_span), iou, -1.0)
-    if iou.max() <= 0:
-        k = int(np.argmin(np.abs(0.5 * (starts + ends) - 0.5 * (a_start + a_end))))
-        return k, k, 0.0
-    flat = int(np.argmax(iou))
-    i, j = divmod(flat, n)
-    return i, j, float(iou[i, j])
-
-
 def video_seconds(cue_end: torch.Tensor, cue_mask: torch.Tensor, duration: torch.Tensor | None = None) -> torch.Tensor:
     """(B,) video length in seconds, at least 1: ``duration`` (B,) when given (the units may be a crop of the
     video), else the last real unit's end; cue_end (B, N) seconds, cue_mask (B, N) bool."""
