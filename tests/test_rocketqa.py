@@ -108,6 +108,9 @@ def test_training_runs_both_phases_and_saves_a_loadable_checkpoint(trained):
     served = reranker.score(q, texts)
     best_state = json.loads((best / ROCKETQA_MARKER).read_text())
     assert best_state["step"] >= 1
+    final = json.loads((out / "final" / ROCKETQA_MARKER).read_text())
+    assert final["step"] == 8 and final["dev"]["step"] == 8  # the models as the run ended, whatever was best
+    load_rocketqa(out / "final", device="cpu")
     assert served.shape == (2,) and np.isfinite(served).all()
 
 
@@ -144,6 +147,35 @@ def test_served_reranker_matches_the_training_model(data_dir, tiny_base, tmp_pat
     want = trainer.rerank_scores(q, texts)
     # fp16 storage: agreement to fp16 precision
     np.testing.assert_allclose(served.score(q, texts), want, rtol=2e-2, atol=2e-2)
+
+
+def test_segment_cosine_head_starts_as_the_bi_encoder_read_jointly(data_dir, tiny_base, tmp_path):  # noqa: F811
+    from vcval.models.reranker import mean_pool
+
+    trainer = RocketQATrainer(_cfg(data_dir, tiny_base, tmp_path, warmup_steps=1, joint_steps=0,
+                                   ce_head="segment-cosine"))
+    model = trainer.reranker.eval()
+    q, texts = "how do i use the sling", ["now the arm and the elbow step 0", "boil the pasta " * 20, "x"]
+    batch = trainer.tokenizer([q] * 3, texts, padding=True, truncation="longest_first", max_length=48,
+                              return_tensors="pt")
+    with torch.no_grad():
+        hidden = model.bert(**batch).last_hidden_state  # (3, L, H)
+        real, win = batch["attention_mask"].bool(), batch["token_type_ids"].bool()
+        want = 20.0 * torch.nn.functional.cosine_similarity(mean_pool(hidden, real & ~win),
+                                                            mean_pool(hidden, real & win), dim=-1)
+        got = model(trainer.tokenizer, [q] * 3, texts, 48)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)  # the linear part starts at zero
+    assert {n for n, p in model.named_parameters() if n.startswith("head.")} == {"head.weight", "head.bias",
+                                                                                "head.scale"}
+    with torch.no_grad():  # a trained head: both parts count, and serving computes the same
+        model.head.weight.normal_()
+        model.head.scale.fill_(7.0)
+    trainer.save_best({"test": True})
+    served = CrossEncoderReranker(tmp_path / "best" / "reranker")
+    assert served.head_scale is not None
+    np.testing.assert_allclose(served.score(q, texts), trainer.rerank_scores(q, texts), rtol=2e-2, atol=2e-2)
+    with pytest.raises(InvalidInputError, match="ce_head"):
+        RocketQATrainer(_cfg(data_dir, tiny_base, tmp_path / "bad", ce_head="pooler"))
 
 
 def test_denoising_drops_candidates_the_reranker_scores_above_the_answer(data_dir, tiny_base, tmp_path):  # noqa: F811

@@ -2,7 +2,8 @@
 
 ``[CLS] question [SEP] window [SEP]`` goes through a BERT (the packaged MiniLM fine-tuned by
 ``vcval train rocketqa``); the mean of the last hidden states over real tokens goes through one linear
-layer to a relevance logit. Inference runs on the direct BERT forward of :mod:`vcval.encoders` (no
+layer to a relevance logit (:func:`pair_logits`; a "segment-cosine" head adds a learned ``head.scale`` times the
+cosine of the question segment's and the window segment's mean states). Inference runs on the direct BERT forward of :mod:`vcval.encoders` (no
 ``transformers`` import); training (:mod:`vcval.training.trainer_rocketqa`) uses ``transformers`` with the
 same weight names, so what is trained is what is served.
 
@@ -36,6 +37,7 @@ ROCKETQA_MARKER = "rocketqa.json"
 ROCKETQA_ENV = "VCVAL_ROCKETQA"
 """Environment variable naming the RocketQAv2 checkpoint (a local folder or a Hub id) when none is passed."""
 MAX_PAIR_TOKENS = 256
+CE_HEADS = ("linear", "segment-cosine")  # RocketQAConfig.ce_head
 
 _SMALL_BATCH_TOKENS = 256
 
@@ -63,6 +65,7 @@ class CrossEncoderReranker:
                                 "`vcval train rocketqa --config configs/rocketqa.json`")
         self.head_w = weights.pop("head.weight")  # (1, H)
         self.head_b = weights.pop("head.bias")  # (1,)
+        self.head_scale = weights.pop("head.scale", None)  # (1,): a "segment-cosine" head
         self._forward = _BertForward(weights, config)
         self._tokenizer = _FastTokenizer(model_dir / "tokenizer.json", max_length, self._forward.pad_id)
         self.model_dir = model_dir
@@ -94,8 +97,28 @@ class CrossEncoderReranker:
                                     for a in self._tokenizer.batch([question] * len(idx), [texts[i] for i in idx]))
                 with one_thread_if_small(ids.numel(), _SMALL_BATCH_TOKENS, self.device):
                     hidden = self._forward(ids, mask, types)  # (B, L, H)
-                out[idx] = (mean_pool(hidden, mask) @ self.head_w.T + self.head_b)[:, 0].float().cpu().numpy()
+                out[idx] = pair_logits(hidden, mask, types, self.head_w, self.head_b,
+                                       self.head_scale).float().cpu().numpy()
         return out
+
+
+def pair_logits(hidden: Any, mask: Any, types: Any, head_w: Any, head_b: Any, scale: Any = None) -> Any:
+    """(B,) relevance logits of (question, window) pairs: ``mean_pool(hidden) @ head_w.T + head_b``, plus, with
+    ``scale`` (1,), ``scale * cos(mean of the question segment, mean of the window segment)``.
+
+    hidden (B, L, H) last states; mask (B, L) real tokens; types (B, L) token types (0: ``[CLS] question
+    [SEP]``, 1: ``window [SEP]``); head_w (1, H), head_b (1,). Training and serving both call this.
+    """
+    import torch
+
+    logits = (mean_pool(hidden, mask) @ head_w.T + head_b)[:, 0]  # (B,)
+    if scale is None:
+        return logits
+    real = mask.bool()
+    window = types.bool() & real  # (B, L)
+    q_vec = mean_pool(hidden, real & ~window)  # (B, H)
+    w_vec = mean_pool(hidden, window)  # (B, H)
+    return logits + scale.to(hidden.dtype) * torch.nn.functional.cosine_similarity(q_vec, w_vec, dim=-1)
 
 
 def mean_pool(hidden: Any, mask: Any) -> Any:

