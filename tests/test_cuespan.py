@@ -130,3 +130,49 @@ def test_boundary_features_mark_topic_changes_and_long_pauses():
     q = torch.nn.functional.normalize(torch.ones(1, 2), dim=-1)
     band = m(q, cues, mask, start, end, return_full=False).band  # (1, 5, 4)
     assert torch.isfinite(band[0, 0]).all()
+
+
+def test_soft_iou_targets_spread_loss1_over_near_misses_and_default_stays_hard():
+    scores = torch.zeros(1, 4, requires_grad=True)  # 4 cells, uniform scores
+    labels = torch.tensor([1])
+    iou = torch.tensor([[0.2, 1.0, 0.6, 0.0]])
+    hard, _, _ = CueSpanLoss(0.0)(scores, labels, iou=iou)  # soft_label_iou = 0: iou is ignored
+    assert torch.allclose(hard, torch.nn.functional.cross_entropy(scores, labels))
+    soft_loss = CueSpanLoss(0.0, soft_label_iou=0.5)
+    target = soft_loss.soft_targets(iou, labels)
+    assert torch.allclose(target, torch.tensor([[0.0, 1.0 / 1.6, 0.6 / 1.6, 0.0]]))
+    loss, _, _ = soft_loss(scores, labels, iou=iou)
+    loss.backward()
+    assert scores.grad[0, 2] < 0 < scores.grad[0, 0]  # the near miss (IoU 0.6) is raised, the 0.2 cell lowered
+    # no cell reaches the threshold: the label cell alone
+    assert torch.equal(soft_loss.soft_targets(torch.tensor([[0.2, 0.3, 0.0, 0.0]]), labels),
+                       torch.tensor([[0.0, 1.0, 0.0, 0.0]]))
+
+
+def test_batch_label_iou_is_each_unit_span_iou_with_the_answer_and_reaches_the_loss():
+    import numpy as np
+
+    from vcval.corpus.encodings import UnitEncodings
+    from vcval.localization.spans import iou_matrix, temporal_iou
+    from vcval.models.cuespan.inputs import Row, build_batch
+    from vcval.types import Cue
+
+    cues = tuple(Cue(i, 10.0 * i, 10.0 * i + 10, f"unit {i}") for i in range(6))
+    vec = np.eye(6, 384, dtype=np.float32)
+    units = UnitEncodings(cues, np.arange(6), np.arange(6), vec, vec)
+    rows = [Row(vec[0], units, np.zeros(6, np.float32), cell=(1, 2), answer=(12.0, 31.0)),
+            Row(vec[1], units, np.zeros(6, np.float32))]
+    kwargs, _ = build_batch(rows)
+    got = kwargs["label_iou"].numpy()
+    assert got.shape == (2, 6, 6) and not got[1].any()  # the negative row has no answer
+    np.testing.assert_allclose(got[0], iou_matrix(units.starts, units.ends, 12.0, 31.0), rtol=1e-6)
+    assert abs(got[0, 1, 2] - temporal_iou((10, 30), (12, 31))) < 1e-6
+    assert "label_iou" not in build_batch(rows[1:])[0]  # serving rows: no answers, no key
+    torch.manual_seed(0)
+    soft = CueSpanModel(CueSpanConfig(max_span_cues=4, hidden=32, ff_dim=64, head_size=16, soft_label_iou=0.5))
+    hard = CueSpanModel(CueSpanConfig(max_span_cues=4, hidden=32, ff_dim=64, head_size=16))
+    hard.load_state_dict(soft.state_dict())
+    soft.eval(), hard.eval()
+    out_soft, out_hard = soft(**kwargs), hard(**kwargs)
+    assert torch.isfinite(out_soft.loss1) and not torch.isclose(out_soft.loss1, out_hard.loss1)
+    assert torch.equal(out_soft.band, out_hard.band)  # the targets change, not the scores

@@ -130,7 +130,8 @@ class TrainingData:
         cell = target_cell(units, target, max_span) if target is not None else None
         merged = units if coarsen is not None else None  # the stored units keep their cached frame pooling
         return Row(q_vec, units, self.lexical(question, vid, units), cell, group,
-                   visual=self.visual(vid, visual_dim, merged))
+                   visual=self.visual(vid, visual_dim, merged),
+                   answer=(target.start, target.end) if target is not None else None)
 
 
 def coarsen_units(units: Any, rng: random.Random, max_run: int) -> Any:

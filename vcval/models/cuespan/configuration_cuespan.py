@@ -25,6 +25,10 @@ class CueSpanConfig(JsonConfig):
     boundary_features adds four question-independent inputs per unit (cosine with the previous / next
     unit, the pause before / after it z-scored within the video): where a step or topic changes.
     contrastive_weight: lambda of Loss2 in Loss = Loss1 + lambda * Loss2.
+    soft_label_iou: Loss1's target. 0: the one cell best matching the answer (cross-entropy on it). t > 0:
+    every valid cell whose IoU with the answer is >= t, weighted by that IoU (normalised; the best cell
+    alone when none reaches t), as 2D-TAN's IoU-scaled targets: near-miss ends are not pushed down
+    as hard as wrong spans, so the span distribution's mass follows IoU, the metric users see.
     use_lexical: read the IDF lexical-overlap features (False zeroes them: an ablation).
     visual_dim: size of the visual frame features fused by time (EfficientNet-Lite0: 1280); 0 = a
     text-only model (no visual branch). Units without frames get no visual term, so a visual model
@@ -55,6 +59,7 @@ class CueSpanConfig(JsonConfig):
     use_offset_bias: bool = True
     boundary_features: bool = False
     contrastive_weight: float = 1.0
+    soft_label_iou: float = 0.0
     use_lexical: bool = True
     visual_dim: int = 0
     visual_dropout: float = 0.3

@@ -18,7 +18,8 @@ class Row:
     question: (D,) L2-normalised question vector; lexical: (U,) :func:`lexical_overlap` of the
     question with each unit; visual: ((U, Dv) frame features pooled per unit, (U,) bool has-frames)
     from :func:`~vcval.models.cuespan.modeling_cuespan.pool_frames`, or None; cell: the target span (first unit, last unit) for a positive row in
-    training, None otherwise; group: rows of one question share it (Loss2).
+    training, None otherwise; group: rows of one question share it (Loss2); answer: the positive row's
+    labelled answer (start, end) in seconds, for IoU-weighted targets (``soft_label_iou``), None otherwise.
     """
 
     question: np.ndarray
@@ -27,6 +28,7 @@ class Row:
     cell: tuple[int, int] | None = None
     group: int = 0
     visual: tuple[np.ndarray, np.ndarray] | None = None
+    answer: tuple[float, float] | None = None
 
 
 def build_batch(rows: list[Row], crop: int | None = None, rng: random.Random | None = None) -> tuple[dict, list[int]]:
@@ -35,8 +37,11 @@ def build_batch(rows: list[Row], crop: int | None = None, rng: random.Random | N
     crop: at most ``crop`` units per row (training), a random window that keeps the target cell.
     Returns (kwargs, offsets): question (B, D), cues / cues_ctx (B, N, D), cue_start / cue_end /
     lexical (B, N), cue_mask (B, N) bool, duration (B,), labels (B,) flat cell i * N + j or -100,
-    groups (B,); when any row has visual features also visual (B, N, Dv) and visual_mask (B, N) bool.
+    groups (B,); when any row has visual features also visual (B, N, Dv) and visual_mask (B, N) bool; when
+    any row has an ``answer`` also label_iou (B, N, N): IoU of each unit span [i, j] with it (0 elsewhere).
     """
+    from vcval.localization.spans import iou_matrix
+
     rng = rng or random.Random(0)
     windows = []
     for r in rows:
@@ -74,6 +79,12 @@ def build_batch(rows: list[Row], crop: int | None = None, rng: random.Random | N
             lab[i] = (r.cell[0] - lo) * n + (r.cell[1] - lo)
     t = torch.from_numpy
     extra = {}
+    if any(r.answer is not None for r in rows):
+        label_iou = np.zeros((b, n, n), np.float32)
+        for i, (r, (lo, hi)) in enumerate(zip(rows, windows)):
+            if r.answer is not None and hi > lo:
+                label_iou[i, : hi - lo, : hi - lo] = iou_matrix(r.units.starts[lo:hi], r.units.ends[lo:hi], *r.answer)
+        extra["label_iou"] = t(label_iou)
     dims = {int(r.visual[0].shape[1]) for r in rows if r.visual is not None}
     if len(dims) > 1:
         raise ValueError(f"visual features of one batch must share one dimension, got {sorted(dims)}")

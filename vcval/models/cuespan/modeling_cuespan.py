@@ -132,23 +132,31 @@ class CueSpanLoss(nn.Module):
     scores: (B, N, N) masked (invalid = NEG_INF); labels: (B,) flat cell i * N + j for a
     positive row, -100 for a negative row; groups: (B,) question id (rows of one question =
     its positive video and its negative videos). Loss1: mean cross-entropy over the positive
-    rows' cells. Loss2: for each positive row, cross-entropy over all cells of all rows of its
-    group (the target cell in the positive row); 0 when no group has a negative.
+    rows' cells, against the target cell or, with ``iou`` (each cell's IoU with the answer, the scores'
+    shape) and ``soft_label_iou`` t > 0, against the cells of IoU >= t weighted by their IoU.
+    Loss2: for each positive row, cross-entropy over all cells of all rows of its group (the target
+    cell in the positive row); 0 when no group has a negative.
     """
 
-    def __init__(self, contrastive_weight: float = 1.0) -> None:
+    def __init__(self, contrastive_weight: float = 1.0, soft_label_iou: float = 0.0) -> None:
         super().__init__()
         self.contrastive_weight = contrastive_weight
+        self.soft_label_iou = soft_label_iou
 
     def forward(
-        self, scores: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor | None = None
+        self, scores: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor | None = None,
+        iou: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         flat = scores.reshape(scores.shape[0], -1).float()  # (B, N*N)
         pos = torch.nonzero(labels >= 0).flatten()  # (P,)
         if len(pos) == 0:
             zero = flat.sum() * 0.0
             return zero, zero, zero
-        loss1 = F.cross_entropy(flat[pos], labels[pos])
+        if iou is not None and self.soft_label_iou > 0:
+            target = self.soft_targets(iou.reshape(iou.shape[0], -1)[pos].float(), labels[pos])  # (P, N*N)
+            loss1 = -(target * F.log_softmax(flat[pos], dim=-1)).sum(-1).mean()
+        else:
+            loss1 = F.cross_entropy(flat[pos], labels[pos])
         loss2 = flat.sum() * 0.0
         if groups is not None and self.contrastive_weight:
             cells = flat.shape[1]
@@ -163,6 +171,14 @@ class CueSpanLoss(nn.Module):
             if terms:
                 loss2 = torch.stack(terms).mean()
         return loss1 + self.contrastive_weight * loss2, loss1, loss2
+
+    def soft_targets(self, iou: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """(P, C) target distributions: cells with IoU >= ``soft_label_iou`` weighted by IoU, normalised; the
+        label cell alone for a row where none reaches it. iou (P, C) (invalid cells 0), labels (P,)."""
+        w = torch.where(iou >= self.soft_label_iou, iou, torch.zeros_like(iou))  # (P, C)
+        hard = F.one_hot(labels, iou.shape[1]).to(w.dtype)  # (P, C)
+        w = torch.where(w.sum(-1, keepdim=True) > 0, w, hard)
+        return w / w.sum(-1, keepdim=True)
 
 
 class _ConvBlock(nn.Module):
@@ -220,7 +236,7 @@ class CueSpanModel(nn.Module):
         self.len_bias = nn.Embedding(cfg.len_buckets, 1)
         nn.init.zeros_(self.offset_bias.weight)
         nn.init.zeros_(self.len_bias.weight)
-        self.loss_fn = CueSpanLoss(cfg.contrastive_weight)
+        self.loss_fn = CueSpanLoss(cfg.contrastive_weight, cfg.soft_label_iou)
 
     @staticmethod
     def scalar_features(
@@ -300,6 +316,7 @@ class CueSpanModel(nn.Module):
         duration: torch.Tensor | None = None,
         visual: torch.Tensor | None = None,
         visual_mask: torch.Tensor | None = None,
+        label_iou: torch.Tensor | None = None,
         return_full: bool = True,
     ) -> CueSpanOutput:
         """question (B, D), cues (B, N, D) normalized embeddings, cue_mask (B, N) bool; optional
@@ -307,7 +324,8 @@ class CueSpanModel(nn.Module):
         cues_ctx (B, N, D) (default: cues); duration (B,) video seconds (default:
         last unit end; pass it when the units are a crop of the video); visual (B, N, Dv) frame
         features pooled per unit and visual_mask (B, N) bool (units with frames; ignored by a text-only
-        model); labels (B,) flat cell i * N + j or -100; groups (B,) question ids.
+        model); labels (B,) flat cell i * N + j or -100; groups (B,) question ids; label_iou (B, N, N) each
+        span's IoU with the answer (read by Loss1 when ``soft_label_iou`` > 0).
         Scores are computed on the band of valid offsets (B, N, W = max_span_cues) and, with
         ``return_full``, scattered into (B, N, N); the loss always runs on the band (same cells)."""
         cfg = self.config
@@ -340,7 +358,12 @@ class CueSpanModel(nn.Module):
             # labels are flat cells of the FULL matrix (i * N + j); the loss runs on the band (i * W + j - i)
             i, j = labels // n, labels % n  # (B,)
             band_labels = torch.where(labels >= 0, i * w + (j - i), labels)  # (B,)
-            out.loss, out.loss1, out.loss2 = self.loss_fn(band, band_labels, groups)
+            band_iou = None
+            if label_iou is not None:
+                jdx = (torch.arange(n, device=cues.device)[:, None] + torch.arange(w, device=cues.device)[None]
+                       ).clamp(max=n - 1)  # (N, W)
+                band_iou = label_iou.float().gather(2, jdx[None].expand(b, n, w)) * valid_band  # (B, N, W)
+            out.loss, out.loss1, out.loss2 = self.loss_fn(band, band_labels, groups, band_iou)
         return out
 
     def band_scores(
