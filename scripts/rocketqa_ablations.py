@@ -58,7 +58,9 @@ def main() -> None:
 
     runs = []
     for item in args.runs:
-        name, _, folder = item.partition("=")
+        name, sep, folder = item.partition("=")
+        if not sep or not (Path(folder) / "log.jsonl").is_file():
+            raise SystemExit(f"{item!r}: give NAME=RUN, RUN a `vcval train rocketqa` output folder (with log.jsonl)")
         ckpt, record = checkpoint_of(Path(folder))
         runs.append((name, Path(folder), ckpt, record))
     cfgs = [r[3]["config"] for r in runs]

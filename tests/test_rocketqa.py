@@ -304,3 +304,26 @@ def test_recipe_keys_files_and_data_are_checked(tmp_path):
     assert read_recipe(tmp_path / "r.json", {"seed": 2}) == {"seed": 2, "lr_head": 0.1}
     with pytest.raises(InvalidInputError, match="convert_tutorialvqa"):
         require_data([str(tmp_path / "r.json"), str(tmp_path / "nope.json")])
+
+
+def test_ablation_report_reads_the_models_each_run_ended_with(trained, tmp_path):
+    import importlib.util
+    import shutil
+
+    spec = importlib.util.spec_from_file_location("rocketqa_ablations",
+                                                  Path(__file__).resolve().parents[1] / "scripts" / "rocketqa_ablations.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    _, out = trained
+    folder, record = module.checkpoint_of(out)
+    assert folder == out / "final" and record["step"] == 8
+    # a run without final/ (older code): best/ only when it was saved at the run's last dev step
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(out / "log.jsonl", run / "log.jsonl")
+    shutil.copytree(out / "final", run / "best")
+    assert module.checkpoint_of(run)[0] == run / "best"
+    best = json.loads((run / "best" / ROCKETQA_MARKER).read_text())
+    (run / "best" / ROCKETQA_MARKER).write_text(json.dumps({**best, "step": 4}))
+    with pytest.raises(SystemExit, match="rerun it"):
+        module.checkpoint_of(run)
