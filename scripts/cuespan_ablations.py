@@ -16,6 +16,7 @@ model): video R@1 and Rank@1 mIoU. Variants:
 - no_span_sum: no learned relevance mass summed inside the span
 - no_length_bias: no learned span-length bias
 - no_lexical: the IDF lexical-overlap features zeroed (dense features only)
+- hard_targets: Loss1 against the single best cell instead of the IoU-weighted targets (``soft_label_iou`` 0)
 
 Writes benchmarks/cuespan_ablations.md (table + the exact command). ``--visual`` instead runs the
 visual-fusion ablation, which TutorialVQA (transcripts only) cannot measure: the synthetic task of
@@ -56,6 +57,7 @@ VARIANTS: dict[str, dict] = {
     "no_span_sum": {"use_span_sum": False},
     "no_length_bias": {"use_length_bias": False},
     "no_lexical": {"use_lexical": False},
+    "hard_targets": {"soft_label_iou": 0.0},
 }
 
 
