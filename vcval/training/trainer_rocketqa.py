@@ -129,7 +129,6 @@ class CrossEncoderModel(torch.nn.Module):
         if head not in CE_HEADS:
             raise InvalidInputError(f"unknown ce_head {head!r}: use one of {', '.join(CE_HEADS)}")
         self.bert = bert
-        self.kind = head
         self.head = torch.nn.Linear(bert.config.hidden_size, 1)
         torch.nn.init.normal_(self.head.weight, std=0.02 if head == "linear" else 0.0)
         torch.nn.init.zeros_(self.head.bias)
@@ -326,7 +325,11 @@ class RocketQATrainer:
         return {prefix + n: p.detach().to(torch.float16).contiguous().cpu() for n, p in model.named_parameters()
                 if p.requires_grad}
 
-    def save_best(self, metrics: dict[str, Any], folder_name: str = "best") -> None:
+    def save_best(self, metrics: dict[str, Any]) -> None:
+        """``best/``: see :meth:`save_checkpoint`."""
+        self.save_checkpoint(metrics, "best")
+
+    def save_checkpoint(self, metrics: dict[str, Any], folder_name: str) -> None:
         """``<folder_name>/`` (``best/``, or ``final/`` at the end of a run): ``retriever/`` (RepBERT-format delta),
         ``reranker/`` (delta + head), ``rocketqa.json``."""
         from safetensors.torch import save_file
@@ -450,6 +453,6 @@ class RocketQATrainer:
                 break
             if cfg.eval_every and self.step % cfg.eval_every == 0 and self.step < total:
                 self._dev(t0)
-        self.save_best(self._dev(t0), folder_name="final")  # both models as the run ended (ablations compare these)
+        self.save_checkpoint(self._dev(t0), folder_name="final")  # both models as the run ended (ablations compare these)
         return {"step": self.step, "best_dev_rr_MRR": self.best, "history": self.history,
                 "minutes": (time.perf_counter() - t0) / 60}

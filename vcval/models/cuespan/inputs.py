@@ -40,8 +40,6 @@ def build_batch(rows: list[Row], crop: int | None = None, rng: random.Random | N
     groups (B,); when any row has visual features also visual (B, N, Dv) and visual_mask (B, N) bool; when
     any row has an ``answer`` also label_iou (B, N, N): IoU of each unit span [i, j] with it (0 elsewhere).
     """
-    from vcval.localization.spans import iou_matrix
-
     rng = rng or random.Random(0)
     windows = []
     for r in rows:
@@ -79,7 +77,9 @@ def build_batch(rows: list[Row], crop: int | None = None, rng: random.Random | N
             lab[i] = (r.cell[0] - lo) * n + (r.cell[1] - lo)
     t = torch.from_numpy
     extra = {}
-    if any(r.answer is not None for r in rows):
+    if any(r.answer is not None for r in rows):  # training rows only
+        from vcval.localization.spans import iou_matrix
+
         label_iou = np.zeros((b, n, n), np.float32)
         for i, (r, (lo, hi)) in enumerate(zip(rows, windows)):
             if r.answer is not None and hi > lo:

@@ -39,13 +39,18 @@ N_SCALAR = 12
 N_BOUNDARY = 4  # boundary_features: cos with the previous / next unit, pause before / after (z-scored log)
 
 
+def band_end_index(n: int, w: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """(N, W) long: the last unit i + o of band cell [i, o] (not clamped: cells past the end hold >= N)."""
+    return torch.arange(n, device=device)[:, None] + torch.arange(w, device=device)[None]
+
+
 def band_valid(
     cue_mask: torch.Tensor, w: int, cue_start: torch.Tensor | None = None, cue_end: torch.Tensor | None = None,
     max_span_seconds: float | None = None,
 ) -> torch.Tensor:
     """(B, N, W) bool: span [i, i + o] is valid (both ends real cues; optional seconds limit, o = 0 always kept)."""
     b, n = cue_mask.shape
-    jdx = torch.arange(n, device=cue_mask.device)[:, None] + torch.arange(w, device=cue_mask.device)[None]  # (N, W)
+    jdx = band_end_index(n, w, cue_mask.device)  # (N, W)
     inside = jdx < n  # (N, W)
     jc = jdx.clamp(max=n - 1)
     valid = inside[None] & cue_mask[:, :, None] & cue_mask[:, jc]  # (B, N, W)
@@ -360,8 +365,7 @@ class CueSpanModel(nn.Module):
             band_labels = torch.where(labels >= 0, i * w + (j - i), labels)  # (B,)
             band_iou = None
             if label_iou is not None:
-                jdx = (torch.arange(n, device=cues.device)[:, None] + torch.arange(w, device=cues.device)[None]
-                       ).clamp(max=n - 1)  # (N, W)
+                jdx = band_end_index(n, w, cues.device).clamp(max=n - 1)  # (N, W)
                 band_iou = label_iou.float().gather(2, jdx[None].expand(b, n, w)) * valid_band  # (B, N, W)
             out.loss, out.loss1, out.loss2 = self.loss_fn(band, band_labels, groups, band_iou)
         return out
@@ -376,8 +380,7 @@ class CueSpanModel(nn.Module):
         cfg = self.config
         b, n, _ = h.shape
         seconds = video_seconds(cue_end, cue_mask, duration)  # (B,)
-        off = torch.arange(w, device=h.device)  # (W,)
-        jdx = (torch.arange(n, device=h.device)[:, None] + off[None]).clamp(max=n - 1)  # (N, W): end index
+        jdx = band_end_index(n, w, h.device).clamp(max=n - 1)  # (N, W): end index
         if cfg.span_head == "global":
             x, y = self.span_proj(h).chunk(2, dim=-1)  # (B, N, d) each: end / start
             if cfg.use_rotary:
