@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 logger = logging.getLogger("rocketqa_ablations")
 
-SWITCHES = ("distill", "denoise", "warm_start", "warmup_steps", "joint_steps", "seed", "list_size", "denoised")
+# what every compared run must share: only the ablation switches (distill, denoise) may differ
+SHARED = ("warm_start", "warmup_steps", "joint_steps", "seed", "list_size", "denoised", "ce_head")
 
 
 def checkpoint_of(run: Path) -> tuple[Path, dict[str, Any]]:
@@ -64,7 +65,7 @@ def main() -> None:
         ckpt, record = checkpoint_of(Path(folder))
         runs.append((name, Path(folder), ckpt, record))
     cfgs = [r[3]["config"] for r in runs]
-    shared = {k: cfgs[0].get(k) for k in SWITCHES if k not in ("distill", "denoise")}
+    shared = {k: cfgs[0].get(k) for k in SHARED}
     for (name, *_), cfg in zip(runs, cfgs):
         diff = {k: cfg.get(k) for k in shared if cfg.get(k) != shared[k]}
         if diff:
