@@ -65,13 +65,13 @@ from benchlib import (  # noqa: E402
     method_label,
     percentile,
     seeded_sample,
-    setup_logging,
     top_iou,
     transcript_corpus,
 )
 
 from vcval.errors import VCVALError  # noqa: E402
 from vcval.pipeline import METHODS, build_pipeline  # noqa: E402
+from vcval.utils import setup_script_logging  # noqa: E402
 
 logger = logging.getLogger("bench.ask")
 
@@ -328,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="2 (default): also time a second, warm-cache pass over the same questions")
     ap.add_argument("--verbose", action="store_true", help="vcval's own INFO logging too")
     args = ap.parse_args(argv)
-    setup_logging(args.verbose)
+    setup_script_logging(args.verbose)
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
     unknown = sorted(set(sets) - set(SETS))
     if unknown or not sets:

@@ -27,7 +27,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchlib import ROOT, copy_catalog, markdown_table, remove, setup_logging  # noqa: E402
+from benchlib import ROOT, copy_catalog, markdown_table, remove  # noqa: E402
+
+from vcval.utils import setup_script_logging  # noqa: E402
 
 logger = logging.getLogger("bench")
 WORK = ROOT / "runs" / "backends"
@@ -76,7 +78,7 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=300, help="seeded sample of the TutorialVQA test questions")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "backends.md")
     args = ap.parse_args()
-    setup_logging()
+    setup_script_logging()
     from vcval.corpus import Corpus
     from vcval.evaluation import Evaluator
     from vcval.evaluation.questions import load_questions

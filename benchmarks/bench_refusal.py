@@ -59,7 +59,6 @@ from benchlib import (  # noqa: E402
     markdown_table,
     method_label,
     seeded_sample,
-    setup_logging,
     top_iou,
     transcript_corpus,
     unanswerable,
@@ -67,6 +66,7 @@ from benchlib import (  # noqa: E402
 
 from vcval.errors import VCVALError  # noqa: E402
 from vcval.pipeline import METHODS, build_pipeline  # noqa: E402
+from vcval.utils import setup_script_logging  # noqa: E402
 
 logger = logging.getLogger("bench.refusal")
 
@@ -227,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=WORK_DIR / "refusal", help="per-question JSON rows")
     ap.add_argument("--verbose", action="store_true", help="vcval's own INFO logging too")
     args = ap.parse_args(argv)
-    setup_logging(args.verbose)
+    setup_script_logging(args.verbose)
 
     sets: list[QuestionSet] = []
     if not args.skip_demo:

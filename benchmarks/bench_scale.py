@@ -58,8 +58,9 @@ from benchlib import (  # noqa: E402
     markdown_table,
     percentile,
     remove,
-    setup_logging,
 )
+
+from vcval.utils import setup_script_logging  # noqa: E402
 
 logger = logging.getLogger("bench")
 WORK = ROOT / "runs" / "scale"
@@ -675,7 +676,7 @@ def main() -> None:
     p.add_argument("--report-only", action="store_true",
                    help="no runs: the table from the result files of earlier runs (runs/scale/result-*.json)")
     args = p.parse_args()
-    setup_logging()
+    setup_script_logging()
     WORK.mkdir(parents=True, exist_ok=True)
     if args.one:
         size, backend = args.one

@@ -56,12 +56,6 @@ def copy_catalog(embedded: Path, root: Path) -> None:
         os.link(f, root / "index" / "vectors" / f.name)
 
 
-def setup_logging(verbose: bool = False) -> None:
-    """INFO for the benchmark's own diagnostics (stderr); vcval's per-video chatter only with ``verbose``."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    if not verbose:
-        for name in ("vcval", "httpx", "sentence_transformers", "transformers"):
-            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 # --------------------------------------------------------------------------- questions

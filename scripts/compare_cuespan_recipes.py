@@ -59,9 +59,9 @@ def main() -> None:
     ap.add_argument("checkpoints", nargs="+", metavar="NAME=FOLDER")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "cuespan_recipes.md")
     args = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    for name in ("vcval", "sentence_transformers", "transformers"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    from vcval.utils import setup_script_logging
+
+    setup_script_logging()
     named = []
     for item in args.checkpoints:
         name, sep, folder = item.partition("=")

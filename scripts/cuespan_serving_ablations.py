@@ -84,9 +84,9 @@ def main() -> None:
                     help="measure dev alone first to make a choice before looking at the transfer sets")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "cuespan_serving_ablations.md")
     args = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    for name in ("vcval", "sentence_transformers", "transformers"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    from vcval.utils import setup_script_logging
+
+    setup_script_logging()
     lines = [
         "# CueSpan serving ablations",
         "",

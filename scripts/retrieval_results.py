@@ -97,9 +97,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "retrieval.md")
     ap.add_argument("--note", default="", help="a paragraph printed under the header")
     args = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    for name in ("vcval", "transformers", "httpx"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    from vcval.utils import setup_script_logging
+
+    setup_script_logging()
     import random
 
     lines = ["# Retrieval: every retriever on every set (issue 11)", "",

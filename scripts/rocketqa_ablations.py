@@ -50,9 +50,9 @@ def main() -> None:
     ap.add_argument("runs", nargs="+", help="NAME=RUN_FOLDER")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "rocketqa_ablations.md")
     args = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    for name in ("vcval", "sentence_transformers", "transformers"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    from vcval.utils import setup_script_logging
+
+    setup_script_logging()
 
     from vcval.encoders import TextEncoder, load_repbert
     from vcval.training.trainer_repbert import RetrievalSplit, video_metrics

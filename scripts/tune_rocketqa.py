@@ -46,9 +46,9 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=150)
     ap.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0])
     args = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    for name in ("vcval", "transformers", "httpx"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    from vcval.utils import setup_script_logging
+
+    setup_script_logging()
     from vcval.pipeline import build_pipeline
 
     evaluator = Evaluator(ROOT / "data/tutorialvqa/transcripts", progress=False)

@@ -94,3 +94,28 @@ def test_cli_import_does_not_load_torch():
     code = "import sys, vcval.cli; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_scripts_share_one_logging_setup():
+    """Benchmarks and research scripts configure logging through vcval.utils.setup_script_logging only: it quiets
+    the libraries' INFO chatter unless verbose, and no script repeats the setup by hand."""
+    import logging
+    from pathlib import Path
+
+    from vcval.utils import CHATTY_LOGGERS, setup_script_logging
+
+    saved = {name: logging.getLogger(name).level for name in CHATTY_LOGGERS}
+    try:
+        for name in CHATTY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)
+        setup_script_logging(verbose=True)
+        assert all(logging.getLogger(name).level == logging.NOTSET for name in CHATTY_LOGGERS)
+        setup_script_logging()
+        assert all(logging.getLogger(name).level == logging.WARNING for name in CHATTY_LOGGERS)
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+    root = Path(__file__).resolve().parent.parent
+    by_hand = [p.name for folder in ("benchmarks", "scripts") for p in sorted((root / folder).glob("*.py"))
+               if 'logging.getLogger(name).setLevel(logging.WARNING)' in p.read_text()]
+    assert by_hand == []

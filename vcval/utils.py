@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,6 +13,18 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from vcval.errors import InvalidInputError
+
+CHATTY_LOGGERS = ("vcval", "httpx", "sentence_transformers", "transformers", "bm25s")
+
+
+def setup_script_logging(verbose: bool = False) -> None:
+    """Logging for the benchmark and research scripts: INFO lines with time and logger name on stderr for the
+    script's own progress; vcval's per-video chatter and the libraries' INFO (``CHATTY_LOGGERS``) only with
+    ``verbose``."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    if not verbose:
+        for name in CHATTY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def resolve_device(device: Any = "auto") -> str:
