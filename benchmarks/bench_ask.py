@@ -19,7 +19,8 @@ video is wrong, %), both from the first pass.
 Sets (``--sets``, comma separated):
 
 - demo: the embedded 8-video demo corpus (``vcval.demo.ensure_demo_corpus``) and its 24 example
-  questions; followed by the clip-cutting table (60 s clip: stream copy vs an accurate re-encode).
+  questions; followed by the clip-cutting table (60 s clip: stream copy vs an accurate re-encode) and the
+  one-shot shell table (``vcval ask --demo`` in a fresh process, end to end, against ``import torch`` alone).
 - medvidqa: the 29 MedVidQA videos with transcripts (``data/medvidqa/transcripts``, from
   ``scripts/convert_medvidqa.py``) and their 59 train questions, as ``vcval eval --transcripts`` sees them
   (transcript-only corpus; built once, cached under ``runs/bench/medvidqa/``).
@@ -312,6 +313,31 @@ def clip_table(corpus: Any) -> str:
                           [[label, f"{sec:.2f}", f"{sec / rows[0][1]:.2f}"] for label, sec in rows])
 
 
+def shell_table(questions: Sequence[Labelled], runs: int = 5) -> str:
+    """One-shot ``vcval ask --demo QUESTION`` from the shell (a fresh process each time, demo corpus already
+    built): p50 wall seconds over ``runs`` questions, beside two floors measured in the same run: a Python
+    process that only imports torch (what any torch model costs a fresh process) and ``vcval ask --help``."""
+    import subprocess
+
+    exe = [sys.executable, "-m", "vcval.cli"]
+    cases = [
+        ("python -c 'import torch' (floor)", [[sys.executable, "-c", "import torch"]] * runs),
+        ("vcval ask --help", [[*exe, "ask", "--help"]] * runs),
+        ("vcval ask --demo QUESTION --k 5", [[*exe, "ask", q.question, "--demo", "--k", "5"] for q in questions[:runs]]),
+    ]
+    rows = []
+    for label, commands in cases:
+        times = []
+        for cmd in commands:
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True)
+            times.append(time.perf_counter() - t0)
+        rows.append((label, statistics.median(times), max(times)))
+    floor = rows[0][1]
+    return markdown_table(["one-shot command (fresh process)", "p50 s", "max s", "x import torch"],
+                          [[label, f"{p50:.2f}", f"{worst:.2f}", f"{p50 / floor:.2f}"] for label, p50, worst in rows])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -351,6 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(table)
         if name == "demo":
             print("\n" + clip_table(corpus))
+            print("\n" + shell_table(questions))
         sys.stdout.flush()
     return 0
 

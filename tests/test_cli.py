@@ -188,6 +188,39 @@ def test_ask_json_carries_confidence_fields(fake_ask, capsys):
     assert (answers[1]["confidence"], answers[1]["confident"]) == (None, None)
 
 
+def test_ask_demo_uses_the_embedded_demo_corpus(fake_ask, monkeypatch, tmp_path, capsys):
+    """`vcval ask --demo` opens the demo corpus in the cache (as `vcval serve` does), saying so on first use."""
+    import vcval.demo
+
+    run, asked = fake_ask
+    opened: list[dict] = []
+
+    class DemoCorpus:
+        def __len__(self) -> int:
+            return 8
+
+    def fake_ensure(directory=None, **kwargs):
+        opened.append(kwargs)
+        return DemoCorpus()
+
+    monkeypatch.setenv("VCVAL_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(vcval.demo, "ensure_demo_corpus", fake_ensure)
+    assert main(["ask", "how do I put on a sling?", "--demo", "--k", "1"]) == 0
+    assert opened == [{"index": None}] and asked == [("how do I put on a sling?", 1)]
+    err = capsys.readouterr().err
+    assert f"building the demo corpus in {tmp_path / 'home' / 'demo-corpus'} (first use only)" in err
+    (tmp_path / "home" / "demo-corpus").mkdir(parents=True)
+    (tmp_path / "home" / "demo-corpus" / "corpus.sqlite").touch()
+    assert main(["ask", "how do I put on a sling?", "--demo"]) == 0
+    assert "building" not in capsys.readouterr().err
+
+
+def test_missing_default_corpus_points_to_the_demo(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["ask", "how do I put on a sling?"]) == 2
+    assert "or ask the embedded demo corpus with --demo" in capsys.readouterr().err
+
+
 def test_print_answers_of_nothing(capsys):
     print_answers([])
     assert capsys.readouterr().out == "no answer found in this corpus\n"
@@ -245,6 +278,8 @@ def test_bad_ask_input_fails_fast_without_loading_a_model(tmp_path):
         (["ask", "how do I tie a sling?", "--corpus", str(corpus), "--device", "gpu"], "--device must be"),
         (["ask", "how do I tie a sling?", "--corpus", str(corpus), "--checkpoint", "./no/such/ckpt"], "does not exist"),
         (["ask", "q" * 2000, "--corpus", str(corpus)], "characters long"),
+        (["ask", "how do I tie a sling?", "--demo", "--corpus", str(corpus)], "--demo asks the embedded demo corpus"),
+        (["ask", "how do I tie a sling?", "--demo", "--k", "0"], "--k must be at least 1"),
     ]
     out = _probe([argv for argv, _ in cases])
     for (argv, message), result in zip(cases, out["results"]):

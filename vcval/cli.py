@@ -133,7 +133,7 @@ def _existing_corpus_dir(path: str) -> Path:
     if not root.exists():
         raise NotFoundError(
             f"corpus {path} does not exist: add videos with `vcval ingest PATH --corpus {path}`, "
-            "or pass --corpus DIR of an existing corpus"
+            "pass --corpus DIR of an existing corpus, or ask the embedded demo corpus with --demo"
         )
     if not root.is_dir():
         raise InvalidInputError(f"corpus path {path} is a file; pass --corpus DIR of a corpus directory")
@@ -159,7 +159,11 @@ def validate_ask_args(args: argparse.Namespace) -> str:
         raise InvalidInputError(f"--k must be at most {MAX_K} (got {args.k})")
     if not _DEVICE.fullmatch(args.device):
         raise InvalidInputError(f"--device must be auto, cpu, cuda or cuda:N (got {args.device!r})")
-    _existing_corpus_dir(args.corpus)
+    if getattr(args, "demo", False):
+        if args.corpus != DEFAULT_CORPUS:
+            raise InvalidInputError("--demo asks the embedded demo corpus; leave out --corpus DIR (or --demo)")
+    else:
+        _existing_corpus_dir(args.corpus)
     if args.checkpoint:
         from vcval.encoders import looks_like_path
 
@@ -202,7 +206,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
     question = validate_ask_args(args)
     from vcval.corpus import Corpus
 
-    corpus = Corpus.open(args.corpus, create=False, index=args.index)
+    if args.demo:  # built into the cache on first use and reused, as `vcval serve` does
+        from vcval.demo import default_demo_dir, ensure_demo_corpus
+
+        if not (default_demo_dir() / "corpus.sqlite").is_file():
+            print(f"building the demo corpus in {default_demo_dir()} (first use only)", file=sys.stderr)
+        corpus = ensure_demo_corpus(index=args.index)
+    else:
+        corpus = Corpus.open(args.corpus, create=False, index=args.index)
     if len(corpus) == 0:
         raise _empty_corpus(args.corpus)
     from vcval.pipeline import VCVAL
@@ -290,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer a question from the corpus")
     p.add_argument("question")
     p.add_argument("--corpus", default=DEFAULT_CORPUS)
+    p.add_argument("--demo", action="store_true", help="ask the embedded demo corpus (8 first-aid videos; built "
+                   "into the cache on first use, as `vcval serve` does) instead of --corpus")
     p.add_argument("--k", type=int, default=5, help="number of answers (default 5)")
     p.add_argument("--json", action="store_true", help="print answers as JSON")
     p.add_argument("--clip", action="store_true", help="cut the answer clips and print their paths")
