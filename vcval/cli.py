@@ -159,7 +159,7 @@ def validate_ask_args(args: argparse.Namespace) -> str:
         raise InvalidInputError(f"--k must be at most {MAX_K} (got {args.k})")
     if not _DEVICE.fullmatch(args.device):
         raise InvalidInputError(f"--device must be auto, cpu, cuda or cuda:N (got {args.device!r})")
-    if getattr(args, "demo", False):
+    if args.demo:
         if args.corpus != DEFAULT_CORPUS:
             raise InvalidInputError("--demo asks the embedded demo corpus; leave out --corpus DIR (or --demo)")
     else:
