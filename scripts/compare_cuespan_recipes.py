@@ -10,7 +10,10 @@ calibration step measured over all 941 TutorialVQA by-video dev questions at the
 chose (the selection number); then retrieval over the whole corpus (top 10 videos, k = 10) on a seeded
 sample of 300 dev questions, MedVidQA (29 transcripts, never trained or tuned on) and the demo questions
 (never trained or tuned on): video R@1, Rank@1 mIoU, Rank@1 IoU>=0.5 (%), and the median rank-1 span
-length in seconds beside the gold median.
+length in seconds beside the gold median. With ``--paired``, every checkpoint is also served on all the dev
+questions and compared with the first one question by question: the mean Rank@1 IoU difference with a 95%
+paired bootstrap interval (``vcval.evaluation.metrics.paired_bootstrap``; an interval holding 0 does not tell
+the two apart).
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import logging
 import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -36,8 +40,9 @@ SETS = [  # (short name, questions, transcripts, sample)
 ]
 
 
-def measure(evaluator: Evaluator, folder: Path, questions: str, sample: int | None) -> dict[str, float]:
-    """R@1, Rank@1 mIoU, Rank@1 IoU>=0.5 and median rank-1 / gold lengths of ``folder`` served by default."""
+def measure(evaluator: Evaluator, folder: Path, questions: str, sample: int | None) -> dict[str, Any]:
+    """R@1, Rank@1 mIoU, Rank@1 IoU>=0.5, median rank-1 / gold lengths and the per-question Rank@1 IoU (%) of
+    ``folder`` served by default."""
     from vcval.localization.cuespan import CueSpanLocalizer
     from vcval.pipeline import VCVAL
     from vcval.retrieval import make_retriever
@@ -51,13 +56,34 @@ def measure(evaluator: Evaluator, folder: Path, questions: str, sample: int | No
     m = report.metrics
     return {"R@1": m["R@1"], "mIoU": m["Rank@1 mIoU"], "iou50": m["Rank@1 IoU=0.5"],
             "len": statistics.median(r["predictions"][0][2] - r["predictions"][0][1] for r in rows if r["predictions"]),
-            "gold": statistics.median(r["gold"][1] - r["gold"][0] for r in rows)}
+            "gold": statistics.median(r["gold"][1] - r["gold"][0] for r in rows),
+            "iou_at_1": [100.0 * r["iou_at_1"] for r in rows]}
+
+
+def paired_table(named: list[tuple[str, Path]]) -> list[str]:
+    """Markdown lines: each checkpoint against the first on all dev questions, question by question."""
+    from vcval.evaluation.metrics import paired_bootstrap
+
+    _, questions, transcripts, _ = SETS[0]
+    evaluator = Evaluator(ROOT / transcripts, progress=False)
+    per_question = {name: measure(evaluator, folder, questions, None)["iou_at_1"] for name, folder in named}
+    ref = named[0][0]
+    lines = [f"Paired on all {len(per_question[ref])} dev questions, against `{ref}`: Rank@1 mIoU, and the mean "
+             "difference in Rank@1 IoU with a 95% paired bootstrap interval (2,000 resamples of the questions).", "",
+             "| checkpoint | dev all R1 mIoU | difference | 95% interval |", "|---|---|---|---|"]
+    for name, _ in named:
+        mean, low, high = paired_bootstrap(per_question[ref], per_question[name])
+        score = statistics.fmean(per_question[name])
+        lines.append(f"| {name} | {score:.2f} | {mean:+.2f} | [{low:+.2f}, {high:+.2f}] |")
+    return lines + [""]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoints", nargs="+", metavar="NAME=FOLDER")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "cuespan_recipes.md")
+    ap.add_argument("--paired", action="store_true",
+                    help="also serve every checkpoint on all dev questions and compare each with the first, paired")
     args = ap.parse_args()
     from vcval.utils import setup_script_logging
 
@@ -94,6 +120,8 @@ def main() -> None:
         lines.append(f"| {name} | {dev:.2f} | " + " | ".join(cells) + " |")
     gold = " · ".join(f"{s} {results[named[0][0]][s]['gold']:.1f} s" for s, *_ in SETS)
     lines += ["", f"Gold answer median: {gold}.", ""]
+    if args.paired:
+        lines += paired_table(named)
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -195,3 +195,24 @@ def test_compute_all_accepts_answers_dicts_and_records():
 def test_compute_all_rejects_bad_prediction_shape():
     with pytest.raises(TypeError):
         compute_all([["not a prediction"]], [Gold("a", 0, 1)])
+
+
+def test_paired_bootstrap():
+    import numpy as np
+
+    from vcval.evaluation.metrics import paired_bootstrap
+
+    a = [0.0, 0.5, 1.0, 0.25] * 25
+    assert paired_bootstrap(a, a) == (0.0, 0.0, 0.0)
+    mean, low, high = paired_bootstrap(a, [v + 0.1 for v in a])  # a constant shift has no spread
+    assert mean == pytest.approx(0.1) and low == pytest.approx(0.1) and high == pytest.approx(0.1)
+    rng = np.random.default_rng(1)
+    x = rng.random(400)
+    y = x + rng.normal(0.05, 0.2, 400)  # a small, noisy gain: the interval holds it and excludes 0
+    mean, low, high = paired_bootstrap(x, y)
+    assert low < mean < high and low < 0.05 < high and low > 0
+    assert paired_bootstrap(x, y) == (mean, low, high)  # seeded
+    wide = paired_bootstrap(x[:20], y[:20])
+    assert wide[2] - wide[1] > high - low  # fewer questions, wider interval
+    with pytest.raises(ValueError, match="equal-length"):
+        paired_bootstrap([1.0, 2.0], [1.0])
