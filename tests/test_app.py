@@ -210,10 +210,11 @@ def test_confidence_labels_and_no_confident_answer_state(app_module):
     sure = Answer("v", "Nosebleed", 0.0, 4.0, 3.2, (cue,), confidence=0.83, confident=True)
     meh = Answer("v", "Nosebleed", 0.0, 4.0, 3.2, (cue,), confidence=0.3, confident=True)
     weak = Answer("v", "Nosebleed", 0.0, 4.0, 1.1, (cue,), confidence=0.02, confident=False)
-    assert app_module.confidence_label(sure) == "high (83%)"
-    assert app_module.confidence_label(meh) == "medium (30%)"
-    assert app_module.confidence_label(weak) == "low (2%)"
-    assert app_module.confidence_label(Answer("v", "N", 0.0, 4.0, 1.5)) == "score 1.500"
+    assert sure.confidence_label() == "high (83%)"
+    assert meh.confidence_label() == "medium (30%)"
+    assert weak.confidence_label() == "low (2%)"
+    assert Answer("v", "N", 0.0, 4.0, 1.5).confidence_label() == "score 1.500"
+    assert Answer("v", "N", 0.0, 4.0, 1.5, confidence=0.001, confident=False).confidence_label() == "low (<1%)"
 
     class Corpus:
         root = "mem"

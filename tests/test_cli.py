@@ -155,8 +155,8 @@ def test_ask_prints_confidence_of_confident_answers(fake_ask, capsys):
     out = capsys.readouterr().out
     assert asked == [("how do I tie a sling?", 2)]
     lines = out.splitlines()
-    assert lines[0].startswith("1. Sling [sling]") and lines[0].endswith("score 1.500  confidence 83%")
-    assert any(line.startswith("2. Burn [burn]") and line.endswith("confidence 41%") for line in lines)
+    assert lines[0].startswith("1. Sling [sling]") and lines[0].endswith("score 1.500  confidence high (83%)")
+    assert any(line.startswith("2. Burn [burn]") and line.endswith("confidence low (41%)") for line in lines)
     assert "no confident answer" not in out and "closest match" not in out
 
 
@@ -168,7 +168,7 @@ def test_ask_says_when_no_answer_is_confident(fake_ask, capsys):
     assert out[0] == "no confident answer in this corpus; closest matches:"
     ranked = [line for line in out if line[:2] in ("1.", "2.", "3.")]
     assert len(ranked) == 3 and all(line[3:].startswith("closest match: ") for line in ranked)
-    assert [line.rsplit("confidence ", 1)[1] for line in ranked] == ["12%", "5%", "<1%"]
+    assert [line.rsplit("confidence ", 1)[1] for line in ranked] == ["low (12%)", "low (5%)", "low (<1%)"]
 
 
 def test_ask_without_calibration_prints_as_before(fake_ask, capsys):
@@ -229,7 +229,7 @@ def test_print_answers_of_nothing(capsys):
 def test_mixed_confidence_is_not_called_unconfident(capsys):
     print_answers([_answer("sling", 0.9, True), _answer("burn", 0.2, False)])
     out = capsys.readouterr().out
-    assert "closest match" not in out and "confidence 90%" in out and "confidence 20%" in out
+    assert "closest match" not in out and "confidence high (90%)" in out and "confidence low (20%)" in out
 
 
 # --------------------------------------------------------------------------- ask: input checked before any model

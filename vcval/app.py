@@ -315,16 +315,6 @@ def parse_span(text: str | None) -> tuple[float, float] | None:
     return times[0], times[1]
 
 
-def confidence_label(answer: Answer) -> str:
-    """How people read a confidence: "high (83%)", "medium (41%)", "low (7%)"; the raw score when uncalibrated."""
-    if answer.confidence is None:
-        return f"score {float(answer.score):.3f}"
-    c = float(answer.confidence)
-    level = "high" if c >= 0.6 else "medium" if answer.confident else "low"
-    pct = "<1%" if 0 < c < 0.005 else f"{100 * c:.0f}%"
-    return f"{level} ({pct})"
-
-
 def confidence_title(answer: Answer) -> str:
     """The numbers behind the label, for a hover tooltip."""
     if answer.confidence is None:
@@ -335,7 +325,7 @@ def confidence_title(answer: Answer) -> str:
 
 def answer_choice(answer: Answer, rank: int) -> str:
     """One line of the answer list (wraps on phones, nothing cut)."""
-    return f"{rank}. {answer.title} \u00b7 {fmt_span(answer.start, answer.end)} \u00b7 {confidence_label(answer)}"
+    return f"{rank}. {answer.title} \u00b7 {fmt_span(answer.start, answer.end)} \u00b7 {answer.confidence_label()}"
 
 
 def _hit_indices(cues: Sequence[Cue], answer: Answer) -> set[int]:
@@ -496,7 +486,7 @@ class DemoHandlers:
         """(info markdown, clip video update, clip download update, subtitles html) for one answer."""
         clip = self._clip_for(answer)
         cues = self.pipeline.corpus.cues(answer.video_id)
-        label = confidence_label(answer)
+        label = answer.confidence_label()
         kind = "closest match, not a confident answer" if answer.confident is False else "confidence"
         if answer.confidence is None:
             kind = "uncalibrated"

@@ -173,13 +173,8 @@ def validate_ask_args(args: argparse.Namespace) -> str:
     return question
 
 
-def _percent(p: float) -> str:
-    """A probability as a whole percent; "<1%" rather than a calibrated "0%"."""
-    return "<1%" if 0.0 < p < 0.005 else f"{p:.0%}"
-
-
 def _print_answer(rank: int, a: Answer, label: str = "") -> None:
-    confidence = "" if a.confidence is None else f"  confidence {_percent(a.confidence)}"
+    confidence = "" if a.confidence is None else f"  confidence {a.confidence_label()}"
     print(f"{rank}. {label}{a.title} [{a.video_id}]  {_fmt_time(a.start)}–{_fmt_time(a.end)}  "
           f"score {a.score:.3f}{confidence}")
     for cue in a.cues[:6]:

@@ -93,6 +93,17 @@ class Answer:
     confidence: float | None = None
     confident: bool | None = None
 
+    def confidence_label(self) -> str:
+        """How people read the confidence, worded the same in the app and the CLI: "high (83%)" (>= 60%), "medium
+        (41%)" (confident below that), "low (7%)" (not confident; "<1%" rather than a calibrated "0%"); the raw
+        score when the method is not calibrated."""
+        if self.confidence is None:
+            return f"score {float(self.score):.3f}"
+        c = float(self.confidence)
+        level = "high" if c >= 0.6 else "medium" if self.confident else "low"
+        pct = "<1%" if 0 < c < 0.005 else f"{100 * c:.0f}%"
+        return f"{level} ({pct})"
+
     def to_dict(self) -> dict:
         """JSON-ready dict (the shape printed by ``vcval ask --json``)."""
         out = {
