@@ -60,12 +60,12 @@ def measure(evaluator: Evaluator, folder: Path, questions: str, sample: int | No
             "iou_at_1": [100.0 * r["iou_at_1"] for r in rows]}
 
 
-def paired_table(named: list[tuple[str, Path]]) -> list[str]:
-    """Markdown lines: each checkpoint against the first on all dev questions, question by question."""
+def paired_table(named: list[tuple[str, Path]], evaluator: Evaluator) -> list[str]:
+    """Markdown lines: each checkpoint against the first on all dev questions, question by question
+    (``evaluator``: the one over the dev transcripts, ``SETS[0]``)."""
     from vcval.evaluation.metrics import paired_bootstrap
 
-    _, questions, transcripts, _ = SETS[0]
-    evaluator = Evaluator(ROOT / transcripts, progress=False)
+    questions = SETS[0][1]
     per_question = {name: measure(evaluator, folder, questions, None)["iou_at_1"] for name, folder in named}
     ref = named[0][0]
     lines = [f"Paired on all {len(per_question[ref])} dev questions, against `{ref}`: Rank@1 mIoU, and the mean "
@@ -95,8 +95,9 @@ def main() -> None:
             raise SystemExit(f"{item!r}: expected NAME=FOLDER with a trained, calibrated checkpoint in FOLDER")
         named.append((name, Path(folder)))
     results: dict[str, dict[str, dict[str, float]]] = {name: {} for name, _ in named}
+    evaluators = {}
     for short, questions, transcripts, sample in SETS:
-        evaluator = Evaluator(ROOT / transcripts, progress=False)
+        evaluator = evaluators[short] = Evaluator(ROOT / transcripts, progress=False)
         for name, folder in named:
             results[name][short] = measure(evaluator, folder, questions, sample)
             logger.info("%s %s: %s", name, short, results[name][short])
@@ -121,7 +122,7 @@ def main() -> None:
     gold = " · ".join(f"{s} {results[named[0][0]][s]['gold']:.1f} s" for s, *_ in SETS)
     lines += ["", f"Gold answer median: {gold}.", ""]
     if args.paired:
-        lines += paired_table(named)
+        lines += paired_table(named, evaluators[SETS[0][0]])
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -199,8 +199,13 @@ def test_ask_demo_uses_the_embedded_demo_corpus(fake_ask, monkeypatch, tmp_path,
         def __len__(self) -> int:
             return 8
 
-    def fake_ensure(directory=None, **kwargs):
+    def fake_ensure(directory=None, progress=None, **kwargs):  # ingests (reporting progress) only while missing
+        from vcval.demo import default_demo_dir
+
         opened.append(kwargs)
+        if not (default_demo_dir() / "corpus.sqlite").is_file():
+            progress(0.0, desc="adding demo video 1/8: How to put on an arm sling")
+            progress(1.0, desc="demo corpus ready")
         return DemoCorpus()
 
     monkeypatch.setenv("VCVAL_HOME", str(tmp_path / "home"))
@@ -209,6 +214,7 @@ def test_ask_demo_uses_the_embedded_demo_corpus(fake_ask, monkeypatch, tmp_path,
     assert opened == [{"index": None}] and asked == [("how do I put on a sling?", 1)]
     err = capsys.readouterr().err
     assert f"building the demo corpus in {tmp_path / 'home' / 'demo-corpus'} (first use only)" in err
+    assert "adding demo video 1/8" in err and "demo corpus ready" in err
     (tmp_path / "home" / "demo-corpus").mkdir(parents=True)
     (tmp_path / "home" / "demo-corpus" / "corpus.sqlite").touch()
     assert main(["ask", "how do I put on a sling?", "--demo"]) == 0

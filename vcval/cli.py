@@ -204,9 +204,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.demo:  # built into the cache on first use and reused, as `vcval serve` does
         from vcval.demo import default_demo_dir, ensure_demo_corpus
 
-        if not (default_demo_dir() / "corpus.sqlite").is_file():
-            print(f"building the demo corpus in {default_demo_dir()} (first use only)", file=sys.stderr)
-        corpus = ensure_demo_corpus(index=args.index)
+        def report(fraction: float, desc: str = "") -> None:  # called only when demo videos get ingested
+            if fraction == 0.0:
+                print(f"building the demo corpus in {default_demo_dir()} (first use only)", file=sys.stderr)
+            print(f"  {desc}", file=sys.stderr)
+
+        corpus = ensure_demo_corpus(index=args.index, progress=report)
     else:
         corpus = Corpus.open(args.corpus, create=False, index=args.index)
     if len(corpus) == 0:
