@@ -10,6 +10,9 @@ For each method and question set, the TOP answer of ``ask(question, k=5)`` is re
   answer is *right* when it is the expected video and its span has temporal IoU >= 0.5 with the
   expected span. Reported: accepted / n, right among accepted (precision), and, for context, how many
   top answers are right whatever their confidence ("top-1 right").
+- every question's top answer: the mean ``video_confidence`` (the calibrated chance that the answer's
+  video is the right one) against the share that is (never, for an unanswerable question), and the ECE:
+  how the video calibration fitted on TutorialVQA dev holds on these held-out sets.
 - unanswerable questions (``benchmarks/questions/*_offtopic.json``, per kind: off-topic, near-miss):
   *refused* when the top answer is not confident (``confident`` False) or there is no answer at all.
 
@@ -95,6 +98,7 @@ class Outcome:
     start: float | None = None
     end: float | None = None
     confidence: float | None = None
+    video_confidence: float | None = None
     confident: bool | None = None  # None: the method gives none (or no answer, see answered)
     answered: bool = False
     right: bool | None = None  # real questions only: right video and IoU >= MIN_IOU
@@ -137,6 +141,7 @@ def run_method(qs: QuestionSet, method: str, k: int) -> tuple[str, list[Outcome]
             o.answered = True
             o.video_id, o.start, o.end = top.video_id, float(top.start), float(top.end)
             o.confidence = None if top.confidence is None else float(top.confidence)
+            o.video_confidence = None if top.video_confidence is None else float(top.video_confidence)
             o.confident = top.confident
         if gold is not None:
             o.iou = top_iou(top, gold)
@@ -186,13 +191,30 @@ def summary_row(method: str, outcomes: Sequence[Outcome]) -> list[str]:
         else:
             row.append("n/a")
     row.append(" / ".join(median_conf([o for o in outcomes if o.kind == kind], cal) for kind in KINDS))
+    row.append(video_calibration(outcomes))
     row.append(f"{1000 * statistics.median(o.seconds for o in outcomes):.0f}")
     return row
 
 
+def video_calibration(outcomes: Sequence[Outcome]) -> str:
+    """How well ``video_confidence`` is calibrated on this held-out set: over every question's top answer
+    (an unanswerable question's answer is never the right video), the mean predicted chance of the right
+    video, the share actually right, and the ECE; "n/a" when the method gives no video confidence."""
+    from vcval.localization.confidence import expected_calibration_error
+
+    rows = [o for o in outcomes if o.answered]
+    if not rows or any(o.video_confidence is None for o in rows):
+        return "n/a"
+    p = [float(o.video_confidence) for o in rows]
+    y = [float(o.kind == "real" and o.expected[0] == o.video_id) for o in rows]
+    return (f"{100 * statistics.mean(p):.1f}% / {100 * statistics.mean(y):.1f}% "
+            f"(ECE {expected_calibration_error(p, y):.3f})")
+
+
 HEADERS = ["method", "real: accepted", "accepted: right (IoU>=0.5)", "real: top-1 right (ungated)",
            "off-topic: refused", "near-miss: refused", "all unanswerable: refused",
-           "median confidence real / off-topic / near-miss", "median ms/q"]
+           "median confidence real / off-topic / near-miss",
+           "right video at rank 1: mean video confidence / actual (ECE)", "median ms/q"]
 
 
 # --------------------------------------------------------------------------- question sets

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -215,6 +216,13 @@ def test_confidence_labels_and_no_confident_answer_state(app_module):
     assert weak.confidence_label() == "low (2%)"
     assert Answer("v", "N", 0.0, 4.0, 1.5).confidence_label() == "score 1.500"
     assert Answer("v", "N", 0.0, 4.0, 1.5, confidence=0.001, confident=False).confidence_label() == "low (<1%)"
+    # with a calibrated video probability (checkpoints calibrated since 2026-12-03) both numbers are worded
+    video = Answer("v", "N", 0.0, 4.0, 3.2, (cue,), confidence=0.05, confident=True, video_confidence=0.92)
+    assert video.confidence_label() == "high (right video 92%, this stretch 5%)"
+    assert replace(video, video_confidence=0.6).confidence_label() == "medium (right video 60%, this stretch 5%)"
+    assert replace(video, confident=False, confidence=0.004, video_confidence=0.1).confidence_label() == (
+        "low (right video 10%, this stretch <1%)")
+    assert Answer.from_dict(video.to_dict()) == video and video.to_dict()["video_confidence"] == 0.92
 
     class Corpus:
         root = "mem"
@@ -245,6 +253,10 @@ def test_confidence_labels_and_no_confident_answer_state(app_module):
     assert 'title="calibrated confidence 0.0200' in info  # and on hover
     info, *_ = app_module.DemoHandlers(Pipeline([sure, weak])).ask("nosebleed", progress=lambda *a, **k: None)
     assert "No confident answer" not in info and "confidence: high (83%)" in info
+    info, _, _, _, top, data, _ = app_module.DemoHandlers(Pipeline([video, weak])).ask("nosebleed",
+                                                                                     progress=lambda *a, **k: None)
+    assert "confidence: high (right video 92%, this stretch 5%)" in info and "right video 0.9200" in info
+    assert top.choices[0][0].endswith("high (right video 92%, this stretch 5%)") and data[0]["video_confidence"] == 0.92
 
 
 def test_no_client_can_make_the_server_ingest_its_own_files(served):

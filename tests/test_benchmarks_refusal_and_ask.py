@@ -67,6 +67,21 @@ def test_summary_row_calibrated():
     row = bench_refusal.summary_row("default", rows)
     assert row[1].startswith("2/3") and row[2].startswith("1/2") and row[3].startswith("2/3")
     assert row[4].startswith("2/2") and row[5].startswith("0/1") and row[6].startswith("2/3")
+    assert row[8] == "n/a"  # no video confidence
+
+
+def test_video_calibration_cell():
+    """Mean video confidence vs the share of top answers in the right video; unanswerable ones never are."""
+    def o(kind, video, p, expected="v1"):
+        return bench_refusal.Outcome("q", kind, video_id=video, answered=True, confident=True, confidence=0.1,
+                                     video_confidence=p, expected=[expected, 0.0, 1.0] if kind == "real" else [])
+
+    rows = [o("real", "v1", 0.9), o("real", "v2", 0.5), o("off-topic", "v1", 0.1), o("near-miss", "v3", 0.1)]
+    # predicted mean 0.4, actual 1/4 right; bins: 0.9 -> 1 (err 0.1), 0.5 -> 0 (0.5), 0.1 x2 -> 0 (0.1 each)
+    assert bench_refusal.video_calibration(rows) == "40.0% / 25.0% (ECE 0.200)"
+    assert bench_refusal.summary_row("default", rows)[8] == "40.0% / 25.0% (ECE 0.200)"
+    rows.append(bench_refusal.Outcome("q", "real", answered=False))  # no answer: left out
+    assert bench_refusal.video_calibration(rows) == "40.0% / 25.0% (ECE 0.200)"
 
 
 def _sources():

@@ -148,6 +148,19 @@ def test_calibrated_confidence_and_threshold():
     assert 0 <= bad.confidence < 0.5 <= good.confidence <= 1
     assert good.confident is True and bad.confident is False
     assert good.to_dict()["confident"] is True and isinstance(good.to_dict()["confidence"], float)
+    assert good.video_confidence is None and good.to_dict()["video_confidence"] is None  # not calibrated for it
+    # a video calibration: its own probability, never below the span's (a right span implies a right video)
+    video = Calibrator(list(CONFIDENCE_FEATURES), [0.0] * 7, [1.0] * 7, [0, 0, 0, 1.0, 0, 0, 0], 3.0)
+    low = Calibrator(list(CONFIDENCE_FEATURES), [0.0] * 7, [1.0] * 7, [0] * 7, -9.0)
+    for cal_video, above in ((video, True), (low, False)):
+        loc = CueSpanLocalizer(tiny_model(), enc, inference=CueSpanInference(
+            threshold=0.5, calibration=cal.to_dict(), video_calibration=cal_video.to_dict()))
+        for a in (loc.localize(q, [candidate("sling", SLING)], top_n=1)[0] for q in ("sling arm", "finger tape")):
+            assert a.confidence <= a.video_confidence <= 1
+            if above:
+                assert a.video_confidence > 0.9 and a.video_confidence > a.confidence
+            else:
+                assert a.video_confidence == a.confidence
 
 
 def test_calibrator_fit_is_calibrated_on_its_data():

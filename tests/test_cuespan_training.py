@@ -61,6 +61,11 @@ def test_calibration_writes_inference_settings(trained):
     assert inf.source_length_median_s == pytest.approx(3.0, abs=0.1) and inf.skip_first_units == 1
     assert report["n"] == {"real": 12, "near_miss": 12, "off_topic": 2}
     assert 0.0 <= report["ece_rank1"] <= 1.0
+    # the second calibration: "the answer's video is right", over the same features, with its own report
+    assert inf.video_calibration["features"] == inf.calibration["features"]
+    assert inf.video_calibration["coef"] != inf.calibration["coef"]
+    assert 0.0 <= report["video_ece_rank1"] <= 1.0 and report["video_reliability_rank1"]
+    assert 0.0 <= report["balanced_accuracy_if_gated_on_video_confidence"] <= 1.0
 
 
 def test_trained_checkpoint_serves_as_the_default_method(trained):
@@ -71,6 +76,7 @@ def test_trained_checkpoint_serves_as_the_default_method(trained):
     answers = qa.ask("how do i use the mask tool?", k=3)
     assert answers and all(a.confidence is not None and 0 <= a.confidence <= 1 for a in answers)
     assert all(isinstance(a.confident, bool) for a in answers)
+    assert all(a.confidence <= a.video_confidence <= 1 for a in answers)  # a right span implies a right video
 
 
 def test_training_with_frame_features_fuses_them_by_time(tmp_path, monkeypatch):

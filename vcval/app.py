@@ -319,8 +319,10 @@ def confidence_title(answer: Answer) -> str:
     """The numbers behind the label, for a hover tooltip."""
     if answer.confidence is None:
         return f"retrieval score {float(answer.score):.4f} (this method is not calibrated)"
+    video = ("" if answer.video_confidence is None else
+             f"; right video {float(answer.video_confidence):.4f} (estimated chance that the video is the right one)")
     return (f"calibrated confidence {float(answer.confidence):.4f} (estimated chance that this is the right video "
-            f"and span); score {float(answer.score):.4f}")
+            f"and span){video}; score {float(answer.score):.4f}")
 
 
 def answer_choice(answer: Answer, rank: int) -> str:

@@ -79,8 +79,9 @@ class Answer:
 
     ``confidence`` in [0, 1] is the calibrated probability that the answer is right (right video
     and temporal IoU >= 0.5 with the true answer), and ``confident`` says whether it reaches the
-    threshold shipped with the model; both are None for methods without a calibrated model.
-    ``score`` is the method's raw ranking score (comparable only within one question).
+    threshold shipped with the model; ``video_confidence`` is the calibrated probability that the
+    answer's video is the right one (whatever the span); all three are None for methods without a
+    calibrated model. ``score`` is the method's raw ranking score (comparable only within one question).
     """
 
     video_id: str
@@ -92,17 +93,25 @@ class Answer:
     clip_path: str | None = None
     confidence: float | None = None
     confident: bool | None = None
+    video_confidence: float | None = None
 
     def confidence_label(self) -> str:
-        """How people read the confidence, worded the same in the app and the CLI: "high (83%)" (>= 60%), "medium
-        (41%)" (confident below that), "low (7%)" (not confident; "<1%" rather than a calibrated "0%"); the raw
-        score when the method is not calibrated."""
+        """How people read the confidence, worded the same in the app and the CLI.
+
+        With a video probability: "high (right video 92%, this stretch 31%)" (confident and the video at
+        least 80% likely), "medium (...)" (confident below that), "low (...)" (not confident). Without one
+        (older checkpoints): "high (83%)" (>= 60%), "medium (41%)", "low (7%)". A calibrated "0%" reads
+        "<1%"; the raw score when the method is not calibrated.
+        """
         if self.confidence is None:
             return f"score {float(self.score):.3f}"
         c = float(self.confidence)
-        level = "high" if c >= 0.6 else "medium" if self.confident else "low"
-        pct = "<1%" if 0 < c < 0.005 else f"{100 * c:.0f}%"
-        return f"{level} ({pct})"
+        if self.video_confidence is None:
+            level = "high" if c >= 0.6 else "medium" if self.confident else "low"
+            return f"{level} ({_percent(c)})"
+        v = float(self.video_confidence)
+        level = "low" if not self.confident else "high" if v >= 0.8 else "medium"
+        return f"{level} (right video {_percent(v)}, this stretch {_percent(c)})"
 
     def to_dict(self) -> dict:
         """JSON-ready dict (the shape printed by ``vcval ask --json``)."""
@@ -114,6 +123,7 @@ class Answer:
             "score": float(self.score),
             "confidence": None if self.confidence is None else round(float(self.confidence), 4),
             "confident": self.confident,
+            "video_confidence": None if self.video_confidence is None else round(float(self.video_confidence), 4),
             "cues": [
                 {"index": c.index, "start": c.start, "end": c.end, "text": c.text} for c in self.cues
             ],
@@ -126,6 +136,11 @@ class Answer:
     def from_dict(cls, d: dict) -> Answer:
         """Inverse of :meth:`to_dict` (e.g. answers kept in a UI's state as plain dicts)."""
         cues = tuple(Cue(int(c["index"]), float(c["start"]), float(c["end"]), str(c["text"])) for c in d.get("cues", []))
-        conf = d.get("confidence")
+        conf, video = d.get("confidence"), d.get("video_confidence")
         return cls(d["video_id"], d["title"], float(d["start"]), float(d["end"]), float(d["score"]), cues, d.get("clip"),
-                   None if conf is None else float(conf), d.get("confident"))
+                   None if conf is None else float(conf), d.get("confident"), None if video is None else float(video))
+
+
+def _percent(p: float) -> str:
+    """A probability as people read it: "31%", and "<1%" rather than a calibrated "0%"."""
+    return "<1%" if 0 < p < 0.005 else f"{100 * p:.0f}%"

@@ -68,6 +68,8 @@ class CueSpanInference(JsonConfig):
     start on the first sentence in about 1% of the MedVidQA and TutorialVQA train annotations); a video with
     no more units than this keeps them all.
     calibration: a :class:`Calibrator` dict (empty: no confidence); threshold: ``confident`` cut.
+    video_calibration: a :class:`Calibrator` dict over the same features for "the answer's video is the
+    right one" (empty: answers carry no ``video_confidence``; checkpoints calibrated before 2026-12-03).
     decode: how each video's spans are chosen from its span scores. "argmax": the highest-scoring spans.
     "expected_iou": the spans with the highest expected IoU under the model's span distribution
     (softmax of the scores / ``decode_temperature`` over the video's ``decode_support`` best spans),
@@ -87,6 +89,7 @@ class CueSpanInference(JsonConfig):
     target_reference_duration_s: float | None = None
     threshold: float = 0.5
     calibration: dict = field(default_factory=dict)
+    video_calibration: dict = field(default_factory=dict)
     decode: str = "argmax"
     decode_temperature: float = 1.0
     decode_support: int = 1024
@@ -122,6 +125,7 @@ class CueSpanLocalizer:
             raise ValueError(f"unknown decode {self.inference.decode!r} in the checkpoint's {INFERENCE_FILE}: "
                              f"use one of {', '.join(DECODES)}")
         self.calibrator = Calibrator.from_dict(self.inference.calibration, strict=False)
+        self.video_calibrator = Calibrator.from_dict(self.inference.video_calibration, strict=False)
         self._units: OrderedDict[tuple[str, str], UnitEncodings] = OrderedDict()
 
     @classmethod
@@ -282,17 +286,22 @@ class CueSpanLocalizer:
             target = target * scale ** float(inf.target_length_exponent)
         return np.maximum(target, 2.0)
 
-    def confidence(self, spans: Sequence[ScoredSpan]) -> np.ndarray | None:
-        """(M,) calibrated confidences of ``spans``, or None when the checkpoint has no calibration."""
-        if not self.calibrator.fitted or not spans:
+    def confidence(self, spans: Sequence[ScoredSpan], *, video: bool = False) -> np.ndarray | None:
+        """(M,) calibrated probabilities that ``spans`` are right (``video``: that their video is right), or
+        None when the checkpoint has no such calibration."""
+        calibrator = self.video_calibrator if video else self.calibrator
+        if not calibrator.fitted or not spans:
             return None
-        x = np.array([[sp.features[f] for f in self.calibrator.features] for sp in spans])
-        return self.calibrator.predict(x)
+        x = np.array([[sp.features[f] for f in calibrator.features] for sp in spans])
+        return calibrator.predict(x)
 
     def localize(self, question: str, candidates: Sequence[Candidate], top_n: int = 10) -> list[Answer]:
         """The ``top_n`` best spans across the candidates as Answers (see module doc)."""
         spans = self.score(question, candidates)[:top_n]
         conf = self.confidence(spans)
+        video_conf = self.confidence(spans, video=True) if conf is not None else None
+        if video_conf is not None:  # two separate fits: keep "right video" at least as likely as "right span"
+            video_conf = np.maximum(video_conf, conf)
         answers = []
         for m, sp in enumerate(spans):
             cand = candidates[sp.candidate]
@@ -304,6 +313,7 @@ class CueSpanLocalizer:
                 start=float(u.units[sp.first_unit].start), end=float(u.units[sp.last_unit].end),
                 score=sp.rank_score, cues=tuple(cand.cues[first: last + 1]),
                 confidence=c, confident=None if c is None else bool(c >= self.inference.threshold),
+                video_confidence=None if video_conf is None else float(video_conf[m]),
             ))
         return answers
 

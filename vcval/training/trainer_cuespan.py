@@ -309,6 +309,17 @@ def length_target(priors_path: str | Path) -> dict[str, float]:
             "target_reference_duration_s": float(fit["reference_duration_s"])}
 
 
+def _best_threshold(p_top: np.ndarray, good: np.ndarray, none: np.ndarray) -> tuple[float, float]:
+    """(threshold, balanced accuracy): the cut over the rank-1 probabilities ``p_top`` that best separates
+    ``good`` (real questions whose top answer is the right video) from ``none`` (no answer in the corpus)."""
+    best_t, best_bacc = 0.5, -1.0
+    for t in np.unique(np.round(p_top, 4)):
+        bacc = 0.5 * (float((good >= t).mean()) + float((none < t).mean()))
+        if bacc > best_bacc:
+            best_t, best_bacc = float(t), bacc
+    return best_t, best_bacc
+
+
 def tune_and_calibrate(cfg: CueSpanTrainConfig, data: TrainingData, checkpoint: str | Path | None = None,
                        answers_per_question: int = 3, seed: int = 0) -> dict[str, Any]:
     """Choose the retrieval weight, fit the confidence calibrator and the threshold on dev; write
@@ -375,7 +386,7 @@ def tune_and_calibrate(cfg: CueSpanTrainConfig, data: TrainingData, checkpoint: 
             [_right(_rank(s, 0.0)[0], c, q, data.units)[1] if s else 0.0 for q, c, s in no_shift])),
             "dev_rank1_miou_with_length_shift": by_weight[0.0]}
     weight = max(RETRIEVAL_WEIGHTS, key=lambda w: (round(by_weight[w], 6), -w))
-    x, y, kind = [], [], []
+    x, y, y_video, kind = [], [], [], []
     for group, items in (("real", real), ("near-miss", near), ("off-topic", off)):
         for item in items:
             q, cands, spans = item
@@ -383,12 +394,15 @@ def tune_and_calibrate(cfg: CueSpanTrainConfig, data: TrainingData, checkpoint: 
                 ok = group == "real" and _right(sp, cands, q, data.units)[0]
                 x.append([sp.features[f] for f in CONFIDENCE_FEATURES])
                 y.append(float(ok))
+                y_video.append(float(group == "real" and cands[sp.candidate].record.video_id == q.video_id))
                 kind.append((group, m))
     if not x:
         raise ValueError("no dev answers to calibrate on: do the dev questions' videos have transcripts?")
-    x_arr, y_arr = np.array(x), np.array(y)
+    x_arr, y_arr, yv_arr = np.array(x), np.array(y), np.array(y_video)
     calibrator = Calibrator.fit(x_arr, y_arr, CONFIDENCE_FEATURES, l2=1.0)
+    video_calibrator = Calibrator.fit(x_arr, yv_arr, CONFIDENCE_FEATURES, l2=1.0)
     p = calibrator.predict(x_arr)
+    p_video = np.maximum(video_calibrator.predict(x_arr), p)  # as served: a right span implies a right video
     top = np.array([m == 0 for _, m in kind])
     # threshold: best balanced accuracy at rank 1 between "real question, right video" and "no answer here"
     pos = np.array([g == "real" for g, _ in kind]) & top
@@ -399,14 +413,12 @@ def tune_and_calibrate(cfg: CueSpanTrainConfig, data: TrainingData, checkpoint: 
     p_real = p[pos]
     p_none = p[top & ~pos]
     good = p_real[np.array(real_top_right)]
-    grid = np.unique(np.round(p[top], 4))
-    best_t, best_bacc = 0.5, -1.0
-    for t in grid:
-        bacc = 0.5 * (float((good >= t).mean()) + float((p_none < t).mean()))
-        if bacc > best_bacc:
-            best_t, best_bacc = float(t), bacc
+    best_t, best_bacc = _best_threshold(p[top], good, p_none)
+    # the same choice on the video probability, reported only (the shipped gate stays on `confidence`)
+    _, video_gate_bacc = _best_threshold(p_video[top], p_video[pos][np.array(real_top_right)], p_video[top & ~pos])
     inference = CueSpanInference(**{**inference.to_dict(), "retrieval_weight": weight, "threshold": round(best_t, 4),
-                                    "calibration": calibrator.to_dict()})
+                                    "calibration": calibrator.to_dict(),
+                                    "video_calibration": video_calibrator.to_dict()})
     inference.to_json(folder / INFERENCE_FILE)
     report = {
         "dev_rank1_miou_by_retrieval_weight": by_weight, "retrieval_weight": weight, "threshold": best_t,
@@ -418,10 +430,15 @@ def tune_and_calibrate(cfg: CueSpanTrainConfig, data: TrainingData, checkpoint: 
         "refuse_near_miss": float((p[np.array([g == "near-miss" for g, _ in kind]) & top] < best_t).mean()),
         "refuse_off_topic": float((p[np.array([g == "off-topic" for g, _ in kind]) & top] < best_t).mean())
         if off else None,
+        "balanced_accuracy_if_gated_on_video_confidence": video_gate_bacc,
+        "video_ece_all_answers": expected_calibration_error(p_video, yv_arr),
+        "video_ece_rank1": expected_calibration_error(p_video[top], yv_arr[top]),
+        "video_reliability_rank1": reliability_table(p_video[top], yv_arr[top]),
+        "video_coef": dict(zip(CONFIDENCE_FEATURES, video_calibrator.coef)),
         "n": {"real": len(real), "near_miss": len(near), "off_topic": len(off)},
         **shift_report,
         "coef": dict(zip(CONFIDENCE_FEATURES, calibrator.coef)),
     }
     (folder / "calibration.json").write_text(json.dumps(report, indent=2) + "\n")
-    logger.info("calibration: %s", {k: v for k, v in report.items() if k != "reliability_rank1"})
+    logger.info("calibration: %s", {k: v for k, v in report.items() if "reliability" not in k})
     return report
