@@ -11,8 +11,8 @@ For each method and question set, the TOP answer of ``ask(question, k=5)`` is re
   expected span. Reported: accepted / n, right among accepted (precision), and, for context, how many
   top answers are right whatever their confidence ("top-1 right").
 - every question's top answer: the mean ``video_confidence`` (the calibrated chance that the answer's
-  video is the right one) against the share that is (never, for an unanswerable question), and the ECE:
-  how the video calibration fitted on TutorialVQA dev holds on these held-out sets.
+  video is the right one) against the share that is, for real and for unanswerable questions (never
+  right), and the ECE over all: how the video calibration fitted on TutorialVQA dev holds here.
 - unanswerable questions (``benchmarks/questions/*_offtopic.json``, per kind: off-topic, near-miss):
   *refused* when the top answer is not confident (``confident`` False) or there is no answer at all.
 
@@ -197,9 +197,9 @@ def summary_row(method: str, outcomes: Sequence[Outcome]) -> list[str]:
 
 
 def video_calibration(outcomes: Sequence[Outcome]) -> str:
-    """How well ``video_confidence`` is calibrated on this held-out set: over every question's top answer
-    (an unanswerable question's answer is never the right video), the mean predicted chance of the right
-    video, the share actually right, and the ECE; "n/a" when the method gives no video confidence."""
+    """How well ``video_confidence`` holds on this held-out set: over the top answers of the real questions, the
+    mean predicted chance of the right video against the share that is; the same over the unanswerable
+    questions (whose answer is never the right video); the ECE over all. "n/a" without a video confidence."""
     from vcval.localization.confidence import expected_calibration_error
 
     rows = [o for o in outcomes if o.answered]
@@ -207,14 +207,21 @@ def video_calibration(outcomes: Sequence[Outcome]) -> str:
         return "n/a"
     p = [float(o.video_confidence) for o in rows]
     y = [float(o.kind == "real" and o.expected[0] == o.video_id) for o in rows]
-    return (f"{100 * statistics.mean(p):.1f}% / {100 * statistics.mean(y):.1f}% "
-            f"(ECE {expected_calibration_error(p, y):.3f})")
+    real = [i for i, o in enumerate(rows) if o.kind == "real"]
+    none = [i for i, o in enumerate(rows) if o.kind != "real"]
+
+    def pair(idx: list[int]) -> str:
+        if not idx:
+            return "–"
+        return f"{100 * statistics.mean(p[i] for i in idx):.1f}% / {100 * statistics.mean(y[i] for i in idx):.1f}%"
+
+    return f"{pair(real)}; {pair(none)} (ECE {expected_calibration_error(p, y):.3f})"
 
 
 HEADERS = ["method", "real: accepted", "accepted: right (IoU>=0.5)", "real: top-1 right (ungated)",
            "off-topic: refused", "near-miss: refused", "all unanswerable: refused",
            "median confidence real / off-topic / near-miss",
-           "right video at rank 1: mean video confidence / actual (ECE)", "median ms/q"]
+           "right video at rank 1, mean video confidence / actual: real; unanswerable (ECE, all)", "median ms/q"]
 
 
 # --------------------------------------------------------------------------- question sets

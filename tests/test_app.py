@@ -116,6 +116,13 @@ def test_formatting_helpers(app_module):
     assert app_module.subtitles_html(cues, Answer("v", "T", 20.5, 23.0, 0.5)).count("<mark") == 2
     d = ans.to_dict()
     assert Answer.from_dict(d) == ans
+    # the key sentence (cue 11) gets the bolder mark, the rest of the answer the plain one
+    keyed = replace(ans, key_start=22.0, key_end=24.0)
+    page = app_module.subtitles_html(cues, keyed, context=2)
+    assert page.count("<mark") == 2 and page.count('<mark class="vcval-key"') == 1
+    assert page.index('class="vcval-key"') > page.index("cue &lt;10&gt;")
+    assert Answer.from_dict(keyed.to_dict()) == keyed and keyed.to_dict()["key_start"] == 22.0
+    assert keyed.is_key_cue(cues[11]) and not keyed.is_key_cue(cues[10]) and not ans.is_key_cue(cues[11])
 
 
 def test_ask_returns_clip_subtitles_and_table(served):

@@ -141,6 +141,10 @@ def test_desktop_answer_plays_in_context_with_clickable_cues(server, browser):
     _wait(browser, "document.querySelector('#vcval-subs mark')", what="highlighted cues")
     marks = browser.execute_script("return [...document.querySelectorAll('#vcval-subs mark')].map(m => m.innerText)")
     assert any("knot behind the neck" in m for m in marks)
+    # one sentence of the answer is the key one (closest to the question): marked more strongly, inside it
+    keys = browser.execute_script("return [...document.querySelectorAll('#vcval-subs mark.vcval-key')]"
+                                  ".map(m => m.innerText)")
+    assert keys and all(k in marks for k in keys)
     _wait(browser, VIDEO_READY.format(sel="#vcval-full"), what="the full video to load")
     # opens at the answer's lead-in (before the answer, not at 0), and the panel's times are the player's
     open_at = float(browser.execute_script("return document.querySelector('#vcval-subs [data-start]').dataset.start"))

@@ -11,6 +11,7 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
 import bench_ask  # noqa: E402
+import bench_key_sentence  # noqa: E402
 import bench_refusal  # noqa: E402
 from benchlib import Labelled, percentile, seeded_sample, unanswerable  # noqa: E402
 
@@ -42,6 +43,14 @@ def test_percentile_and_sample():
     assert percentile([5.0], 95) == 5.0
     assert seeded_sample(range(10), 3, 0) == seeded_sample(range(10), 3, 0)
     assert seeded_sample(range(10), None, 0) == list(range(10))
+
+
+def test_key_sentence_rules():
+    import numpy as np
+
+    vec, ctx, words = np.array([0.1, 0.5, 0.4]), np.array([0.9, 0.1, 0.2]), np.array([0.0, 0.0, 0.2])
+    assert bench_key_sentence.rule_picks(vec, ctx, words) == {"first": 0, "cosine": 1, "context": 0,
+                                                              "cosine+words": 2}
 
 
 def _o(kind, answered=True, confident=None, confidence=None, right=None):
@@ -77,11 +86,12 @@ def test_video_calibration_cell():
                                      video_confidence=p, expected=[expected, 0.0, 1.0] if kind == "real" else [])
 
     rows = [o("real", "v1", 0.9), o("real", "v2", 0.5), o("off-topic", "v1", 0.1), o("near-miss", "v3", 0.1)]
-    # predicted mean 0.4, actual 1/4 right; bins: 0.9 -> 1 (err 0.1), 0.5 -> 0 (0.5), 0.1 x2 -> 0 (0.1 each)
-    assert bench_refusal.video_calibration(rows) == "40.0% / 25.0% (ECE 0.200)"
-    assert bench_refusal.summary_row("default", rows)[8] == "40.0% / 25.0% (ECE 0.200)"
+    # real: mean 0.7, 1 of 2 right; unanswerable: 0.1, none; bins: 0.9 -> 1 (0.1), 0.5 -> 0 (0.5), 0.1 x2 -> 0
+    cell = "70.0% / 50.0%; 10.0% / 0.0% (ECE 0.200)"
+    assert bench_refusal.video_calibration(rows) == cell and bench_refusal.summary_row("default", rows)[8] == cell
     rows.append(bench_refusal.Outcome("q", "real", answered=False))  # no answer: left out
-    assert bench_refusal.video_calibration(rows) == "40.0% / 25.0% (ECE 0.200)"
+    assert bench_refusal.video_calibration(rows) == cell
+    assert bench_refusal.video_calibration(rows[:2]) == "70.0% / 50.0%; – (ECE 0.300)"
 
 
 def _sources():

@@ -232,6 +232,17 @@ def test_print_answers_of_nothing(capsys):
     assert capsys.readouterr().out == "no answer found in this corpus\n"
 
 
+def test_the_key_sentence_is_marked(capsys):
+    """The cues of the answer's key sentence carry a marker; an answer without one marks nothing."""
+    from dataclasses import replace
+
+    print_answers([replace(_answer("sling", 0.9, True), key_start=9.0, key_end=14.0)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].strip().startswith("00:04") and lines[2].strip().startswith("\u25b6 00:09")
+    print_answers([_answer("sling", 0.9, True)])
+    assert "\u25b6" not in capsys.readouterr().out
+
+
 def test_mixed_confidence_is_not_called_unconfident(capsys):
     print_answers([_answer("sling", 0.9, True), _answer("burn", 0.2, False)])
     out = capsys.readouterr().out

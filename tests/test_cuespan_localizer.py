@@ -10,7 +10,13 @@ import torch
 from vcval.corpus.encodings import content_words, encode_units, lexical_overlap, question_weights, word_idf
 from vcval.localization.base import Candidate
 from vcval.localization.confidence import Calibrator, expected_calibration_error, reliability_table
-from vcval.localization.cuespan import CONFIDENCE_FEATURES, CueSpanInference, CueSpanLocalizer, _top_spans
+from vcval.localization.cuespan import (
+    CONFIDENCE_FEATURES,
+    CueSpanInference,
+    CueSpanLocalizer,
+    _top_spans,
+    key_unit,
+)
 from vcval.models.cuespan import CueSpanConfig, CueSpanModel
 from vcval.models.cuespan.inputs import Row, build_batch
 from vcval.types import Cue, VideoRecord
@@ -126,6 +132,12 @@ def test_localize_answers_on_unit_boundaries_with_original_cues():
         assert a.start in [x.start for x in u.units] and a.end in [x.end for x in u.units]
         assert a.cues and a.cues[0].start == a.start and a.cues[-1].end == a.end  # original cues of the span
         assert a.confidence is None and a.confident is None  # no calibration shipped
+        # the key sentence is one unit of the span: the one whose own vector is closest to the question
+        first = next(i for i, x in enumerate(u.units) if x.start == a.start)
+        last = next(i for i, x in enumerate(u.units) if x.end == a.end)
+        q = np.asarray(enc.encode(["how do I put on a sling?"]), np.float32)[0]
+        key = u.units[first + int(np.argmax(u.vectors[first: last + 1] @ q))]
+        assert (a.key_start, a.key_end) == (key.start, key.end)
     assert [a.score for a in answers] == sorted((a.score for a in answers), reverse=True)
 
 
@@ -247,3 +259,11 @@ def test_skip_first_units_keeps_spans_off_the_introduction():
     assert answers and all(a.start > first for a in answers)
     plain = CueSpanLocalizer(tiny_model(), enc)
     assert plain.start_allowed(np.ones((1, 3), bool)).all()
+
+
+def test_key_unit_is_the_closest_unit_inside_the_span():
+    vectors = np.eye(4, dtype=np.float32)  # unit i points along axis i
+    q = np.array([0.9, 0.0, 0.3, 0.1], np.float32)
+    assert key_unit(vectors, q, 0, 3) == 0
+    assert key_unit(vectors, q, 1, 3) == 2  # only inside first..last
+    assert key_unit(vectors, q, 3, 3) == 3

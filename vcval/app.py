@@ -69,6 +69,7 @@ CSS = """
 #vcval-subs .vcval-cue:hover {background: rgba(31, 95, 122, .10)}
 #vcval-subs .vcval-t {font-family: monospace; color: #1f5f7a; margin-right: 8px}
 #vcval-subs mark {background: #ffe066; padding: 1px 3px; border-radius: 3px; color: #222}
+#vcval-subs mark.vcval-key {background: #ffc53d; font-weight: 600}
 .vcval-timeline {position: relative; height: 8px; background: #e3e8ec; border-radius: 4px; margin: 4px 0 8px 0}
 .vcval-timeline span {position: absolute; top: 0; height: 8px; background: #f0a500; border-radius: 4px}
 @media (max-width: 640px) {
@@ -339,7 +340,8 @@ def _hit_indices(cues: Sequence[Cue], answer: Answer) -> set[int]:
 
 def subtitles_html(cues: Sequence[Cue], answer: Answer, context: int = CONTEXT_CUES,
                    duration: float | None = None, open_at: float | None = None) -> str:
-    """The video's cues around the answer, one per line with its time in the full video; answer cues in <mark>.
+    """The video's cues around the answer, one per line with its time in the full video; answer cues in <mark>,
+    those of the answer's key sentence (when the method names one) in a bolder ``<mark class="vcval-key">``.
 
     Each cue carries ``data-t`` (its start, s): clicking it seeks the full-video player. With
     ``duration``, a bar marks where the answer lies in the video; ``open_at`` (s) is where the
@@ -368,7 +370,9 @@ def subtitles_html(cues: Sequence[Cue], answer: Answer, context: int = CONTEXT_C
         rows.append(f'<div style="color:#888;font-size:13px">&hellip; {lo} earlier cue{"s" * (lo != 1)}</div>')
     for c in cues[lo:hi]:
         text = html.escape(c.text)
-        if c.index in hit:
+        if c.index in hit and answer.is_key_cue(c):
+            text = f'<mark class="vcval-key" title="the sentence closest to the question">{text}</mark>'
+        elif c.index in hit:
             text = f"<mark>{text}</mark>"
         rows.append(f'<div class="vcval-cue" data-t="{c.start:.3f}" title="play from {fmt_time(c.start)}">'
                     f'<span class="vcval-t">{fmt_time(c.start)}</span>{text}</div>')

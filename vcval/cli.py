@@ -178,7 +178,8 @@ def _print_answer(rank: int, a: Answer, label: str = "") -> None:
     print(f"{rank}. {label}{a.title} [{a.video_id}]  {_fmt_time(a.start)}–{_fmt_time(a.end)}  "
           f"score {a.score:.3f}{confidence}")
     for cue in a.cues[:6]:
-        print(f"     {_fmt_time(cue.start)}  {cue.text}")
+        key = "\u25b6" if a.is_key_cue(cue) else " "  # the key sentence: closest to the question
+        print(f"   {key} {_fmt_time(cue.start)}  {cue.text}")
     if len(a.cues) > 6:
         print(f"     … {len(a.cues) - 6} more cues")
     if a.clip_path:

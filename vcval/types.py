@@ -82,6 +82,8 @@ class Answer:
     threshold shipped with the model; ``video_confidence`` is the calibrated probability that the
     answer's video is the right one (whatever the span); all three are None for methods without a
     calibrated model. ``score`` is the method's raw ranking score (comparable only within one question).
+    ``key_start`` / ``key_end`` (seconds, inside the span) bound the answer's key sentence: the one the
+    localizer finds closest to the question, highlighted more strongly; None when the method names none.
     """
 
     video_id: str
@@ -94,6 +96,8 @@ class Answer:
     confidence: float | None = None
     confident: bool | None = None
     video_confidence: float | None = None
+    key_start: float | None = None
+    key_end: float | None = None
 
     def confidence_label(self) -> str:
         """How people read the confidence, worded the same in the app and the CLI.
@@ -124,6 +128,8 @@ class Answer:
             "confidence": None if self.confidence is None else round(float(self.confidence), 4),
             "confident": self.confident,
             "video_confidence": None if self.video_confidence is None else round(float(self.video_confidence), 4),
+            "key_start": None if self.key_start is None else round(float(self.key_start), 3),
+            "key_end": None if self.key_end is None else round(float(self.key_end), 3),
             "cues": [
                 {"index": c.index, "start": c.start, "end": c.end, "text": c.text} for c in self.cues
             ],
@@ -136,9 +142,18 @@ class Answer:
     def from_dict(cls, d: dict) -> Answer:
         """Inverse of :meth:`to_dict` (e.g. answers kept in a UI's state as plain dicts)."""
         cues = tuple(Cue(int(c["index"]), float(c["start"]), float(c["end"]), str(c["text"])) for c in d.get("cues", []))
-        conf, video = d.get("confidence"), d.get("video_confidence")
+        def number(key: str) -> float | None:
+            return None if d.get(key) is None else float(d[key])
+
         return cls(d["video_id"], d["title"], float(d["start"]), float(d["end"]), float(d["score"]), cues, d.get("clip"),
-                   None if conf is None else float(conf), d.get("confident"), None if video is None else float(video))
+                   number("confidence"), d.get("confident"), number("video_confidence"), number("key_start"),
+                   number("key_end"))
+
+    def is_key_cue(self, cue: Cue) -> bool:
+        """Whether ``cue`` belongs to the answer's key sentence (False when there is none)."""
+        if self.key_start is None or self.key_end is None:
+            return False
+        return cue.start >= self.key_start - 1e-3 and cue.end <= self.key_end + 1e-3
 
 
 def _percent(p: float) -> str:

@@ -297,7 +297,8 @@ class CueSpanLocalizer:
 
     def localize(self, question: str, candidates: Sequence[Candidate], top_n: int = 10) -> list[Answer]:
         """The ``top_n`` best spans across the candidates as Answers (see module doc)."""
-        spans = self.score(question, candidates)[:top_n]
+        q_vec = np.asarray(self.encoder.encode([question]), np.float32)[0]
+        spans = self.score(question, candidates, q_vec=q_vec)[:top_n]
         conf = self.confidence(spans)
         video_conf = self.confidence(spans, video=True) if conf is not None else None
         if video_conf is not None:  # two separate fits: keep "right video" at least as likely as "right span"
@@ -308,14 +309,26 @@ class CueSpanLocalizer:
             u = self.units_of(cand)
             first, last = int(u.first_cue[sp.first_unit]), int(u.last_cue[sp.last_unit])
             c = None if conf is None else float(conf[m])
+            key = key_unit(u.vectors, q_vec, sp.first_unit, sp.last_unit)
             answers.append(Answer(
                 video_id=cand.record.video_id, title=cand.record.title,
                 start=float(u.units[sp.first_unit].start), end=float(u.units[sp.last_unit].end),
                 score=sp.rank_score, cues=tuple(cand.cues[first: last + 1]),
                 confidence=c, confident=None if c is None else bool(c >= self.inference.threshold),
                 video_confidence=None if video_conf is None else float(video_conf[m]),
+                key_start=float(u.units[key].start), key_end=float(u.units[key].end),
             ))
         return answers
+
+
+def key_unit(vectors: np.ndarray, q_vec: np.ndarray, first: int, last: int) -> int:
+    """The answer's key sentence: the unit of ``first..last`` whose own embedding (``vectors``: (U, D),
+    L2-normalised) is closest to the question (``q_vec``: (D,)).
+
+    Chosen on all TutorialVQA by-video dev questions against the span's first unit, the contextual encodings
+    and cosine + question-word coverage (benchmarks/key_sentence.md, ``benchmarks/bench_key_sentence.py``).
+    """
+    return first + int(np.argmax(vectors[first: last + 1] @ q_vec))
 
 
 def _logsumexp(x: np.ndarray) -> float:
