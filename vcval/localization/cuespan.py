@@ -4,7 +4,8 @@ At ask time only the question is encoded; every candidate video's units (sentenc
 cue fragments, :mod:`vcval.corpus.encodings`) and their MiniLM vectors come from the corpus. One
 batched forward pass of :class:`~vcval.models.cuespan.CueSpanModel` scores every span of every
 candidate; the best non-overlapping spans are ranked across videos and each answer gets a
-calibrated ``confidence`` (:mod:`vcval.localization.confidence`) and ``confident`` flag.
+calibrated ``confidence`` (:mod:`vcval.localization.confidence`), a ``confident`` flag, a calibrated
+``video_confidence`` (its video is the right one) and its key sentence (:func:`key_unit`).
 Spans start and end on unit (sentence) boundaries, so a clip never stops mid-sentence. A checkpoint
 with a visual branch (``visual_dim``) also reads the candidate's frame features, pooled per unit by time.
 
