@@ -123,6 +123,9 @@ def test_formatting_helpers(app_module):
     assert page.index('class="vcval-key"') > page.index("cue &lt;10&gt;")
     assert Answer.from_dict(keyed.to_dict()) == keyed and keyed.to_dict()["key_start"] == 22.0
     assert keyed.is_key_cue(cues[11]) and not keyed.is_key_cue(cues[10]) and not ans.is_key_cue(cues[11])
+    # a closest match (not confident) shows no key sentence: its best sentence answers nothing
+    unsure = replace(keyed, confidence=0.01, confident=False)
+    assert not unsure.is_key_cue(cues[11]) and 'class="vcval-key"' not in app_module.subtitles_html(cues, unsure)
 
 
 def test_ask_returns_clip_subtitles_and_table(served):

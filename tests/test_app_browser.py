@@ -207,6 +207,8 @@ def test_no_confident_answer_state(server, browser):
                           " return t.includes('No confident answer') && t; })()", what="the no-confident state")
     assert "closest match" in text
     assert "Closest matches" in browser.find_element("css selector", "#vcval-answers").text
+    _wait(browser, "document.querySelector('#vcval-subs mark')", what="the closest match's cues")
+    assert browser.execute_script("return document.querySelectorAll('#vcval-subs mark.vcval-key').length") == 0
     _shot(browser, "desktop-no-confident-answer")
 
 

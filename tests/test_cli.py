@@ -241,6 +241,8 @@ def test_the_key_sentence_is_marked(capsys):
     assert lines[1].strip().startswith("00:04") and lines[2].strip().startswith("\u25b6 00:09")
     print_answers([_answer("sling", 0.9, True)])
     assert "\u25b6" not in capsys.readouterr().out
+    print_answers([replace(_answer("sling", 0.01, False), key_start=9.0, key_end=14.0)])  # a closest match
+    assert "\u25b6" not in capsys.readouterr().out
 
 
 def test_mixed_confidence_is_not_called_unconfident(capsys):

@@ -150,8 +150,9 @@ class Answer:
                    number("key_end"))
 
     def is_key_cue(self, cue: Cue) -> bool:
-        """Whether ``cue`` belongs to the answer's key sentence (False when there is none)."""
-        if self.key_start is None or self.key_end is None:
+        """Whether to show ``cue`` as part of the answer's key sentence: False when there is none, and for an
+        answer that is only a closest match (``confident`` False), whose best sentence answers nothing."""
+        if self.key_start is None or self.key_end is None or self.confident is False:
             return False
         return cue.start >= self.key_start - 1e-3 and cue.end <= self.key_end + 1e-3
 
