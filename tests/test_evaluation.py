@@ -236,3 +236,19 @@ def test_cli_eval_prints_table(dataset, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| questions | bm25 | 2 | 3 |" in out and "R100 mIoU" in out
     assert json.loads((tmp_path / "cli.json").read_text())["k"] == 5
+
+
+def test_retrieval_confusions_counts_unordered_pairs():
+    """scripts/retrieval_confusions.py: misses grouped by unordered pair, R@1, and R@1 with the pairs merged."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "retrieval_confusions", Path(__file__).resolve().parents[1] / "scripts" / "retrieval_confusions.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    pairs = [("a", "a"), ("a", "b"), ("b", "a"), ("c", "d"), ("c", "c"), ("e", "")]
+    common, r1, merged = module.confusions(pairs, top=1)
+    assert common == [(frozenset({"a", "b"}), 2)]
+    assert r1 == pytest.approx(100 * 2 / 6) and merged == pytest.approx(100 * 4 / 6)
+    assert module.confusions([], top=3) == ([], 0.0, 0.0)
