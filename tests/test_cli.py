@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -182,10 +183,13 @@ def test_ask_without_calibration_prints_as_before(fake_ask, capsys):
 
 def test_ask_json_carries_confidence_fields(fake_ask, capsys):
     run, _ = fake_ask
-    assert run(["how do I tie a sling?", "--json"], [_answer("sling", 0.83456, True), _answer("burn")]) == 0
+    first = replace(_answer("sling", 0.83456, True), video_confidence=0.97321, key_start=9.0, key_end=14.0)
+    assert run(["how do I tie a sling?", "--json"], [first, _answer("burn")]) == 0
     answers = json.loads(capsys.readouterr().out)
-    assert (answers[0]["confidence"], answers[0]["confident"]) == (0.8346, True)
-    assert (answers[1]["confidence"], answers[1]["confident"]) == (None, None)
+    assert (answers[0]["confidence"], answers[0]["confident"], answers[0]["video_confidence"]) == (0.8346, True, 0.9732)
+    assert (answers[0]["key_start"], answers[0]["key_end"]) == (9.0, 14.0)
+    assert (answers[1]["confidence"], answers[1]["confident"], answers[1]["video_confidence"]) == (None, None, None)
+    assert (answers[1]["key_start"], answers[1]["key_end"]) == (None, None)
 
 
 def test_ask_demo_uses_the_embedded_demo_corpus(fake_ask, monkeypatch, tmp_path, capsys):
@@ -234,8 +238,6 @@ def test_print_answers_of_nothing(capsys):
 
 def test_the_key_sentence_is_marked(capsys):
     """The cues of the answer's key sentence carry a marker; an answer without one marks nothing."""
-    from dataclasses import replace
-
     print_answers([replace(_answer("sling", 0.9, True), key_start=9.0, key_end=14.0)])
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].strip().startswith("00:04") and lines[2].strip().startswith("\u25b6 00:09")
