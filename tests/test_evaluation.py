@@ -252,3 +252,21 @@ def test_retrieval_confusions_counts_unordered_pairs():
     assert common == [(frozenset({"a", "b"}), 2)]
     assert r1 == pytest.approx(100 * 2 / 6) and merged == pytest.approx(100 * 4 / 6)
     assert module.confusions([], top=3) == ([], 0.0, 0.0)
+
+
+def test_cuespan_report_video_calibration_section():
+    """scripts/make_cuespan_report.py: the video-confidence section from calibration.json; none for old reports."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "make_cuespan_report", Path(__file__).resolve().parents[1] / "scripts" / "make_cuespan_report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.video_calibration_text({"ece_rank1": 0.01}) == []
+    cal = {"video_ece_rank1": 0.018, "video_ece_all_answers": 0.012, "balanced_accuracy": 0.814,
+           "balanced_accuracy_if_gated_on_video_confidence": 0.854,
+           "video_reliability_rank1": [{"bin": "0.9-1.0", "n": 108, "confidence": 0.935, "accuracy": 0.926}]}
+    text = "\n".join(module.video_calibration_text(cal))
+    assert "ECE (rank-1, in-sample dev): 0.018" in text and "0.854 (against 0.814)" in text
+    assert "| 0.9-1.0 | 108 | 0.935 | 0.926 |" in text

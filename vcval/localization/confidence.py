@@ -60,6 +60,12 @@ class Calibrator(JsonConfig):
         return cls(list(names), mean.tolist(), scale.tolist(), beta[:-1].tolist(), float(beta[-1]))
 
 
+def served_video_confidence(video: np.ndarray, span: np.ndarray) -> np.ndarray:
+    """(M,) the right-video probability as served: the video calibrator's ``video``, never below the span
+    confidence ``span`` (a right span implies a right video; the two are fitted separately)."""
+    return np.maximum(np.asarray(video, np.float64), np.asarray(span, np.float64))
+
+
 def reliability_table(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> list[dict]:
     """Per equal-width confidence bin: count, mean confidence, accuracy (empty bins left out)."""
     confidence = np.asarray(confidence, np.float64)

@@ -37,7 +37,7 @@ from vcval.corpus.encodings import (
 )
 from vcval.errors import NotFoundError
 from vcval.localization.base import Candidate
-from vcval.localization.confidence import Calibrator
+from vcval.localization.confidence import Calibrator, served_video_confidence
 from vcval.types import Answer
 
 logger = logging.getLogger(__name__)
@@ -302,8 +302,8 @@ class CueSpanLocalizer:
         spans = self.score(question, candidates, q_vec=q_vec)[:top_n]
         conf = self.confidence(spans)
         video_conf = self.confidence(spans, video=True) if conf is not None else None
-        if video_conf is not None:  # two separate fits: keep "right video" at least as likely as "right span"
-            video_conf = np.maximum(video_conf, conf)
+        if video_conf is not None:
+            video_conf = served_video_confidence(video_conf, conf)
         answers = []
         for m, sp in enumerate(spans):
             cand = candidates[sp.candidate]

@@ -325,7 +325,12 @@ def tune_and_calibrate(cfg: CueSpanTrainConfig, data: TrainingData, checkpoint: 
     """Choose the retrieval weight, fit the confidence calibrator and the threshold on dev; write
     ``inference.json`` (and ``calibration.json``, the dev report) into the checkpoint folder."""
     from vcval.config import PipelineConfig
-    from vcval.localization.confidence import Calibrator, expected_calibration_error, reliability_table
+    from vcval.localization.confidence import (
+        Calibrator,
+        expected_calibration_error,
+        reliability_table,
+        served_video_confidence,
+    )
     from vcval.localization.cuespan import CONFIDENCE_FEATURES, INFERENCE_FILE, CueSpanInference, CueSpanLocalizer
     from vcval.pipeline import VCVAL
     from vcval.retrieval import make_retriever
@@ -402,7 +407,7 @@ def tune_and_calibrate(cfg: CueSpanTrainConfig, data: TrainingData, checkpoint: 
     calibrator = Calibrator.fit(x_arr, y_arr, CONFIDENCE_FEATURES, l2=1.0)
     video_calibrator = Calibrator.fit(x_arr, yv_arr, CONFIDENCE_FEATURES, l2=1.0)
     p = calibrator.predict(x_arr)
-    p_video = np.maximum(video_calibrator.predict(x_arr), p)  # as served: a right span implies a right video
+    p_video = served_video_confidence(video_calibrator.predict(x_arr), p)
     top = np.array([m == 0 for _, m in kind])
     # threshold: best balanced accuracy at rank 1 between "real question, right video" and "no answer here"
     pos = np.array([g == "real" for g, _ in kind]) & top
