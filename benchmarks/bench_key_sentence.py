@@ -29,8 +29,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import MEDVIDQA, ROOT, TUTORIALVQA, ensure_converted, markdown_table, seeded_sample  # noqa: E402
+from benchlib import MEDVIDQA, ROOT, TUTORIALVQA, ensure_converted, markdown_table  # noqa: E402
 
+from vcval.evaluation.questions import seeded_sample  # noqa: E402
 from vcval.utils import setup_script_logging  # noqa: E402
 
 logger = logging.getLogger("bench.key_sentence")

@@ -61,13 +61,13 @@ from benchlib import (  # noqa: E402
     load_labelled,
     markdown_table,
     method_label,
-    seeded_sample,
     top_iou,
     transcript_corpus,
     unanswerable,
 )
 
 from vcval.errors import VCVALError  # noqa: E402
+from vcval.evaluation.questions import seeded_sample  # noqa: E402
 from vcval.pipeline import METHODS, build_pipeline  # noqa: E402
 from vcval.utils import setup_script_logging  # noqa: E402
 

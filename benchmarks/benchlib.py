@@ -13,7 +13,6 @@ import json
 import logging
 import math
 import os
-import random
 import subprocess
 import sys
 import time
@@ -81,16 +80,6 @@ def load_labelled(path: Path) -> list[Labelled]:
     from vcval.evaluation.questions import load_questions
 
     return [Labelled(q.question, q.video_id, q.start, q.end) for q in load_questions(path)]
-
-
-def seeded_sample(items: Sequence[Any], n: int | None, seed: int) -> list[Any]:
-    """``n`` items drawn with ``random.Random(seed)``, kept in input order (all when n is None or >= len);
-    the same selection as ``vcval eval --sample n --seed seed``."""
-    items = list(items)
-    if n is None or n >= len(items):
-        return items
-    keep = sorted(random.Random(seed).sample(range(len(items)), n))
-    return [items[i] for i in keep]
 
 
 def unanswerable(path: Path) -> list[dict]:

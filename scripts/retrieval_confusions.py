@@ -14,7 +14,6 @@ import argparse
 import collections
 import json
 import logging
-import random
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,12 +37,12 @@ def confusions(pairs: Sequence[tuple[str, str]], top: int) -> tuple[list[tuple[f
     misses = collections.Counter(frozenset(p) for p in pairs if p[0] != p[1])
     common = misses.most_common(top)
     hits = sum(a == b for a, b in pairs)
-    return common, 100 * hits / max(n, 1), 100 * (hits + sum(c for _, c in common)) / max(n, 1) if n else 0.0
+    return common, 100 * hits / max(n, 1), 100 * (hits + sum(c for _, c in common)) / max(n, 1)
 
 
 def run(name: str, questions: str, transcripts: str, videos: str, sample: int | None, seed: int,
         top: int) -> list[str]:
-    from vcval.evaluation.questions import load_questions
+    from vcval.evaluation.questions import load_questions, seeded_sample
     from vcval.evaluation.runner import Evaluator
     from vcval.pipeline import build_pipeline
 
@@ -51,9 +50,7 @@ def run(name: str, questions: str, transcripts: str, videos: str, sample: int | 
     qa = build_pipeline(corpus, "default")
     titles = {v["video_id"]: v["title"] for v in json.loads((ROOT / videos).read_text(encoding="utf-8"))}
     qs = load_questions(ROOT / questions)
-    if sample is not None and sample < len(qs):  # the same selection as `vcval eval --sample N --seed S`
-        keep = sorted(random.Random(seed).sample(range(len(qs)), sample))
-        qs = [qs[i] for i in keep]
+    qs = seeded_sample(qs, sample, seed)  # the same selection as `vcval eval --sample N --seed S`
     pairs = []
     for q in qs:
         answers = qa.ask(q.question, k=1)
@@ -62,6 +59,7 @@ def run(name: str, questions: str, transcripts: str, videos: str, sample: int | 
     n_miss = sum(a != b for a, b in pairs)
     lines = [f"## {name}: {len(qs)} questions, {n_miss} rank-1 misses", "",
              "| misses | video | the other video (either one was the right one, the other ranked first) |", "|---|---|---|"]
+
     def cell(video_id: str) -> str:  # a title may hold "|" (MedVidQA does): escaped for the table
         return f"{' '.join(titles.get(video_id, video_id).split())} (`{video_id}`)".replace("|", "\\|")
 

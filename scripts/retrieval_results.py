@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from vcval.evaluation import Evaluator  # noqa: E402
-from vcval.evaluation.questions import load_questions  # noqa: E402
+from vcval.evaluation.questions import load_questions, seeded_sample  # noqa: E402
 
 logger = logging.getLogger("retrieval_results")
 
@@ -100,7 +100,6 @@ def main() -> None:
     from vcval.utils import setup_script_logging
 
     setup_script_logging()
-    import random
 
     lines = ["# Retrieval: every retriever on every set (issue 11)", "",
              f"`.venv/bin/python scripts/retrieval_results.py {' '.join(sys.argv[1:])}`", "",
@@ -112,9 +111,8 @@ def main() -> None:
             logger.warning("skipping %s: %s missing", title, qpath)
             continue
         questions = load_questions(ROOT / qpath)
-        if sampled and args.sample and args.sample < len(questions):
-            keep = sorted(random.Random(0).sample(range(len(questions)), args.sample))
-            questions = [questions[i] for i in keep]
+        if sampled and args.sample:
+            questions = seeded_sample(questions, args.sample, 0)
         evaluator = Evaluator(ROOT / tpath, progress=False)
         t0 = time.perf_counter()
         corpus = evaluator.corpus

@@ -13,7 +13,9 @@ sys.path.insert(0, str(BENCH))
 import bench_ask  # noqa: E402
 import bench_key_sentence  # noqa: E402
 import bench_refusal  # noqa: E402
-from benchlib import Labelled, percentile, seeded_sample, unanswerable  # noqa: E402
+from benchlib import Labelled, percentile, unanswerable  # noqa: E402
+
+from vcval.evaluation.questions import seeded_sample  # noqa: E402
 
 
 @pytest.mark.parametrize("name", ["demo_offtopic.json", "tutorialvqa_offtopic.json"])

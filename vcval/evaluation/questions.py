@@ -7,9 +7,11 @@ A questions file is a JSON list of MedVidQA-format records with at least ``quest
 from __future__ import annotations
 
 import json
+import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from vcval.errors import InvalidInputError, NotFoundError
 from vcval.evaluation.metrics import Gold
@@ -65,3 +67,16 @@ def _question(r: Any, i: int, path: Path) -> Question:
     if end < start or start < 0:
         raise InvalidInputError(f"{path}: record {i} has answer span [{start}, {end}]; need 0 <= start <= end")
     return Question(str(r["question"]).strip(), str(r["video_id"]), start, end, length, r.get("sample_id", i))
+
+
+T = TypeVar("T")
+
+
+def seeded_sample(items: Sequence[T], n: int | None, seed: int) -> list[T]:
+    """``n`` items drawn with ``random.Random(seed)``, kept in input order (all when n is None or >= len):
+    the selection of ``vcval eval --sample n --seed seed``, shared by every script that samples questions."""
+    items = list(items)
+    if n is None or n >= len(items):
+        return items
+    keep = sorted(random.Random(seed).sample(range(len(items)), n))
+    return [items[i] for i in keep]

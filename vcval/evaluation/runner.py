@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import random
 import statistics
 import sys
 import time
@@ -23,7 +22,7 @@ from typing import Any
 from vcval.config import cache_root
 from vcval.errors import InvalidInputError, NotFoundError, VCVALError
 from vcval.evaluation.metrics import as_prediction, compute_all, correct_video_rank, prediction_ious
-from vcval.evaluation.questions import Question, load_questions
+from vcval.evaluation.questions import Question, load_questions, seeded_sample
 from vcval.localization.base import Candidate
 from vcval.retrieval import TranscriptBM25
 from vcval.types import Cue, VideoRecord
@@ -246,9 +245,7 @@ class Evaluator:
         if sample is not None:
             if sample < 1:
                 raise InvalidInputError(f"sample must be at least 1 (got {sample})")
-            if sample < len(questions):
-                keep = sorted(random.Random(seed).sample(range(len(questions)), sample))
-                questions = [questions[i] for i in keep]
+            questions = seeded_sample(questions, sample, seed)
         if limit is not None:
             questions = questions[:limit]
         if not questions:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import random
 import shutil
 import time
 from collections.abc import Sequence
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 
 from vcval.errors import InvalidInputError
-from vcval.evaluation.questions import load_questions
+from vcval.evaluation.questions import load_questions, seeded_sample
 from vcval.models.mbvr import (
     MBVRConfig,
     MBVRLoss,
@@ -237,9 +236,8 @@ class MBVRTrainer:
         train_q = [q for q in train_q if q.video_id in col]
         if not train_q:
             raise InvalidInputError(f"no training questions with a transcript from {cfg.train_questions}")
-        if cfg.dev_limit and cfg.dev_limit < len(dev_q):
-            chosen = sorted(random.Random(cfg.seed).sample(range(len(dev_q)), cfg.dev_limit))
-            dev_q = [dev_q[i] for i in chosen]
+        if cfg.dev_limit:
+            dev_q = seeded_sample(dev_q, cfg.dev_limit, cfg.seed)
         dev_q = [q for q in dev_q if q.video_id in col]
         qvecs = encode_cached([q.question for q in train_q + dev_q], encoder, cache,
                               "questions-" + _content_key([str(encoder.fingerprint)] + [q.question for q in train_q + dev_q], []))

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from vcval.errors import InvalidInputError
-from vcval.evaluation.questions import Question, load_questions
+from vcval.evaluation.questions import Question, load_questions, seeded_sample
 from vcval.ingest.windows import Window, WindowConfig, make_windows
 from vcval.models.losses import in_batch_loss
 from vcval.training.runtime import (
@@ -207,9 +207,8 @@ class RetrievalSplit:
                                     f"(e.g. {sorted(overlap)[0]}); use a by-video split")
         train_windows = transcript_windows(cfg.train_transcripts, train_videos)
         dev_windows = {**train_windows, **transcript_windows(cfg.dev_transcripts, {q.video_id for q in dev_q})}
-        if cfg.dev_limit and cfg.dev_limit < len(dev_q):
-            chosen = sorted(random.Random(cfg.seed).sample(range(len(dev_q)), cfg.dev_limit))
-            dev_q = [dev_q[i] for i in chosen]
+        if cfg.dev_limit:
+            dev_q = seeded_sample(dev_q, cfg.dev_limit, cfg.seed)
         return cls(train_q, train_windows, dev_q, [w.text for v in sorted(dev_windows) for w in dev_windows[v]],
                    [v for v in sorted(dev_windows) for _ in dev_windows[v]])
 
