@@ -411,16 +411,13 @@ def tune_and_calibrate(cfg: CueSpanTrainConfig, data: TrainingData, checkpoint: 
     top = np.array([m == 0 for _, m in kind])
     # threshold: best balanced accuracy at rank 1 between "real question, right video" and "no answer here"
     pos = np.array([g == "real" for g, _ in kind]) & top
-    real_top_right = []
-    for q, cands, spans in real:
-        sp = _rank(spans, weight)[0] if spans else None
-        real_top_right.append(sp is not None and cands[sp.candidate].record.video_id == q.video_id)
+    right = pos & (yv_arr == 1)  # real questions whose top answer is in the right video
     p_real = p[pos]
     p_none = p[top & ~pos]
-    good = p_real[np.array(real_top_right)]
+    good = p[right]
     best_t, best_bacc = _best_threshold(p[top], good, p_none)
     # the same choice on the video probability, reported only (the shipped gate stays on `confidence`)
-    _, video_gate_bacc = _best_threshold(p_video[top], p_video[pos][np.array(real_top_right)], p_video[top & ~pos])
+    _, video_gate_bacc = _best_threshold(p_video[top], p_video[right], p_video[top & ~pos])
     inference = CueSpanInference(**{**inference.to_dict(), "retrieval_weight": weight, "threshold": round(best_t, 4),
                                     "calibration": calibrator.to_dict(),
                                     "video_calibration": video_calibrator.to_dict()})
