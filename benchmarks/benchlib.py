@@ -184,18 +184,13 @@ def method_label(method: str, qa: Any) -> str:
 
 
 # --------------------------------------------------------------------------- scoring
-def iou(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Temporal IoU of two [start, end] spans."""
-    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = max(a[1], b[1]) - min(a[0], b[0])
-    return inter / union if union > 0 else 0.0
-
-
 def top_iou(answer: Any, q: Labelled) -> float:
     """IoU of the answer with the expected span (0 when the video is wrong or there is no answer)."""
     if answer is None or answer.video_id != q.video_id:
         return 0.0
-    return iou((answer.start, answer.end), (q.start, q.end))
+    from vcval.localization.spans import temporal_iou
+
+    return temporal_iou((answer.start, answer.end), (q.start, q.end))
 
 
 def percentile(values: Sequence[float], q: float) -> float:

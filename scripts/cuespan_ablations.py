@@ -177,13 +177,11 @@ def main() -> None:
         t0 = time.time()
         summary = train(cfg, data)
         import torch
-        from safetensors.torch import load_file
 
-        from vcval.models.cuespan import CueSpanConfig, CueSpanModel
+        from vcval.models.cuespan import load_cuespan
 
         folder = Path(cfg.output) / "best"
-        model = CueSpanModel(CueSpanConfig.from_json(folder / "config.json", strict=False))
-        model.load_state_dict({k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()})
+        model = load_cuespan(folder)
         torch.set_num_threads(1)
         m = oracle_eval(model, data, dev, data.question_vectors(dev))
         c = corpus_eval(folder, data, dev)

@@ -267,3 +267,38 @@ def test_key_unit_is_the_closest_unit_inside_the_span():
     assert key_unit(vectors, q, 0, 3) == 0
     assert key_unit(vectors, q, 1, 3) == 2  # only inside first..last
     assert key_unit(vectors, q, 3, 3) == 3
+
+
+def test_a_checkpoint_with_several_members_is_served_as_their_score_average(tmp_path):
+    from safetensors.torch import save_file
+
+    from vcval.models.cuespan import CueSpanEnsemble, load_cuespan, member_files
+
+    members = [tiny_model(seed) for seed in (0, 1, 2)]
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    members[0].config.to_json(ck / "config.json")
+    for name, m in zip(("model.safetensors", "model-2.safetensors", "model-10.safetensors"), members):
+        save_file({k: v.half().contiguous() for k, v in m.state_dict().items()}, str(ck / name))
+    (ck / "model-notes.safetensors").write_bytes(b"")  # not a member: its suffix is not a number
+    assert [p.name for p in member_files(ck)] == ["model.safetensors", "model-2.safetensors", "model-10.safetensors"]
+    model = load_cuespan(ck)
+    assert isinstance(model, CueSpanEnsemble) and len(model.members) == 3
+    enc = ToyEncoder()
+    q = enc.encode(["tie the sling"])[0]
+    rows = [Row(q, encode_units(c, enc), np.zeros(len(c), np.float32)) for c in (SLING, BURN)]
+    kwargs, _ = build_batch(rows)
+    kwargs.pop("labels"), kwargs.pop("groups")
+    with torch.inference_mode():
+        out = model.eval()(**kwargs, return_full=False)
+        bands = [m(**kwargs, return_full=False).band for m in model.members]
+    valid = out.valid
+    assert torch.allclose(out.band[valid], torch.stack(bands).mean(0)[valid], atol=1e-5)
+    assert not torch.allclose(bands[0][valid], bands[1][valid])  # the members differ: the mean is not any one
+    loc = CueSpanLocalizer.from_pretrained(ck, encoder=enc)
+    assert isinstance(loc.model, CueSpanEnsemble)
+    assert loc.localize("tie the sling", [candidate("sling", SLING), candidate("burn", BURN)])
+    (ck / "model-2.safetensors").unlink(), (ck / "model-10.safetensors").unlink()
+    assert not isinstance(load_cuespan(ck), CueSpanEnsemble)  # one file: a plain model
+    with pytest.raises(ValueError, match="for inference"):
+        model(**build_batch([Row(q, encode_units(SLING, enc), np.zeros(len(SLING), np.float32), (1, 2), 0)])[0])

@@ -168,3 +168,40 @@ def test_coarsen_units_draws_runs_up_to_the_maximum_and_training_uses_it(trained
     run = CueSpanTrainConfig(**{**cfg.to_dict(), "output": str(tmp_path / "coarse"), "steps": 3, "eval_every": 3,
                                 "coarsen_prob": 1.0, "coarsen_max": 3})
     assert train(run, data)["best_step"] == 3
+
+
+def test_an_ensemble_recipe_trains_each_seed_once_and_serves_them_as_one_checkpoint(trained, tmp_path, monkeypatch):
+    cfg, data, summary, _ = trained
+    import shutil
+
+    from vcval.models.cuespan import CueSpanEnsemble
+    from vcval.pipeline import build_pipeline
+    from vcval.training import trainer_cuespan
+    from vcval.training.trainer_cuespan import train_ensemble
+
+    monkeypatch.setenv("VCVAL_HOME", str(tmp_path / "home"))
+    out = tmp_path / "ens"
+    shutil.copytree(f"{cfg.output}/best", out / f"seed-{cfg.seed}" / "best")  # a finished run of the same recipe
+    calls = []
+    real_train = trainer_cuespan.train
+    monkeypatch.setattr(trainer_cuespan, "train", lambda c, d: calls.append(c.seed) or real_train(c, d))
+    ens = CueSpanTrainConfig.from_dict({**cfg.to_dict(), "output": str(out), "ensemble_seeds": [cfg.seed, 7]})
+    result = train_ensemble(ens, data)
+    assert calls == [7]  # the finished seed was reused, wherever it had been written
+    assert [m["seed"] for m in result["ensemble"]] == [cfg.seed, 7]
+    assert result["ensemble"][0]["best_dev_miou"] == summary["best_dev_miou"]
+    best = out / "best"
+    assert sorted(p.name for p in best.glob("model*.safetensors")) == ["model-1.safetensors", "model.safetensors"]
+    assert (best / "model.safetensors").read_bytes() == (out / f"seed-{cfg.seed}/best/model.safetensors").read_bytes()
+    train_ensemble(ens, data)
+    assert calls == [7]  # a second run trains nothing again
+    shutil.copytree(out / "seed-7", tmp_path / "other" / "seed-7")
+    changed = CueSpanTrainConfig.from_dict({**ens.to_dict(), "lr": 0.002, "ensemble_seeds": [7],
+                                            "output": str(tmp_path / "other")})
+    train_ensemble(changed, data)
+    assert calls == [7, 7]  # another recipe is trained anew
+    tune_and_calibrate(ens, data, checkpoint=best)
+    qa = build_pipeline(data.corpus, "default", checkpoint=best, encoder=data.encoder)
+    assert isinstance(qa.localizer.model, CueSpanEnsemble)
+    answers = qa.ask("how do i use the mask tool?", k=3)
+    assert answers and all(0 <= a.confidence <= 1 for a in answers)

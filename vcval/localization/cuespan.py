@@ -10,7 +10,7 @@ Spans start and end on unit (sentence) boundaries, so a clip never stops mid-sen
 with a visual branch (``visual_dim``) also reads the candidate's frame features, pooled per unit by time.
 
 A checkpoint folder holds ``config.json`` (:class:`CueSpanConfig`), ``model.safetensors``
-(fp16 weights) and ``inference.json`` (:class:`CueSpanInference`: retriever, ranking weight,
+(fp16 weights; an ensemble adds ``model-1.safetensors``, ... of the same config, scores averaged) and ``inference.json`` (:class:`CueSpanInference`: retriever, ranking weight,
 lead-in, calibration and threshold, all chosen on dev data).
 """
 from __future__ import annotations
@@ -132,22 +132,19 @@ class CueSpanLocalizer:
     @classmethod
     def from_pretrained(cls, path: str | Path, *, encoder: Any, idf: Callable[[], dict[str, float]] | None = None,
                         device: str = "cpu", revision: str | None = None) -> CueSpanLocalizer:
-        """Load a checkpoint folder (or a Hub repo id, fetched with ``revision``; opt-in network)."""
-        from safetensors.torch import load_file
-
-        from vcval.models.cuespan import CueSpanConfig, CueSpanModel
+        """Load a checkpoint folder (or a Hub repo id, fetched with ``revision``; opt-in network). A folder
+        with further weight files ``model-<k>.safetensors`` is served as an ensemble (their scores averaged)."""
+        from vcval.models.cuespan import load_cuespan
 
         folder = Path(path)
         if not folder.is_dir():
             from huggingface_hub import snapshot_download
 
             folder = Path(snapshot_download(str(path), revision=revision,
-                                            allow_patterns=["config.json", "model.safetensors", INFERENCE_FILE]))
+                                            allow_patterns=["config.json", "model*.safetensors", INFERENCE_FILE]))
         if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
             raise NotFoundError(f"{folder} is not a CueSpan checkpoint (needs config.json and model.safetensors)")
-        model = CueSpanModel(CueSpanConfig.from_json(folder / "config.json", strict=False))
-        state = {k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()}
-        model.load_state_dict(state)
+        model = load_cuespan(folder)
         inf_path = folder / INFERENCE_FILE
         inference = CueSpanInference.from_json(inf_path, strict=False) if inf_path.is_file() else CueSpanInference()
         from vcval.utils import resolve_device

@@ -63,7 +63,13 @@ def add_cuespan_arguments(ap) -> None:
 
 def run_cuespan_command(args) -> int:
     """Train CueSpan, then tune and calibrate it on dev (:mod:`vcval.training.trainer_cuespan`)."""
-    from vcval.training.trainer_cuespan import CueSpanTrainConfig, TrainingData, train, tune_and_calibrate
+    from vcval.training.trainer_cuespan import (
+        CueSpanTrainConfig,
+        TrainingData,
+        train,
+        train_ensemble,
+        tune_and_calibrate,
+    )
 
     if not Path(args.config).is_file():
         raise InvalidInputError(f"training config {args.config} not found; see configs/cuespan.json")
@@ -78,7 +84,11 @@ def run_cuespan_command(args) -> int:
             raise InvalidInputError(f"{path} not found: prepare the data with scripts/convert_tutorialvqa.py "
                                     "(see README, Training)")
     td = TrainingData(cfg.transcripts, cfg.features or None)
-    if not args.calibrate_only:
+    if not args.calibrate_only and cfg.ensemble_seeds:
+        summary = train_ensemble(cfg, td)
+        logger.info("ensemble of seeds %s: best dev mIoU %s (%.0f s of training)", cfg.ensemble_seeds,
+                    [m["best_dev_miou"] for m in summary["ensemble"]], summary["train_s"])
+    elif not args.calibrate_only:
         summary = train(cfg, td)
         logger.info("best dev mIoU %.2f at step %d (%.0f s of training)", summary["best_dev_miou"],
                     summary["best_step"], summary["train_s"])

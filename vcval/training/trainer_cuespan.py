@@ -65,6 +65,8 @@ class CueSpanTrainConfig(JsonConfig):
     # (scripts/convert_medvidqa.py: a fit over the 2,710 MedVidQA train annotations); "" = no length tilt,
     # see CueSpanInference.target_length_median_s
     model: dict = field(default_factory=lambda: {"dropout": 0.25})
+    ensemble_seeds: list[int] = field(default_factory=list)  # non-empty: train one model per seed (each into
+    # <output>/seed-<s>, best dev step kept) and serve them as one ensemble in <output>/best (see train_ensemble)
 
 
 class TrainingData:
@@ -274,6 +276,57 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
                "train_questions": len(train_q), "train_videos": len(train_vids)}
     (out / "best" / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def train_ensemble(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str, Any]:
+    """Train one model per seed of ``cfg.ensemble_seeds`` and write them as one checkpoint in ``<output>/best``
+    (``model.safetensors`` = the first seed, ``model-<k>.safetensors`` the others; served with their scores
+    averaged, :class:`vcval.models.cuespan.CueSpanEnsemble`). A seed whose ``<output>/seed-<s>/best`` was
+    trained by the same recipe already is reused, so an interrupted run resumes at the next seed."""
+    import shutil
+
+    seeds = list(dict.fromkeys(int(s) for s in cfg.ensemble_seeds))
+    if not seeds:
+        raise ValueError("train_ensemble needs ensemble_seeds")
+    data = data or TrainingData(cfg.transcripts, cfg.features or None)
+    out = Path(cfg.output)
+    members = []
+    for seed in seeds:
+        member = CueSpanTrainConfig.from_dict({**cfg.to_dict(), "seed": seed, "ensemble_seeds": [],
+                                               "output": str(out / f"seed-{seed}")})
+        done = Path(member.output) / "best" / "training.json"
+        if done.is_file() and _same_recipe(json.loads(done.read_text(encoding="utf-8")).get("recipe"), member):
+            logger.info("seed %d: already trained by this recipe (%s)", seed, done.parent)
+            summary = json.loads(done.read_text(encoding="utf-8"))
+        else:
+            summary = train(member, data)
+        members.append({"seed": seed, **{k: summary[k] for k in ("best_step", "best_dev_miou", "train_s")}})
+    best = out / "best"
+    best.mkdir(parents=True, exist_ok=True)
+    for old in best.glob("model*.safetensors"):
+        old.unlink()
+    for k, seed in enumerate(seeds):
+        name = "model.safetensors" if k == 0 else f"model-{k}.safetensors"
+        shutil.copyfile(out / f"seed-{seed}" / "best" / "model.safetensors", best / name)
+    shutil.copyfile(out / f"seed-{seeds[0]}" / "best" / "config.json", best / "config.json")
+    summary = {"ensemble": members, "train_s": round(sum(m["train_s"] for m in members), 1),
+               "recipe": cfg.to_dict()}
+    (best / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _same_recipe(recipe: dict | None, cfg: CueSpanTrainConfig) -> bool:
+    """True when a finished run's ``recipe`` (its training.json) trained what ``cfg`` asks for: the same
+    settings, wherever it was written and whichever fields later versions added with their defaults."""
+    if not isinstance(recipe, dict):
+        return False
+    try:
+        done = CueSpanTrainConfig.from_dict(recipe, strict=False).to_dict()
+    except (TypeError, ValueError):
+        return False
+    want = cfg.to_dict()
+    done["output"] = want["output"]
+    return done == want
 
 
 RETRIEVAL_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)

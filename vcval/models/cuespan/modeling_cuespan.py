@@ -25,16 +25,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vcval.localization.spans import NEG_INF
 from vcval.models.ccgs.layers import rotary
 from vcval.models.cuespan.configuration_cuespan import CueSpanConfig
 
-NEG_INF = -1e9
 N_SCALAR = 12
 N_BOUNDARY = 4  # boundary_features: cos with the previous / next unit, pause before / after (z-scored log)
 
@@ -411,3 +412,57 @@ class CueSpanModel(nn.Module):
             bucket = (frac * (cfg.len_buckets - 1)).round().long()  # (B, N, W)
             scores = scores + self.len_bias.weight[:, 0][bucket]  # (B, N, W)
         return scores.float()
+
+
+class CueSpanEnsemble(nn.Module):
+    """Several :class:`CueSpanModel` of one config (trained from different seeds), served as one: their
+    span scores are averaged (a product of experts: each member's scores are comparable across the
+    videos of one question, so their mean is too). Inference only: no loss.
+
+    forward(**inputs) -> :class:`CueSpanOutput` with band (B, N, W) and scores the members' mean.
+    """
+
+    def __init__(self, members: list[CueSpanModel]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("a CueSpan ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+        self.config = members[0].config
+
+    def forward(self, **inputs: torch.Tensor | bool | None) -> CueSpanOutput:
+        if inputs.get("labels") is not None:
+            raise ValueError("a CueSpan ensemble is for inference: train its members one by one")
+        outs = [m(**inputs) for m in self.members]
+        band = torch.stack([o.band for o in outs]).mean(0) if outs[0].band is not None else None  # (B, N, W)
+        scores = torch.stack([o.scores for o in outs]).mean(0)  # (B, N, N) or (B, N, W)
+        return CueSpanOutput(scores=scores, valid=outs[0].valid, band=band)
+
+
+WEIGHTS_NAME = "model.safetensors"
+MEMBER_PATTERN = "model-*.safetensors"  # further ensemble members: model-1.safetensors, model-2.safetensors, ...
+
+
+def member_files(folder: str | Path) -> list[Path]:
+    """The weight files of a CueSpan checkpoint folder: ``model.safetensors`` first, then the further
+    ensemble members ``model-<k>.safetensors`` in order of k (an ensemble of one when there are none)."""
+    folder = Path(folder)
+    extra = []
+    for path in folder.glob(MEMBER_PATTERN):
+        k = path.name[len("model-"): -len(".safetensors")]
+        if k.isdigit():
+            extra.append((int(k), path))
+    return [folder / WEIGHTS_NAME] + [p for _, p in sorted(extra)]
+
+
+def load_cuespan(folder: str | Path) -> CueSpanModel | CueSpanEnsemble:
+    """The model of a checkpoint folder (``config.json`` + :func:`member_files`, fp16 or fp32): one
+    :class:`CueSpanModel`, or a :class:`CueSpanEnsemble` when the folder holds several members."""
+    from safetensors.torch import load_file
+
+    config = CueSpanConfig.from_json(Path(folder) / "config.json", strict=False)
+    members = []
+    for path in member_files(folder):
+        model = CueSpanModel(config)
+        model.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+        members.append(model)
+    return members[0] if len(members) == 1 else CueSpanEnsemble(members)
