@@ -236,6 +236,30 @@ def test_rerank_retriever_reorders_the_head_and_keeps_the_tail_below():
     assert len(r.search("arm", 2)) == 2
 
 
+def test_rerank_fused_with_the_first_stage_order():
+    """first_stage_weight > 0: RRF of the re-ranker's order and the first stage's; a large weight keeps the first
+    stage's order, a small one the re-ranker's; the tail stays below either way; a negative weight is refused."""
+    from vcval.types import Cue
+
+    cues = {"a": [Cue(0, 0, 1, "the bandage"), Cue(1, 1, 2, "the arm sling knot")], "b": [Cue(0, 0, 1, "boil pasta")]}
+    first = [Hit("b", 9.0, 0, 0, 0, 1), Hit("a", 8.0, 0, 0, 0, 1), Hit("a", 7.0, 1, 1, 1, 2), Hit("b", 6.0, 0, 0)]
+    query = "the arm sling knot"  # re-ranker order: a1, a0, b0; first stage: b0, a0, a1
+
+    def order(weight: float) -> list[tuple[str, int]]:
+        r = RerankRetriever(_Corpus(cues), _FixedRetriever(first), _FakeReranker(), depth=3, first_stage_weight=weight)
+        hits = r.search(query, 4)
+        assert hits[3].score < min(h.score for h in hits[:3])
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+        return [(h.video_id, h.first_cue) for h in hits[:3]]
+
+    assert order(0.0) == [("a", 1), ("a", 0), ("b", 0)]
+    assert order(0.5) == [("a", 1), ("a", 0), ("b", 0)]
+    assert order(3.0) == [("b", 0), ("a", 0), ("a", 1)]
+    assert order(1.0)[2] == ("a", 0)  # level weights: 1/61 + 1/63 > 2/62, the window both put second comes last
+    with pytest.raises(InvalidInputError, match="first_stage_weight"):
+        RerankRetriever(_Corpus(cues), _FixedRetriever(first), _FakeReranker(), first_stage_weight=-1.0)
+
+
 def test_no_rocketqa_checkpoint_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.delenv("VCVAL_ROCKETQA", raising=False)
     with pytest.raises(NotFoundError, match="vcval train rocketqa"):

@@ -296,20 +296,28 @@ class HybridRetriever:
 class RerankRetriever:
     """The top ``depth`` windows of ``first_stage`` re-scored by a cross-encoder (RocketQAv2's re-ranker).
 
-    Hits come back best first by re-ranker logit (their ``score``); when ``k > depth`` the first stage's
-    further hits follow in their own order, scored below every re-ranked one.
+    ``first_stage_weight`` 0: hits come back best first by re-ranker logit (their ``score``). > 0: the
+    top ``depth`` are ordered by reciprocal rank fusion of the re-ranker's order (weight 1) and the first
+    stage's own order (this weight), scored by the fused value, so a re-ranker that is right where the
+    first stage is wrong can help without overruling it everywhere. Either way, when ``k > depth`` the first
+    stage's further hits follow in their own order, scored below every re-ranked one.
     """
 
-    def __init__(self, corpus: Any, first_stage: Retriever, reranker: Any, depth: int = RERANK_DEPTH) -> None:
+    def __init__(self, corpus: Any, first_stage: Retriever, reranker: Any, depth: int = RERANK_DEPTH,
+                 first_stage_weight: float = 0.0) -> None:
         if depth < 1:
             raise InvalidInputError(f"depth must be >= 1, got {depth}")
+        if not first_stage_weight >= 0.0:
+            raise InvalidInputError(f"first_stage_weight must be >= 0, got {first_stage_weight}")
         self.corpus = corpus
         self.first_stage = first_stage
         self.reranker = reranker
         self.depth = int(depth)
+        self.first_stage_weight = float(first_stage_weight)
 
     def __repr__(self) -> str:
-        return f"RerankRetriever({self.first_stage!r}, {self.reranker!r}, depth={self.depth})"
+        return (f"RerankRetriever({self.first_stage!r}, {self.reranker!r}, depth={self.depth}, "
+                f"first_stage_weight={self.first_stage_weight})")
 
     def window_texts(self, hits: Sequence[Hit]) -> list[str]:
         """The stored text of each window hit (the corpus's own windows; one catalog read per video)."""
@@ -332,7 +340,9 @@ class RerankRetriever:
         order = sorted(range(len(head)), key=lambda i: (-float(scores[i]), i))
         out = [Hit(head[i].video_id, float(scores[i]), head[i].first_cue, head[i].last_cue, head[i].start,
                    head[i].end) for i in order]
-        floor = float(min(scores)) - 1.0
+        if self.first_stage_weight > 0.0:
+            out = fuse_rrf([out, head], len(head), weights=[1.0, self.first_stage_weight])
+        floor = min(h.score for h in out) - 1.0
         out += [Hit(h.video_id, floor - r, h.first_cue, h.last_cue, h.start, h.end) for r, h in enumerate(tail)]
         return out[:k]
 
@@ -375,7 +385,9 @@ def make_retriever(corpus: Any, method: str = "hybrid", encoder: Any = None, *, 
 
             repbert, reranker = load_rocketqa(repbert)
         first = HybridRetriever([BM25Retriever(corpus, "window"), EncoderRetriever(corpus, repbert)])
-        return RerankRetriever(corpus, first, reranker)
+        inference = getattr(reranker, "inference", None) or {}
+        return RerankRetriever(corpus, first, reranker,
+                               first_stage_weight=float(inference.get("first_stage_weight", 0.0)))
     if method == "mbvr":
         from vcval.models.mbvr import MBVRModel, load_mbvr
 

@@ -14,8 +14,10 @@ fp16, over the packaged MiniLM: :func:`vcval.encoders.load_bert_weights`), with 
 
 A RocketQAv2 checkpoint (what ``--method rocketqa --checkpoint DIR`` takes) is a folder with
 ``rocketqa.json`` (training record; its ``inference`` holds serving settings chosen on dev by
-``scripts/tune_rocketqa.py``: ``window_weight``, how much the re-ranker's window scores weigh in the
-baseline localizer's per-cue relevance), ``retriever/`` (a RepBERT encoder folder) and ``reranker/``.
+``scripts/tune_rocketqa.py``: ``first_stage_weight``, the first stage's weight when its order is fused with the
+re-ranker's (:class:`vcval.retrieval.RerankRetriever`; 0 = the re-ranker's order alone), and ``window_weight``,
+how much the re-ranker's window scores weigh in the baseline localizer's per-cue relevance), ``retriever/``
+(a RepBERT encoder folder) and ``reranker/``.
 """
 from __future__ import annotations
 
