@@ -32,6 +32,8 @@ from vcval.evaluation.questions import load_questions, seeded_sample  # noqa: E4
 
 logger = logging.getLogger("retrieval_results")
 
+DEV_SET = ("TutorialVQA by-video dev (all questions: where a choice is made)", "data/tutorialvqa/dev.json",
+           "data/tutorialvqa/transcripts", False)
 DATASETS = [  # (name, questions, transcripts, sample?)
     ("TutorialVQA by-video test", "data/tutorialvqa/test.json", "data/tutorialvqa/transcripts", True),
     ("MedVidQA (29 videos, never trained or tuned on)", "data/medvidqa/questions_with_transcripts.json",
@@ -96,6 +98,7 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=300, help="seeded sample of the TutorialVQA test questions")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "retrieval.md")
     ap.add_argument("--note", default="", help="a paragraph printed under the header")
+    ap.add_argument("--dev", action="store_true", help="also the TutorialVQA by-video dev questions (first)")
     args = ap.parse_args()
     from vcval.utils import setup_script_logging
 
@@ -106,7 +109,7 @@ def main() -> None:
              (__doc__ or "").split("\n\n", 2)[2].strip(), ""]
     if args.note:
         lines += [args.note, ""]
-    for title, qpath, tpath, sampled in DATASETS:
+    for title, qpath, tpath, sampled in ([DEV_SET] if args.dev else []) + DATASETS:
         if not (ROOT / qpath).is_file():
             logger.warning("skipping %s: %s missing", title, qpath)
             continue

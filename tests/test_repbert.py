@@ -20,6 +20,8 @@ from vcval.training.trainer_repbert import (
     PairData,
     RepBERTConfig,
     RepBERTTrainer,
+    RetrievalSplit,
+    data_notices,
     transcript_windows,
     video_metrics,
 )
@@ -129,6 +131,27 @@ def test_pairs_use_the_corpus_windows_and_exclude_answer_windows_from_hard_negat
             hw = wins[hv][hj]
             assert hv != q.video_id or min(hw.end, q.end) <= max(hw.start, q.start)
     assert data.negatives(2, 0, 1) == data.negatives(2, 0, 1)  # a pure function of (seed, epoch, index)
+
+
+def test_extra_questions_join_training_only_on_train_videos_and_their_notice_is_kept(data_dir, tmp_path):
+    extra_dir = tmp_path / "extra"
+    extra_dir.mkdir()
+    rows = [{"question": "which sling knot", "video_id": "sling", "answer_start_second": 10.0,
+             "answer_end_second": 15.0},
+            {"question": "which guitar chord", "video_id": "guitar", "answer_start_second": 0.0,  # a dev video
+             "answer_end_second": 5.0},
+            {"question": "which cat", "video_id": "not-in-any-split", "answer_start_second": 0.0,
+             "answer_end_second": 5.0}]
+    (extra_dir / "train.json").write_text(json.dumps(rows), "utf-8")
+    (extra_dir / "NOTICE.txt").write_text("Licence: CC BY-NC 4.0.\nNon-commercial use only.\n", "utf-8")
+    plain = RetrievalSplit.load(_config(data_dir, Path("."), tmp_path / "a"))
+    cfg = _config(data_dir, Path("."), tmp_path / "b", extra_train_questions=[str(extra_dir / "train.json")])
+    split = RetrievalSplit.load(cfg)
+    added = split.train_questions[len(plain.train_questions):]
+    assert [q.question for q in added] == ["which sling knot"]
+    assert split.dev_questions == plain.dev_questions and split.dev_texts == plain.dev_texts
+    assert data_notices([str(data_dir / "train.json"), str(extra_dir / "train.json")]) == [
+        f"{extra_dir / 'train.json'}: Licence: CC BY-NC 4.0. Non-commercial use only."]
 
 
 # --------------------------------------------------------------------------- training

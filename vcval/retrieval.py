@@ -28,6 +28,7 @@ from vcval.types import Cue, Hit, tie_score
 logger = logging.getLogger(__name__)
 
 METHODS = ("bm25", "bm25-video", "dense", "hybrid", "repbert", "repbert-hybrid", "rocketqa", "mbvr")
+RRF_K = 60  # reciprocal rank fusion constant: a hit at rank r adds weight / (RRF_K + r)
 RERANK_DEPTH = 30  # first-stage windows the cross-encoder re-scores per question
 EMPTY_CORPUS_MESSAGE = "the corpus is empty: add videos with `vcval ingest`"
 
@@ -186,7 +187,7 @@ class MBVRRetriever:
         return out
 
 
-def fuse_rrf(lists: Sequence[Sequence[Hit]], k: int, rrf_k: int = 60,
+def fuse_rrf(lists: Sequence[Sequence[Hit]], k: int, rrf_k: int = RRF_K,
              weights: Sequence[float] | None = None) -> list[Hit]:
     """Reciprocal rank fusion: score(h) = sum_i w_i / (rrf_k + rank_i(h)), ranks from 1.
 
@@ -267,7 +268,7 @@ class HybridRetriever:
     """
 
     def __init__(self, retrievers: Sequence[Retriever], fusion: str = "rrf", weights: Sequence[float] | None = None,
-                 rrf_k: int = 60, candidates: int = 100) -> None:
+                 rrf_k: int = RRF_K, candidates: int = 100) -> None:
         if not retrievers:
             raise InvalidInputError("HybridRetriever needs at least one retriever")
         if fusion not in FUSIONS:

