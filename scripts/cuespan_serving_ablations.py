@@ -10,7 +10,8 @@ subtitle cue is a unit, so spans may start or end mid-sentence); ``no_length_til
 TutorialVQA answer lengths); ``power_law_length`` (the recipe's length target: a power law of the video's
 duration fitted to the MedVidQA train annotations); ``no_retrieval_weight`` (spans ranked by span score
 alone); ``spans_from_intro`` (spans may start in the video's first units); ``argmax`` / ``expected_iou``
-(``expected_iou_t<T>``: at temperature T) decoding (``CueSpanInference.decode``). Metrics: video R@1, Rank@1 mIoU, Rank@1 IoU>=0.5 (all in %), median length of the rank-1 span in
+(``expected_iou_t<T>``: at temperature T) decoding (``CueSpanInference.decode``); ``hybrid_video_retriever``
+(the first stage is ``hybrid-video``: whole-transcript BM25's video rank as a third reciprocal-rank list). Metrics: video R@1, Rank@1 mIoU, Rank@1 IoU>=0.5 (all in %), median length of the rank-1 span in
 seconds beside the gold median. Writes benchmarks/cuespan_serving_ablations.md.
 """
 from __future__ import annotations
@@ -68,6 +69,8 @@ def make_pipeline(evaluator: Evaluator, variant: str) -> Any:
         inf.decode = "expected_iou"
         if "_t" in variant:
             inf.decode_temperature = float(variant.rsplit("_t", 1)[1])
+    elif variant == "hybrid_video_retriever":
+        inf.retriever = "hybrid-video"
     elif variant.startswith("argmax"):
         inf.decode = "argmax"
     elif variant != "shipped":

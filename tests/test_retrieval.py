@@ -13,6 +13,7 @@ from vcval.retrieval import (
     BM25Retriever,
     DenseRetriever,
     HybridRetriever,
+    VideoPriorRetriever,
     fuse_rrf,
     fuse_weighted,
     make_retriever,
@@ -62,7 +63,7 @@ def corpus(tmp_path_factory, encoder):
 
 
 # --------------------------------------------------------------------------- quality sanity
-@pytest.mark.parametrize("method", ["bm25", "bm25-video", "dense", "hybrid"])
+@pytest.mark.parametrize("method", ["bm25", "bm25-video", "dense", "hybrid", "hybrid-video"])
 def test_sling_question_finds_the_sling_video(corpus, method):
     hits = make_retriever(corpus, method).search("How do I put on an arm sling?", 5)
     assert hits and hits[0].video_id == "sling"
@@ -221,3 +222,30 @@ def test_canonical_order_breaks_score_ties_by_window_identity():
     hits = [H("b", 2.0000001, 0, 1), H("a", 2.0, 3, 4), H("c", 3.0), H("a", 2.0, 0, 1)]
     assert [(h.video_id, h.first_cue) for h in canonical_order(hits)] == [("c", 0), ("a", 0), ("a", 3), ("b", 0)]
     assert canonical_order(list(reversed(hits))) == canonical_order(hits)
+
+
+class _Fixed:
+    """A retriever that returns the same hits for every query."""
+
+    def __init__(self, hits: list[Hit]) -> None:
+        self.hits = hits
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        return self.hits[:k]
+
+
+def test_video_prior_adds_the_videos_reciprocal_rank_to_each_of_its_windows():
+    windows = _Fixed([H("a", 0.0300, 0, 1), H("b", 0.0299, 0, 1), H("b", 0.020, 2, 3), H("c", 0.010, 0, 1)])
+    videos = _Fixed([H("b", 9.0), H("a", 5.0)])  # c is not among the video hits: it gets nothing
+    hits = VideoPriorRetriever(windows, videos, weight=1.0).search("q", 10)
+    assert [(h.video_id, h.first_cue) for h in hits] == [("b", 0), ("a", 0), ("b", 2), ("c", 0)]
+    assert hits[0].score == pytest.approx(0.0299 + 1 / 61)  # second window, first video
+    assert hits[1].score == pytest.approx(0.030 + 1 / 62)
+    assert hits[3].score == pytest.approx(0.010)
+    assert (hits[0].start, hits[0].end) == (windows.hits[1].start, windows.hits[1].end)
+    assert VideoPriorRetriever(windows, videos, weight=0.0).search("q", 2) == windows.hits[:2]  # weight 0: unchanged
+    assert len(VideoPriorRetriever(windows, videos).search("q", 2)) == 2
+    with pytest.raises(InvalidInputError):
+        VideoPriorRetriever(windows, videos, weight=-1.0)
+    with pytest.raises(InvalidInputError):
+        VideoPriorRetriever(windows, videos).search("q", 0)

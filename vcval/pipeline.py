@@ -29,6 +29,8 @@ METHODS: dict[str, str] = {
     "bm25": "BM25 over cue windows + the baseline localizer",
     "dense": "MiniLM over cue windows (FAISS) + the baseline localizer",
     "hybrid": "BM25 + dense fused by reciprocal rank + the baseline localizer",
+    "hybrid-video": "hybrid with whole-transcript BM25's video rank as a third reciprocal-rank list + the baseline "
+                    "localizer",
     "repbert": "the trained RepBERT bi-encoder over cue windows + the baseline localizer (--checkpoint / $VCVAL_REPBERT)",
     "repbert-hybrid": "BM25 + RepBERT fused by reciprocal rank + the baseline localizer (--checkpoint / $VCVAL_REPBERT)",
     "rocketqa": "BM25 + the RocketQAv2 dual encoder, top windows re-ranked by its cross-encoder + the baseline "
@@ -40,7 +42,7 @@ METHODS: dict[str, str] = {
     "default": "what `vcval ask` uses: cuespan when a checkpoint is available, else hybrid",
 }
 """The one list of methods (``--method`` of ``vcval ask`` / ``vcval eval``, ``build_pipeline``)."""
-BASELINE_METHODS = ("bm25-video", "bm25", "dense", "hybrid")
+BASELINE_METHODS = ("bm25-video", "bm25", "dense", "hybrid", "hybrid-video")
 REPBERT_METHODS = ("repbert", "repbert-hybrid", "rocketqa")
 RETRIEVER_CHECKPOINT_METHODS = (*REPBERT_METHODS, "mbvr")
 """Methods whose checkpoint is a trained retriever (not a localizer): ``$VCVAL_CHECKPOINT`` does not apply."""

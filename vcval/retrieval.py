@@ -23,11 +23,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from vcval.errors import EmptyCorpusError, InvalidInputError
-from vcval.types import Cue, Hit, tie_score
+from vcval.types import Cue, Hit, canonical_order, tie_score
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("bm25", "bm25-video", "dense", "hybrid", "repbert", "repbert-hybrid", "rocketqa", "mbvr")
+METHODS = ("bm25", "bm25-video", "dense", "hybrid", "hybrid-video", "repbert", "repbert-hybrid", "rocketqa", "mbvr")
 RRF_K = 60  # reciprocal rank fusion constant: a hit at rank r adds weight / (RRF_K + r)
 RERANK_DEPTH = 30  # first-stage windows the cross-encoder re-scores per question
 EMPTY_CORPUS_MESSAGE = "the corpus is empty: add videos with `vcval ingest`"
@@ -294,6 +294,39 @@ class HybridRetriever:
         return fuse_weighted(lists, k, weights=self.weights)
 
 
+class VideoPriorRetriever:
+    """Window hits re-scored by their video's rank under a video-level retriever (whole-transcript BM25):
+    score(window) = its own score + ``weight / (RRF_K + rank of its video)``.
+
+    With an RRF first stage (``hybrid``) this is reciprocal rank fusion with a third list in which every window
+    of a video stands at that video's rank: a video whose whole transcript matches the question lifts all its
+    windows, a lone matching window in an off-topic video is held back. Videos outside the video retriever's
+    top ``candidates`` add nothing.
+    """
+
+    def __init__(self, windows: Retriever, videos: Retriever, weight: float = 1.0, candidates: int = 100) -> None:
+        if not weight >= 0.0:
+            raise InvalidInputError(f"weight must be >= 0, got {weight}")
+        self.windows = windows
+        self.videos = videos
+        self.weight = float(weight)
+        self.candidates = int(candidates)
+
+    def __repr__(self) -> str:
+        return f"VideoPriorRetriever({self.windows!r}, {self.videos!r}, weight={self.weight})"
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        """Top-``k`` window hits, best first, by score + the video term."""
+        if not isinstance(k, int) or k < 1:
+            raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+        hits = self.windows.search(query, max(k, self.candidates))
+        order = list(dict.fromkeys(h.video_id for h in self.videos.search(query, self.candidates)))
+        rank = {v: r for r, v in enumerate(order, start=1)}
+        scored = [Hit(h.video_id, h.score + (self.weight / (RRF_K + rank[h.video_id]) if h.video_id in rank else 0.0),
+                      h.first_cue, h.last_cue, h.start, h.end) for h in hits]
+        return canonical_order(scored)[:k]
+
+
 class RerankRetriever:
     """The top ``depth`` windows of ``first_stage`` re-scored by a cross-encoder (RocketQAv2's re-ranker).
 
@@ -368,7 +401,8 @@ def _is_model(x: Any) -> bool:
 def make_retriever(corpus: Any, method: str = "hybrid", encoder: Any = None, *, repbert: Any = None,
                    reranker: Any = None, mbvr: Any = None) -> Retriever:
     """A retriever by name: "bm25" (windows), "bm25-video" (whole transcripts), "dense", "hybrid"
-    (RRF of window BM25 and dense), "repbert" (windows by the trained RepBERT bi-encoder), "repbert-hybrid"
+    (RRF of window BM25 and dense), "hybrid-video" (hybrid with whole-transcript BM25's video rank as a third RRF
+    list: :class:`VideoPriorRetriever`), "repbert" (windows by the trained RepBERT bi-encoder), "repbert-hybrid"
     (RRF of window BM25 and RepBERT), "rocketqa" (RRF of window BM25 and the RocketQAv2 dual encoder, its
     top :data:`RERANK_DEPTH` windows re-ranked by the RocketQAv2 cross-encoder) and "mbvr" (whole videos by
     the trained MBVR towers).
@@ -409,6 +443,8 @@ def make_retriever(corpus: Any, method: str = "hybrid", encoder: Any = None, *, 
         return DenseRetriever(corpus, encoder)
     if method == "hybrid":
         return HybridRetriever([BM25Retriever(corpus, "window"), DenseRetriever(corpus, encoder)])
+    if method == "hybrid-video":
+        return VideoPriorRetriever(make_retriever(corpus, "hybrid", encoder), BM25Retriever(corpus, "video"))
     raise InvalidInputError(f"unknown retrieval method {method!r}; choose one of {', '.join(METHODS)}")
 
 

@@ -53,7 +53,7 @@ CONFIDENCE_FEATURES = ("span_logprob", "video_prob", "margin", "max_cos", "lex_s
 class CueSpanInference(JsonConfig):
     """How a CueSpan checkpoint is served (chosen on dev, shipped as ``inference.json``).
 
-    retriever: the first stage ("hybrid" | "bm25" | "dense" | "bm25-video").
+    retriever: the first stage ("hybrid" | "hybrid-video" | "bm25" | "dense" | "bm25-video").
     spans_per_video: non-overlapping spans kept per candidate video.
     retrieval_weight: rank score = span score - retrieval_weight * log(1 + retrieval rank).
     lead_in_s: seconds of video a clip starts before the answer.
