@@ -81,16 +81,15 @@ def main() -> None:
     if args.fused_only:
         runs = [("gpu-full", str(best), f"fused-bw{bw:g}", {"baseline_weight": bw, "keep_retriever_order": True})
                 for bw in (1.0, 2.0, 4.0, 8.0)]
+    eval_sets = []  # (key, questions, transcripts): read once, asked of every model and mode
+    for key, qpath, tpath, n in SETS:
+        tr = load_transcripts(tpath)
+        qs = seeded_sample(load_questions(qpath), args.limit or n, 0)
+        eval_sets.append((key, [q for q in qs if q.video_id in tr], tr))
     for label, path, mode, kw in runs:
         loc = CCGSLocalizer.from_pretrained(path, device=args.device, precision="fp32" if args.fp32 else "bf16",
                                             **kw)
-        for key, qpath, tpath, n in SETS:
-            qs = load_questions(qpath)
-            if args.limit:
-                n = args.limit
-            qs = seeded_sample(qs, n, 0)
-            tr = load_transcripts(tpath)
-            qs = [q for q in qs if q.video_id in tr]
+        for key, qs, tr in eval_sets:
             t1 = time.time()
             res = evaluate_corpus(loc, qs, tr, k_videos=10, weights=WEIGHTS if mode == "pure" else [loc.retrieval_weight])
             row = {str(w): {k: round(m[k], 2) for k in KEYS} for w, m in res.metrics.items()}
