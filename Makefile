@@ -1,5 +1,5 @@
 # The two set-up-free commands: `make demo` and `make test` (each installs what it needs first).
-.PHONY: setup demo test lint test-browser
+.PHONY: setup demo test lint test-browser test-export
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
@@ -20,3 +20,7 @@ lint: setup
 test-browser: setup
 	@bash scripts/install_browser.sh
 	HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q -m browser
+
+# the ONNX runtime against torch: real exports (about 2 minutes on 2 cores), marked slow
+test-export: setup
+	HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q -m slow tests/test_runtime.py

@@ -6,7 +6,8 @@
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_ask.py --with-ccgs --limit 20
 
 Methods: every name of ``vcval.pipeline.METHODS`` except "ccgs" (add it with ``--with-ccgs``; "default"
-is measured either way, and is whatever ``vcval ask`` uses now). For each method the pipeline is built
+is measured either way, and is whatever ``vcval ask`` uses now; it is timed on torch and again on its ONNX
+export, ``default ... on onnx``). For each method the pipeline is built
 and one question is asked untimed (model loads, lazy initialisation); then every question is asked and
 timed (``ask(question, k=5)``), in two passes with the same pipeline: the first ("cold") includes
 first-touch caches such as the localizer's per-video cue embeddings, filled as questions arrive, as in a
@@ -20,7 +21,8 @@ Sets (``--sets``, comma separated):
 
 - demo: the embedded 8-video demo corpus (``vcval.demo.ensure_demo_corpus``) and its 24 example
   questions; followed by the clip-cutting table (60 s clip: stream copy vs an accurate re-encode) and the
-  one-shot shell table (``vcval ask --demo`` in a fresh process, end to end, against ``import torch`` alone).
+  one-shot shell table (``vcval ask --demo`` in a fresh process, end to end, on the torch runtime and on the
+  ONNX export that ``vcval export`` writes, against ``import torch`` alone).
 - medvidqa: the 29 MedVidQA videos with transcripts (``data/medvidqa/transcripts``, from
   ``scripts/convert_medvidqa.py``) and their 59 train questions, as ``vcval eval --transcripts`` sees them
   (transcript-only corpus; built once, cached under ``runs/bench/medvidqa/``).
@@ -99,8 +101,8 @@ class MethodTiming:
         return 1000 * percentile(self.times, 95)
 
 
-def time_method(corpus: Any, method: str, questions: Sequence[Labelled], k: int, passes: int = 2
-                ) -> MethodTiming | str:
+def time_method(corpus: Any, method: str, questions: Sequence[Labelled], k: int, passes: int = 2,
+                runtime: str = "torch") -> MethodTiming | str:
     """Build the pipeline, warm it up with one untimed question, then time every question (``passes`` times).
 
     Returns why not when the method cannot be built here (e.g. a learned method whose checkpoint this
@@ -108,13 +110,13 @@ def time_method(corpus: Any, method: str, questions: Sequence[Labelled], k: int,
     """
     t0 = time.perf_counter()
     try:
-        qa = build_pipeline(corpus, method)
+        qa = build_pipeline(corpus, method, runtime=runtime)
     except VCVALError as exc:
         logger.warning("%s: method unavailable: %s", method, exc)
         return f"{type(exc).__name__}: {exc}"
     qa.ask(questions[0].question, k=k)  # warm-up: model loads, lazy initialisation
     load = time.perf_counter() - t0
-    label = method_label(method, qa)
+    label = method_label(method, qa) + (f" on {runtime}" if runtime != "torch" else "")
     runs: list[list[float]] = []
     hits, ious, errors = 0, [], 0
     for p in range(passes):
@@ -140,12 +142,14 @@ def time_method(corpus: Any, method: str, questions: Sequence[Labelled], k: int,
 
 def latency_table(name: str, corpus: Any, questions: Sequence[Labelled], methods: Sequence[str], k: int,
                   passes: int = 2) -> str:
-    """Time every method over the questions; the markdown table (with its notes)."""
+    """Time every method over the questions; the markdown table (with its notes). "default" is timed on both
+    runtimes: torch, and the ONNX export (``vcval export``; the row says why when there is none)."""
     results: list[MethodTiming] = []
     unavailable: list[tuple[str, str]] = []
-    for method in methods:
-        logger.info("%s: timing %s over %d questions", name, method, len(questions))
-        res = time_method(corpus, method, questions, k, passes)
+    runs = [(m, "torch") for m in methods] + [("default", "onnx")] * ("default" in methods)
+    for method, runtime in runs:
+        logger.info("%s: timing %s (%s) over %d questions", name, method, runtime, len(questions))
+        res = time_method(corpus, method, questions, k, passes, runtime)
         if isinstance(res, str):
             unavailable.append((method, res))
             continue
@@ -322,12 +326,19 @@ def shell_table(questions: Sequence[Labelled], runs: int = 5) -> str:
     import os
     import subprocess
 
+    from vcval.runtime import export_default
+
+    t0 = time.perf_counter()
+    export_default()  # once per checkpoint (cached): about a minute the first time
+    logger.info("ONNX export ready after %.1f s", time.perf_counter() - t0)
     exe = [sys.executable, "-m", "vcval.cli"]
     cases = [
         ("python -c 'import torch' (floor)", [[sys.executable, "-c", "import torch"]] * runs),
         ("vcval ask --help", [[*exe, "ask", "--help"]] * runs),
-        ("vcval ask --demo QUESTION --k 5", [[*exe, "ask", q.question, "--demo", "--k", "5"] for q in questions[:runs]]),
     ]
+    for runtime in ("torch", "onnx"):
+        cases.append((f"vcval ask --demo QUESTION --k 5 --runtime {runtime}",
+                      [[*exe, "ask", q.question, "--demo", "--k", "5", "--runtime", runtime] for q in questions[:runs]]))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     rows = []
     for label, commands in cases:

@@ -16,6 +16,7 @@ and the retrievers share one copy of the weights.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -373,8 +374,36 @@ class TextEncoder:
         return cls(None, None, name=name, device=device, max_length=max_length, fast=(tokenizer, forward),
                    model_dir=model_dir, dim=forward.hidden)
 
-    def _hidden_states(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(last hidden states (B, L, dim), attention mask (B, L)) of one batch."""
+    @classmethod
+    def load_onnx(cls, forward: Any) -> TextEncoder:
+        """The packaged MiniLM run by onnxruntime (``forward``: a :class:`vcval.runtime.OrtBertForward` of its
+        export): the same vectors and ``name`` (so the same corpus indexes) as :meth:`load`, without torch."""
+        key = (DEFAULT_TEXT_ENCODER, "cpu", "onnx")
+        with _CACHE_LOCK:
+            cached = _CACHE.get(key)
+            if cached is None:
+                model_dir = _packaged_model_dir()
+                config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+                max_length = min(_max_length(model_dir, None), int(config.get("max_position_embeddings", 512)))
+                tokenizer = _FastTokenizer(model_dir / "tokenizer.json", max_length, forward.pad_id)
+                cached = cls(None, None, name=DEFAULT_TEXT_ENCODER, device="cpu", max_length=max_length,
+                             fast=(tokenizer, forward), model_dir=model_dir, dim=forward.hidden)
+                _CACHE[key] = cached
+                logger.info("loaded text encoder %s (ONNX runtime)", DEFAULT_TEXT_ENCODER)
+            return cached
+
+    @property
+    def _numpy(self) -> bool:
+        """True when the forward pass is an onnxruntime session (numpy in, numpy out, no torch)."""
+        return self._fast is not None and not isinstance(self._fast[1], _BertForward)
+
+    def _hidden_states(self, texts: list[str]) -> tuple[Any, Any]:
+        """(last hidden states (B, L, dim), attention mask (B, L)) of one batch: torch tensors, or numpy arrays
+        on the ONNX runtime."""
+        if self._numpy:
+            tokenizer, forward = self._fast  # type: ignore[misc]
+            ids, mask, types = tokenizer.batch(texts)
+            return forward(ids, mask, types), mask
         import torch
 
         if self._fast is not None:
@@ -395,8 +424,6 @@ class TextEncoder:
         returned in the input order. The vectors of the last few single-text calls are kept, so a
         question is embedded once even when both the retriever and the localizer ask for it.
         """
-        import torch
-
         if isinstance(texts, str):
             raise InvalidInputError("encode() takes a list of strings, not a single string")
         texts = [t if isinstance(t, str) else str(t) for t in texts]
@@ -406,7 +433,13 @@ class TextEncoder:
         single = texts[0] if len(texts) == 1 else None
         order = np.argsort([-len(t) for t in texts], kind="stable")
         bs = max(1, int(batch_size))
-        with self._lock, torch.inference_mode():
+        if self._numpy:
+            no_grad: Any = contextlib.nullcontext()
+        else:
+            import torch
+
+            no_grad = torch.inference_mode()
+        with self._lock, no_grad:
             if single is not None and single in self._recent:
                 self._recent.move_to_end(single)
                 out[0] = self._recent[single]
@@ -414,7 +447,10 @@ class TextEncoder:
             for start in range(0, len(texts), bs):
                 idx = order[start : start + bs]
                 hidden, mask = self._hidden_states([texts[i] for i in idx])  # (B, L, dim), (B, L)
-                out[idx] = _mean_pool_normalize(hidden, mask).float().cpu().numpy()
+                if self._numpy:
+                    out[idx] = mean_pool_normalize_np(hidden, mask)
+                else:
+                    out[idx] = _mean_pool_normalize(hidden, mask).float().cpu().numpy()
             if single is not None:
                 self._recent[single] = out[0].copy()
                 if len(self._recent) > _RECENT_QUERIES:
@@ -463,6 +499,13 @@ def _mean_pool_normalize(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tens
     m = mask.unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
     pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)  # (B, D)
     return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+
+def mean_pool_normalize_np(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """:func:`_mean_pool_normalize` in numpy: (B, L, D), (B, L) -> (B, D) float32."""
+    m = mask[..., None].astype(np.float32)  # (B, L, 1)
+    pooled = (hidden * m).sum(1) / np.maximum(m.sum(1), 1e-9)  # (B, D)
+    return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 _IMAGE_CACHE: dict[str, Any] = {}

@@ -104,12 +104,14 @@ class VCVAL:
         method: str = "default",
         revision: str | None = None,
         n_videos: int = 10,
+        runtime: str = "torch",
     ) -> VCVAL:
         """Build the pipeline over ``corpus`` (a Corpus or a directory, default ``./corpus``).
 
         ``name_or_path``: a CCGS checkpoint directory or a Hub repo id (opt-in network); None
         uses ``$VCVAL_CHECKPOINT`` (+ ``$VCVAL_CHECKPOINT_REVISION``) when set (how a Space opts in
-        to Hub weights), else the checkpoint shipped with the package.
+        to Hub weights), else the checkpoint shipped with the package. ``runtime``: "torch", or "onnx" to
+        run the default CueSpan method from its ONNX export without importing torch (:mod:`vcval.runtime`).
         """
         if name_or_path is None and os.environ.get("VCVAL_CHECKPOINT") and method not in RETRIEVER_CHECKPOINT_METHODS:
             name_or_path = os.environ["VCVAL_CHECKPOINT"]
@@ -119,7 +121,8 @@ class VCVAL:
         if corpus is None or isinstance(corpus, (str, Path)):
             corpus = Corpus.open(corpus or "corpus")
         return build_pipeline(
-            corpus, method, device=device, checkpoint=name_or_path, revision=revision, n_videos=n_videos
+            corpus, method, device=device, checkpoint=name_or_path, revision=revision, n_videos=n_videos,
+            runtime=runtime,
         )
 
     def candidates(self, question: str) -> list[Candidate]:
@@ -212,8 +215,9 @@ def build_pipeline(
     revision: str | None = None,
     n_videos: int = 10,
     encoder: TextEncoder | None = None,
+    runtime: str = "torch",
 ) -> VCVAL:
-    """A VCVAL over ``corpus`` for a named method.
+    """A VCVAL over ``corpus`` for a named method (``runtime``: see :func:`onnx_export_for`).
 
     "bm25-video" | "bm25" | "dense" | "hybrid": that retriever + the baseline localizer.
     "cuespan": the learned CueSpan localizer from ``checkpoint`` (default: the shipped one) behind
@@ -232,6 +236,10 @@ def build_pipeline(
 
     if method not in available_methods():
         raise InvalidInputError(f"unknown method {method!r}; choose one of {', '.join(available_methods())}")
+    if runtime not in RUNTIMES:
+        raise InvalidInputError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+    if runtime == "onnx":
+        return _build_onnx_pipeline(corpus, method, checkpoint, n_videos)
     encoder = encoder or TextEncoder.load(device=device)
     if method == "default":
         if checkpoint is not None:
@@ -284,3 +292,49 @@ def build_pipeline(
         localizer = BaselineLocalizer(encoder.encode)
     logger.info("pipeline: method=%s, %d videos in corpus", method, len(corpus))
     return VCVAL(corpus, retriever, localizer, config)
+
+
+RUNTIMES = ("torch", "onnx")
+
+
+def onnx_export_for(method: str = "default", checkpoint: str | Path | None = None) -> tuple[Path, Path] | None:
+    """(export folder, CueSpan checkpoint folder) when ``method`` with ``checkpoint`` can run on the ONNX
+    runtime and ``vcval export`` has exported it; None otherwise (not a CueSpan method, a Hub id, not exported).
+
+    The ONNX runtime serves "default" / "cuespan" with a local CueSpan checkpoint over the packaged MiniLM.
+    """
+    from vcval.encoders import DEFAULT_TEXT_ENCODER
+    from vcval.runtime import find_export
+
+    if method not in ("default", "cuespan"):
+        return None
+    source = Path(checkpoint) if checkpoint is not None else checkpoint_dir("cuespan")
+    if source is None or not (source / "config.json").is_file() or not (source / "model.safetensors").is_file():
+        return None
+    if checkpoint is not None and checkpoint_kind(source, None) != "cuespan":
+        return None
+    folder = find_export(source, DEFAULT_TEXT_ENCODER)
+    return None if folder is None else (folder, source)
+
+
+def _build_onnx_pipeline(corpus: Corpus, method: str, checkpoint: str | Path | None, n_videos: int) -> VCVAL:
+    """The CueSpan pipeline on onnxruntime (see :func:`onnx_export_for`)."""
+    from vcval.encoders import TextEncoder
+    from vcval.localization.cuespan import CueSpanLocalizer
+    from vcval.retrieval import make_retriever
+    from vcval.runtime import load_export
+
+    found = onnx_export_for(method, checkpoint)
+    if found is None:
+        raise NotFoundError(f"no ONNX export for method {method!r} with checkpoint {checkpoint or 'shipped'}: the "
+                            "ONNX runtime serves the CueSpan methods with a local checkpoint folder; export it with "
+                            "`vcval export` (add --checkpoint DIR for your own), or use runtime 'torch'")
+    folder, source = found
+    bert, head = load_export(folder)
+    encoder = TextEncoder.load_onnx(bert)
+    corpus.use_text_encoder(encoder)
+    cuespan = CueSpanLocalizer.from_onnx(source, head, encoder=encoder, idf=corpus.word_idf)
+    retriever = make_retriever(corpus, cuespan.inference.retriever, encoder=encoder)
+    config = PipelineConfig(n_videos=n_videos, lead_in_s=cuespan.inference.lead_in_s)
+    logger.info("pipeline: method=cuespan on the ONNX runtime (%s), %d videos in corpus", folder, len(corpus))
+    return VCVAL(corpus, retriever, cuespan, config)

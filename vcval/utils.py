@@ -34,6 +34,8 @@ def resolve_device(device: Any = "auto") -> str:
     string, after checking that CUDA is available when one is asked for. Anything else is an
     :class:`~vcval.errors.InvalidInputError`. Use ``torch.device(resolve_device(d))`` for torch.
     """
+    if device == "cpu":  # no torch import: the ONNX runtime asks for the CPU without loading torch
+        return "cpu"
     import torch
 
     if device is None or device == "auto":

@@ -681,6 +681,12 @@ class Corpus:
         self.check_encoder(self._text_encoder)
         return self._text_encoder
 
+    def use_text_encoder(self, encoder: Any) -> None:
+        """Serve with ``encoder`` (e.g. the packaged MiniLM on the ONNX runtime) instead of loading one;
+        InvalidInputError if the stored vectors were made by another encoder."""
+        self.check_encoder(encoder)
+        self._text_encoder = encoder
+
     def check_encoder(self, encoder: Any) -> None:
         """InvalidInputError if the stored window vectors were made by a different encoder."""
         name, dim = self._store.meta("text_encoder"), self._store.meta("text_dim")

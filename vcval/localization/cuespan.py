@@ -35,7 +35,7 @@ from vcval.corpus.encodings import (
     question_weights,
     word_idf,
 )
-from vcval.errors import NotFoundError
+from vcval.errors import NotFoundError, VCVALError
 from vcval.localization.base import Candidate
 from vcval.localization.confidence import Calibrator, served_video_confidence
 from vcval.types import Answer
@@ -130,6 +130,15 @@ class CueSpanLocalizer:
         self._units: OrderedDict[tuple[str, str], UnitEncodings] = OrderedDict()
 
     @classmethod
+    def from_onnx(cls, path: str | Path, model: Any, *, encoder: Any,
+                  idf: Callable[[], dict[str, float]] | None = None) -> CueSpanLocalizer:
+        """The checkpoint folder ``path`` served by its ONNX export ``model`` (:class:`vcval.runtime.OrtCueSpan`):
+        the folder gives ``inference.json``, the export the span scores; no torch."""
+        inf_path = Path(path) / INFERENCE_FILE
+        inference = CueSpanInference.from_json(inf_path, strict=False) if inf_path.is_file() else CueSpanInference()
+        return cls(model, encoder, idf=idf, inference=inference)
+
+    @classmethod
     def from_pretrained(cls, path: str | Path, *, encoder: Any, idf: Callable[[], dict[str, float]] | None = None,
                         device: str = "cpu", revision: str | None = None) -> CueSpanLocalizer:
         """Load a checkpoint folder (or a Hub repo id, fetched with ``revision``; opt-in network). A folder
@@ -165,12 +174,12 @@ class CueSpanLocalizer:
 
     def visual_of(self, cand: Candidate, units: UnitEncodings) -> tuple[np.ndarray, np.ndarray] | None:
         """The candidate's frame features pooled per unit when the model has a visual branch of their size."""
-        from vcval.models.cuespan import pool_frames
-
         dim = int(getattr(self.model.config, "visual_dim", 0) or 0)
         feats = cand.features
         if not dim or feats is None or len(feats) == 0:
             return None
+        from vcval.models.cuespan import pool_frames
+
         if feats.ndim != 2 or feats.shape[1] != dim:
             logger.warning("video %s: visual features of shape %s do not fit the model's visual_dim %d; text only",
                            cand.record.video_id, tuple(feats.shape), dim)
@@ -180,9 +189,7 @@ class CueSpanLocalizer:
     def score(self, question: str, candidates: Sequence[Candidate], *,
               q_vec: np.ndarray | None = None) -> list[ScoredSpan]:
         """Up to ``spans_per_video`` spans per candidate with their features, best ``rank_score`` first."""
-        import torch
-
-        from vcval.models.cuespan.inputs import Row, build_batch
+        from vcval.models.cuespan.inputs import Row, build_arrays
 
         units = [self.units_of(c) for c in candidates]
         keep = [i for i, u in enumerate(units) if len(u)]
@@ -195,19 +202,12 @@ class CueSpanLocalizer:
         weights = question_weights(q_words, idf)  # once per question: idf can hold a large corpus's vocabulary
         rows = [Row(q_vec, units[i], lexical_overlap(weights, units[i].words), visual=self.visual_of(candidates[i], units[i]))
                 for i in keep]
-        kwargs, _ = build_batch(rows)
-        kwargs.pop("labels"), kwargs.pop("groups")
-        device = next(self.model.parameters()).device
-        from vcval.utils import one_thread_if_small
-
-        size = int(kwargs["cue_mask"].numel())
-        with torch.inference_mode(), one_thread_if_small(size, SMALL_BATCH_UNITS, device.type):
-            out = self.model(**{k: v.to(device) for k, v in kwargs.items()}, return_full=False)
-        band = out.band.float().cpu().numpy()  # (B, N, W): span [i, i + o]
-        valid = out.valid.cpu().numpy()
-        unit_start, unit_end = kwargs["cue_start"].numpy(), kwargs["cue_end"].numpy()  # (B, N) seconds
-        band = band + self.length_shift(unit_start, unit_end, kwargs["duration"].numpy(), band.shape[2])
-        valid = valid & self.start_allowed(kwargs["cue_mask"].numpy())
+        arrays, _ = build_arrays(rows)
+        arrays.pop("labels"), arrays.pop("groups")
+        band, valid = self.band_scores(arrays)  # (B, N, W) each: span [i, i + o]
+        unit_start, unit_end = arrays["cue_start"], arrays["cue_end"]  # (B, N) seconds
+        band = band + self.length_shift(unit_start, unit_end, arrays["duration"], band.shape[2])
+        valid = valid & self.start_allowed(arrays["cue_mask"])
         scores = np.where(valid, band, -np.inf)
         lse_video = np.array([_logsumexp(s[v]) for s, v in zip(scores, valid)])  # (B,)
         lse_all = _logsumexp(lse_video)
@@ -232,6 +232,26 @@ class CueSpanLocalizer:
                 spans.append(ScoredSpan(i, a, b, float(s), rank_score, feats))
         spans.sort(key=lambda sp: -sp.rank_score)
         return spans
+
+    def band_scores(self, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The model's (band (B, N, W) float32, valid (B, N, W) bool) for numpy inputs (``build_arrays``), run
+        by torch or, for an ONNX export (:class:`vcval.runtime.OrtCueSpan`), by onnxruntime."""
+        from vcval.runtime import OrtCueSpan
+
+        if isinstance(self.model, OrtCueSpan):
+            if "visual" in arrays:
+                raise VCVALError("the ONNX runtime serves text-only CueSpan checkpoints; ask with the torch runtime")
+            band, valid = self.model(arrays)
+            return band.astype(np.float32), valid
+        import torch
+
+        from vcval.utils import one_thread_if_small
+
+        device = next(self.model.parameters()).device
+        size = int(arrays["cue_mask"].size)
+        with torch.inference_mode(), one_thread_if_small(size, SMALL_BATCH_UNITS, device.type):
+            out = self.model(**{k: torch.from_numpy(v).to(device) for k, v in arrays.items()}, return_full=False)
+        return out.band.float().cpu().numpy(), out.valid.cpu().numpy()
 
     def pick_spans(self, scores: np.ndarray, start: np.ndarray, end: np.ndarray) -> list[tuple[int, int, float]]:
         """Up to ``spans_per_video`` non-overlapping (first, last, score) spans of one video.

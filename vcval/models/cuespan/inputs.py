@@ -6,7 +6,6 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from vcval.corpus.encodings import UnitEncodings
 
@@ -32,7 +31,16 @@ class Row:
 
 
 def build_batch(rows: list[Row], crop: int | None = None, rng: random.Random | None = None) -> tuple[dict, list[int]]:
-    """Model keyword arguments for ``rows`` (N = longest row, padded) and each row's first unit.
+    """:func:`build_arrays` as torch tensors: the model's keyword arguments and each row's first unit."""
+    import torch
+
+    arrays, offsets = build_arrays(rows, crop, rng)
+    return {k: torch.from_numpy(v) for k, v in arrays.items()}, offsets
+
+
+def build_arrays(rows: list[Row], crop: int | None = None,
+                 rng: random.Random | None = None) -> tuple[dict[str, np.ndarray], list[int]]:
+    """Model inputs for ``rows`` as numpy arrays (N = longest row, padded) and each row's first unit.
 
     crop: at most ``crop`` units per row (training), a random window that keeps the target cell.
     Returns (kwargs, offsets): question (B, D), cues / cues_ctx (B, N, D), cue_start / cue_end /
@@ -75,7 +83,6 @@ def build_batch(rows: list[Row], crop: int | None = None, rng: random.Random | N
         lex[i, :k] = r.lexical[sl]
         if r.cell is not None:
             lab[i] = (r.cell[0] - lo) * n + (r.cell[1] - lo)
-    t = torch.from_numpy
     extra = {}
     if any(r.answer is not None for r in rows):  # training rows only
         from vcval.localization.spans import iou_matrix
@@ -84,7 +91,7 @@ def build_batch(rows: list[Row], crop: int | None = None, rng: random.Random | N
         for i, (r, (lo, hi)) in enumerate(zip(rows, windows)):
             if r.answer is not None and hi > lo:
                 label_iou[i, : hi - lo, : hi - lo] = iou_matrix(r.units.starts[lo:hi], r.units.ends[lo:hi], *r.answer)
-        extra["label_iou"] = t(label_iou)
+        extra["label_iou"] = label_iou
     dims = {int(r.visual[0].shape[1]) for r in rows if r.visual is not None}
     if len(dims) > 1:
         raise ValueError(f"visual features of one batch must share one dimension, got {sorted(dims)}")
@@ -94,8 +101,8 @@ def build_batch(rows: list[Row], crop: int | None = None, rng: random.Random | N
         for i, (r, (lo, hi)) in enumerate(zip(rows, windows)):
             if r.visual is not None:
                 vis[i, : hi - lo], vmask[i, : hi - lo] = r.visual[0][lo:hi], r.visual[1][lo:hi]
-        extra = dict(visual=t(vis), visual_mask=t(vmask))
-    kwargs = dict(question=t(np.stack([r.question for r in rows]).astype(np.float32)), cues=t(emb), cues_ctx=t(ctx),
-                  cue_start=t(st), cue_end=t(en), cue_mask=t(mask), lexical=t(lex), labels=t(lab),
-                  groups=t(np.array([r.group for r in rows], np.int64)), duration=t(dur), **extra)
+        extra.update(visual=vis, visual_mask=vmask)
+    kwargs = dict(question=np.stack([r.question for r in rows]).astype(np.float32), cues=emb, cues_ctx=ctx,
+                  cue_start=st, cue_end=en, cue_mask=mask, lexical=lex, labels=lab,
+                  groups=np.array([r.group for r in rows], np.int64), duration=dur, **extra)
     return kwargs, [lo for lo, _ in windows]

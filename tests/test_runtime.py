@@ -1,0 +1,228 @@
+"""The ONNX runtime (vcval.runtime): exports compute what the torch modules compute, are keyed by what they
+export and written all-or-nothing, and serve `vcval ask` without importing torch."""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from vcval import runtime
+from vcval.cli import ask_runtime
+from vcval.encoders import _BertForward
+from vcval.models.cuespan import CueSpanConfig, CueSpanModel
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_cuespan(folder: Path, emb_dim: int = 16, seed: int = 0) -> tuple[CueSpanModel, CueSpanConfig]:
+    """A random tiny CueSpan checkpoint in ``folder`` (length biases non-zero, so their lookups are exercised)."""
+    torch.manual_seed(seed)
+    cfg = CueSpanConfig(emb_dim=emb_dim, hidden=16, ff_dim=32, head_size=8, n_heads=2, max_span_cues=6)
+    model = CueSpanModel(cfg).eval()
+    with torch.no_grad():
+        model.offset_bias.weight.normal_()
+        model.len_bias.weight.normal_()
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg.to_json(folder / "config.json")
+    save_file(model.state_dict(), str(folder / "model.safetensors"))
+    return model, cfg
+
+
+@pytest.mark.slow
+def test_cuespan_export_computes_the_torch_model(tmp_path):
+    model, cfg = tiny_cuespan(tmp_path / "ckpt")
+    runtime.export_cuespan_model(model, cfg, tmp_path / "c.onnx")
+    ort = runtime.OrtCueSpan(tmp_path / "c.onnx", cfg, threads=1)
+    for b, n in [(3, 10), (1, 6), (2, 3), (4, 25)]:  # n < max_span_cues runs padded
+        arrays = runtime.example_cuespan_arrays(b, n, cfg.emb_dim, seed=n)
+        with torch.inference_mode():
+            out = model(**{k: torch.from_numpy(v) for k, v in arrays.items()}, return_full=False)
+        band, valid = ort(arrays)
+        assert band.shape == tuple(out.band.shape) and valid.shape == tuple(out.valid.shape)
+        assert np.array_equal(valid, out.valid.numpy())
+        assert valid.any()
+        np.testing.assert_allclose(band[valid], out.band.numpy()[valid], atol=1e-4, rtol=1e-4)
+
+
+def tiny_bert(vocab: int = 4000, hidden: int = 16, layers: int = 2) -> _BertForward:
+    g = torch.Generator().manual_seed(0)
+
+    def r(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=g) * 0.2
+
+    w = {"embeddings.word_embeddings.weight": r(vocab, hidden), "embeddings.position_embeddings.weight": r(64, hidden),
+         "embeddings.token_type_embeddings.weight": r(2, hidden),
+         "embeddings.LayerNorm.weight": 1 + r(hidden), "embeddings.LayerNorm.bias": r(hidden)}
+    for i in range(layers):
+        p = f"encoder.layer.{i}."
+        for name, (o, i_) in {"attention.self.query": (hidden, hidden), "attention.self.key": (hidden, hidden),
+                              "attention.self.value": (hidden, hidden), "attention.output.dense": (hidden, hidden),
+                              "intermediate.dense": (2 * hidden, hidden), "output.dense": (hidden, 2 * hidden)}.items():
+            w[p + name + ".weight"], w[p + name + ".bias"] = r(o, i_), r(o)
+        for name in ("attention.output.LayerNorm", "output.LayerNorm"):
+            w[p + name + ".weight"], w[p + name + ".bias"] = 1 + r(hidden), r(hidden)
+    return _BertForward(w, {"hidden_size": hidden, "num_attention_heads": 2, "num_hidden_layers": layers,
+                            "layer_norm_eps": 1e-12, "pad_token_id": 0})
+
+
+@pytest.mark.slow
+def test_bert_export_computes_the_torch_forward(tmp_path):
+    forward = tiny_bert()
+    runtime.export_bert_forward(forward, tmp_path / "b.onnx")
+    ort = runtime.OrtBertForward(tmp_path / "b.onnx", forward.hidden, forward.pad_id, threads=1)
+    rng = np.random.default_rng(0)
+    for b, length in [(1, 7), (3, 12), (2, 40)]:
+        ids = rng.integers(1, 4000, size=(b, length))
+        lengths = rng.integers(2, length + 1, size=b)
+        mask = (np.arange(length)[None] < lengths[:, None]).astype(np.int64)
+        ids = ids * mask
+        types = np.zeros_like(ids)
+        with torch.inference_mode():
+            ref = forward(*(torch.from_numpy(a) for a in (ids, mask, types))).numpy()
+        got = ort(ids, mask, types)
+        keep = mask.astype(bool)
+        np.testing.assert_allclose(got[keep], ref[keep], atol=1e-4, rtol=1e-4)
+
+
+def test_export_default_is_keyed_by_the_checkpoint_and_all_or_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("VCVAL_HOME", str(tmp_path / "home"))
+    ckpt = tmp_path / "ckpt"
+    tiny_cuespan(ckpt)
+    calls = []
+
+    def fake_bert(path: Path) -> tuple[int, int]:
+        calls.append("bert")
+        path.write_bytes(b"bert")
+        return 16, 0
+
+    def fake_cuespan(source: Path, path: Path) -> dict:
+        calls.append("cuespan")
+        path.write_bytes(b"cuespan")
+        return {"max_span_cues": 6}
+
+    monkeypatch.setattr(runtime, "_export_bert", fake_bert)
+    monkeypatch.setattr(runtime, "_export_cuespan", fake_cuespan)
+    assert runtime.find_export(ckpt, "all-MiniLM-L6-v2") is None
+    folder = runtime.export_default(ckpt)
+    assert runtime.find_export(ckpt, "all-MiniLM-L6-v2") == folder
+    assert json.loads((folder / runtime.MANIFEST).read_text())["format"] == runtime.FORMAT_VERSION
+    assert runtime.export_default(ckpt) == folder and calls == ["bert", "cuespan"]  # reused, not redone
+    assert runtime.find_export(ckpt, "another-encoder") is None
+    # retrained weights: a new key, the old export is not used for them
+    tiny_cuespan(ckpt, seed=1)
+    assert runtime.find_export(ckpt, "all-MiniLM-L6-v2") is None
+
+    def broken(source: Path, path: Path) -> dict:
+        path.write_bytes(b"half")
+        raise RuntimeError("killed mid-export")
+
+    monkeypatch.setattr(runtime, "_export_cuespan", broken)
+    with pytest.raises(RuntimeError):
+        runtime.export_default(ckpt)
+    assert runtime.find_export(ckpt, "all-MiniLM-L6-v2") is None
+    assert sorted(p.name for p in (tmp_path / "home" / "onnx").iterdir()) == [folder.name]  # no half-written folder
+
+
+def test_export_refuses_a_visual_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setenv("VCVAL_HOME", str(tmp_path / "home"))
+    ckpt = tmp_path / "ckpt"
+    tiny_cuespan(ckpt)
+    cfg = json.loads((ckpt / "config.json").read_text())
+    (ckpt / "config.json").write_text(json.dumps({**cfg, "visual_dim": 8}))
+    with pytest.raises(runtime.VCVALError, match="text-only"):
+        runtime.export_default(ckpt)
+
+
+def _ask_args(**kw) -> argparse.Namespace:
+    base = dict(runtime="auto", device="auto", checkpoint=None, method="default")
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_ask_chooses_the_onnx_runtime_only_when_it_can(monkeypatch, capsys, tmp_path):
+    import vcval.cli
+    import vcval.pipeline
+
+    monkeypatch.delenv("VCVAL_CHECKPOINT", raising=False)
+    monkeypatch.setattr(vcval.cli, "gpu_visible", lambda: False)
+    monkeypatch.setattr(vcval.pipeline, "onnx_export_for", lambda method, checkpoint: (tmp_path, tmp_path))
+    assert ask_runtime(_ask_args()) == "onnx"
+    assert ask_runtime(_ask_args(device="cpu")) == "onnx"
+    assert ask_runtime(_ask_args(runtime="torch")) == "torch"
+    assert ask_runtime(_ask_args(device="cuda")) == "torch"
+    assert ask_runtime(_ask_args(checkpoint="org/some-hub-model")) == "torch"  # Hub ids load through torch
+    monkeypatch.setattr(vcval.cli, "gpu_visible", lambda: True)
+    assert ask_runtime(_ask_args()) == "torch"  # a GPU: torch uses it
+    monkeypatch.setattr(vcval.cli, "gpu_visible", lambda: False)
+    monkeypatch.setattr(vcval.pipeline, "onnx_export_for", lambda method, checkpoint: None)
+    capsys.readouterr()
+    assert ask_runtime(_ask_args()) == "torch"
+    assert "vcval export" in capsys.readouterr().err
+    assert ask_runtime(_ask_args(method="bm25")) == "torch"
+    assert capsys.readouterr().err == ""  # no hint for methods the export does not serve
+
+
+def test_onnx_runtime_without_an_export_says_how_to_make_one(tmp_path, monkeypatch):
+    from vcval.corpus import Corpus
+    from vcval.errors import NotFoundError
+    from vcval.pipeline import build_pipeline
+
+    monkeypatch.setenv("VCVAL_HOME", str(tmp_path / "home"))
+    corpus = Corpus.open(tmp_path / "corpus")
+    with pytest.raises(NotFoundError, match="vcval export"):
+        build_pipeline(corpus, "default", runtime="onnx")
+    with pytest.raises(NotFoundError, match="vcval export"):
+        build_pipeline(corpus, "hybrid", runtime="onnx")
+
+
+@pytest.fixture(scope="module")
+def exported_default(tmp_path_factory):
+    """The shipped default exported for real (packaged MiniLM + shipped CueSpan; about a minute on 2 cores)."""
+    home = tmp_path_factory.mktemp("home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("VCVAL_HOME", str(home))
+    folder = runtime.export_default()
+    yield home, folder
+    mp.undo()
+
+
+@pytest.mark.slow
+def test_the_exported_default_answers_as_torch_does_and_ask_never_imports_torch(exported_default, tmp_path,
+                                                                                monkeypatch):
+    """The default pipeline on both runtimes over the demo subtitles: the same answers for every demo question;
+    and `vcval ask` in a fresh process answers without importing torch."""
+    from vcval.corpus import Corpus
+    from vcval.pipeline import build_pipeline
+
+    home, _ = exported_default
+    monkeypatch.setenv("VCVAL_HOME", str(home))
+    demo = REPO / "assets" / "demo"
+    corpus = Corpus.open(tmp_path / "corpus")
+    for srt in sorted(demo.glob("*.srt")):
+        corpus.add_transcript(srt, video_id=srt.stem, title=srt.stem.replace("-", " "))
+    questions = [q["question"] for q in json.loads((demo / "questions.json").read_text())]
+    questions += ["what is the capital of France", "asdkjh qwpoeiru zxmcnv"]
+    on_torch = build_pipeline(corpus, "default", device="cpu")
+    on_onnx = build_pipeline(Corpus.open(tmp_path / "corpus"), "default", runtime="onnx")
+    assert type(on_onnx.localizer).__name__ == "CueSpanLocalizer"
+    for q in questions:
+        a, b = on_torch.ask(q, k=5), on_onnx.ask(q, k=5)
+        assert [(x.video_id, x.start, x.end, x.confident) for x in a] == [(x.video_id, x.start, x.end, x.confident)
+                                                                          for x in b], q
+        np.testing.assert_allclose([x.score for x in a], [x.score for x in b], atol=1e-3)
+        np.testing.assert_allclose([x.confidence for x in a], [x.confidence for x in b], atol=1e-3)
+    script = ("import sys; from vcval.cli import main; rc = main(['ask', 'how do I put on a sling?', '--corpus', "
+              f"{str(tmp_path / 'corpus')!r}, '--k', '2', '--json']); "
+              "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', file=sys.stderr); sys.exit(rc)")
+    env = {"VCVAL_HOME": str(home), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "NO-TORCH" in done.stderr
+    answers = json.loads(done.stdout)
+    assert answers and answers[0]["video_id"] == "arm-sling"
