@@ -226,3 +226,56 @@ def test_the_exported_default_answers_as_torch_does_and_ask_never_imports_torch(
     assert "NO-TORCH" in done.stderr
     answers = json.loads(done.stdout)
     assert answers and answers[0]["video_id"] == "arm-sling"
+
+
+def test_a_damaged_export_is_one_clear_error(tmp_path):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / runtime.MANIFEST).write_text(json.dumps({"format": runtime.FORMAT_VERSION, "hidden": 16, "pad_id": 0,
+                                                       "cuespan_config": {"max_span_cues": 6}}))
+    (folder / runtime.ENCODER_FILE).write_bytes(b"not onnx")
+    (folder / runtime.CUESPAN_FILE).write_bytes(b"not onnx")
+    with pytest.raises(runtime.ExportError, match=r"vcval export --force"):
+        runtime.load_export(folder)
+    (folder / runtime.MANIFEST).write_text(json.dumps({"format": 999}))
+    with pytest.raises(runtime.ExportError, match="format 999"):
+        runtime.load_export(folder)
+
+
+def test_ask_answers_on_torch_when_the_auto_chosen_export_is_damaged(tmp_path, monkeypatch, capsys):
+    import vcval.cli
+    import vcval.corpus
+    import vcval.pipeline
+    from vcval.types import Answer
+
+    corpus_dir = tmp_path / "corpus"
+    corpus_dir.mkdir()
+    (corpus_dir / "corpus.sqlite").touch()
+
+    class FakeCorpus:
+        def __len__(self) -> int:
+            return 1
+
+    class FakePipeline:
+        def ask(self, question: str, k: int = 5, *, with_clips: bool = False) -> list[Answer]:
+            return [Answer(video_id="sling", title="Sling", start=1.0, end=9.0, score=1.0, cues=())]
+
+    built: list[str] = []
+
+    def from_pretrained(cls, *args, runtime: str = "torch", **kwargs):
+        built.append(runtime)
+        if runtime == "onnx":
+            raise runtime_error
+        return FakePipeline()
+
+    runtime_error = runtime.ExportError("the ONNX export in X cannot be used (damaged)")
+    monkeypatch.setattr(vcval.corpus.Corpus, "open", classmethod(lambda cls, path, **kw: FakeCorpus()))
+    monkeypatch.setattr(vcval.pipeline.VCVAL, "from_pretrained", classmethod(from_pretrained))
+    monkeypatch.setattr(vcval.cli, "ask_runtime", lambda args: "onnx" if args.runtime == "auto" else args.runtime)
+    assert vcval.cli.main(["ask", "how do I tie a sling?", "--corpus", str(corpus_dir), "--json"]) == 0
+    assert built == ["onnx", "torch"]
+    out = capsys.readouterr()
+    assert json.loads(out.out)[0]["video_id"] == "sling" and "answering on torch" in out.err
+    built.clear()  # asked for explicitly, the damaged export is the error
+    assert vcval.cli.main(["ask", "how do I tie a sling?", "--corpus", str(corpus_dir), "--runtime", "onnx"]) == 2
+    assert built == ["onnx"] and "vcval export" not in capsys.readouterr().out

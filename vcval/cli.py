@@ -218,8 +218,16 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from vcval.pipeline import VCVAL
 
     runtime = ask_runtime(args)
-    qa = VCVAL.from_pretrained(args.checkpoint, corpus=corpus, device=args.device, method=args.method,
-                               runtime=runtime)
+    try:
+        qa = VCVAL.from_pretrained(args.checkpoint, corpus=corpus, device=args.device, method=args.method,
+                                   runtime=runtime)
+    except VCVALError as err:
+        from vcval.runtime import ExportError
+
+        if args.runtime != "auto" or not isinstance(err, ExportError):
+            raise
+        print(f"note: {err}; answering on torch", file=sys.stderr)  # auto: a damaged export must not stop ask
+        qa = VCVAL.from_pretrained(args.checkpoint, corpus=corpus, device=args.device, method=args.method)
     answers = qa.ask(question, k=args.k, with_clips=args.clip)
     if args.json:
         print(json.dumps([a.to_dict() for a in answers], indent=2, ensure_ascii=False))

@@ -45,6 +45,10 @@ cue_start / cue_end / lexical (B, N), duration (B,). Outputs: band (B, N, W) and
 BERT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
+class ExportError(VCVALError):
+    """An ONNX export exists but cannot be loaded (damaged, or written by another format version)."""
+
+
 def _digest(paths: list[Path], extra: str = "") -> str:
     h = hashlib.sha256(extra.encode())
     for p in paths:
@@ -136,12 +140,17 @@ def load_export(folder: Path) -> tuple[OrtBertForward, OrtCueSpan]:
     """The two sessions of an export folder (see :func:`export_default`)."""
     from vcval.models.cuespan.configuration_cuespan import CueSpanConfig
 
-    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    if manifest.get("format") != FORMAT_VERSION:
-        raise NotFoundError(f"{folder} holds an export of another format; run `vcval export` again")
-    config = CueSpanConfig(**manifest["cuespan_config"])
-    bert = OrtBertForward(folder / ENCODER_FILE, int(manifest["hidden"]), int(manifest["pad_id"]))
-    return bert, OrtCueSpan(folder / CUESPAN_FILE, config)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        if manifest.get("format") != FORMAT_VERSION:
+            raise ValueError(f"format {manifest.get('format')!r}, this vcval reads {FORMAT_VERSION}")
+        config = CueSpanConfig(**manifest["cuespan_config"])
+        bert = OrtBertForward(folder / ENCODER_FILE, int(manifest["hidden"]), int(manifest["pad_id"]))
+        return bert, OrtCueSpan(folder / CUESPAN_FILE, config)
+    except Exception as exc:  # a damaged or foreign export: one clear message, whatever onnxruntime raised
+        raise ExportError(f"the ONNX export in {folder} cannot be used ({type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())[:200]}); run `vcval export --force`, or ask with "
+                          "--runtime torch") from exc
 
 
 def export_default(checkpoint: str | Path | None = None, *, force: bool = False) -> Path:
@@ -173,9 +182,15 @@ def export_default(checkpoint: str | Path | None = None, *, force: bool = False)
         manifest = {"format": FORMAT_VERSION, "checkpoint": str(source.resolve()), "encoder": DEFAULT_TEXT_ENCODER,
                     "hidden": hidden, "pad_id": pad_id, "cuespan_config": config}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        if final.exists() and force:
+            shutil.rmtree(final, ignore_errors=True)
+        try:
+            os.replace(tmp, final)
+        except OSError:
+            if not (final / MANIFEST).is_file():  # not another process's finished export of the same thing
+                raise
+            logger.info("another process finished the same export first: %s", final)
+            return final
         logger.info("exported the default model to ONNX in %.0f s: %s", time.perf_counter() - t0, final)
     finally:
         if tmp.exists():
