@@ -169,3 +169,40 @@ def test_read_generation_of_missing_or_broken_file(tmp_path):
     assert read_generation(tmp_path / "missing.npz") is None
     (tmp_path / "broken.npz").write_bytes(b"not a zip")
     assert read_generation(tmp_path / "broken.npz") is None
+
+
+def test_bm25_stems_only_when_asked(monkeypatch):
+    """Stemming is an explicit opt-in ($VCVAL_BM25_STEMMER), never a side effect of PyStemmer being installed."""
+    import sys
+    import types
+
+    from vcval.corpus import indexes
+    from vcval.errors import VCVALError
+
+    class FakeStemmer:
+        def __init__(self, language: str) -> None:
+            if language != "english":
+                raise KeyError(language)
+
+        def stemWords(self, words):  # noqa: N802 - PyStemmer's name
+            return [w[:6] for w in words]  # "bandaging", "bandage" -> "bandag"
+
+    fake = types.ModuleType("Stemmer")
+    fake.Stemmer = FakeStemmer
+    fake.algorithms = lambda: ["english"]
+    monkeypatch.setitem(sys.modules, "Stemmer", fake)
+    monkeypatch.delenv(indexes.STEMMER_ENV, raising=False)
+    plain = indexes.BM25Index()
+    plain.add([1, 2], [["bandaging", "wrist"], ["bandage", "ankle"]])
+    assert plain.search("bandage", 5)[1].tolist() == [2]  # installed, but not asked for: no stemming
+    monkeypatch.setenv(indexes.STEMMER_ENV, "english")
+    stemmed = indexes.BM25Index()
+    stemmed.add([1, 2], [["bandaging", "wrist"], ["bandage", "ankle"]])
+    assert sorted(stemmed.search("bandage", 5)[1].tolist()) == [1, 2]
+    monkeypatch.setenv(indexes.STEMMER_ENV, "klingon")
+    with pytest.raises(VCVALError, match="not a stemmer language"):
+        indexes.BM25Index()
+    monkeypatch.setitem(sys.modules, "Stemmer", None)
+    monkeypatch.setenv(indexes.STEMMER_ENV, "english")
+    with pytest.raises(VCVALError, match="needs PyStemmer"):
+        indexes.BM25Index()

@@ -19,8 +19,8 @@ every score. We therefore keep every document's token list (in memory, in the sa
 file, and in the corpus database) and re-fit the sparse bm25s matrix from those tokens
 whenever the document set changed (lazily, on the next search). Re-fitting is cheap
 (sparse counting, no model, no re-reading or re-encoding of any video). Tokens are stored
-unstemmed (lower-cased, English stopwords removed); when PyStemmer happens to be installed
-the stemmer is applied at fit and query time, so stored tokens never go stale.
+unstemmed (lower-cased, English stopwords removed); a stemmer, when ``$VCVAL_BM25_STEMMER`` asks for one
+(opt-in, PyStemmer), is applied at fit and query time, so stored tokens never go stale.
 
 Index files are single ``.npz`` files written atomically (temp file + ``os.replace``) and
 carry a ``generation`` number; the corpus compares it with its database's to detect (and
@@ -190,13 +190,27 @@ class DenseIndex:
 
 
 # --------------------------------------------------------------------------- BM25
+STEMMER_ENV = "VCVAL_BM25_STEMMER"
+"""Environment variable naming a Snowball stemmer language for BM25 (e.g. ``english``; needs PyStemmer). Unset: no
+stemming, whatever is installed (measured in benchmarks/retrieval.md: better on TutorialVQA dev, not on the held-out
+sets, so off by default)."""
+
+
 def _default_stemmer() -> Any:
-    """PyStemmer's English stemmer when it is installed, else None (it is not a dependency)."""
+    """The stemmer ``$VCVAL_BM25_STEMMER`` names (PyStemmer), or None when it is unset (the default)."""
+    language = os.environ.get(STEMMER_ENV, "").strip().lower()
+    if not language:
+        return None
     try:
         import Stemmer  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return Stemmer.Stemmer("english")
+    except ImportError as exc:
+        raise VCVALError(f"{STEMMER_ENV}={language} needs PyStemmer: pip install PyStemmer==3.1.0 "
+                         f"(or unset {STEMMER_ENV} for unstemmed BM25)") from exc
+    try:
+        return Stemmer.Stemmer(language)
+    except KeyError as exc:
+        raise VCVALError(f"{STEMMER_ENV}={language!r} is not a stemmer language; use one of "
+                         f"{', '.join(Stemmer.algorithms())}") from exc
 
 
 def import_bm25s() -> Any:
