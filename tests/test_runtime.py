@@ -38,7 +38,7 @@ def tiny_cuespan(folder: Path, emb_dim: int = 16, seed: int = 0) -> tuple[CueSpa
 @pytest.mark.slow
 def test_cuespan_export_computes_the_torch_model(tmp_path):
     model, cfg = tiny_cuespan(tmp_path / "ckpt")
-    runtime.export_cuespan_model(model, cfg, tmp_path / "c.onnx")
+    runtime.export_cuespan_model(model, tmp_path / "c.onnx")
     ort = runtime.OrtCueSpan(tmp_path / "c.onnx", cfg, threads=1)
     for b, n in [(3, 10), (1, 6), (2, 3), (4, 25)]:  # n < max_span_cues runs padded
         arrays = runtime.example_cuespan_arrays(b, n, cfg.emb_dim, seed=n)

@@ -367,10 +367,16 @@ class TextEncoder:
         if not (_BertForward.supports(config) and (model_dir / "tokenizer.json").is_file()
                 and has_bert_weights(model_dir)):
             return None
-        max_length = min(_max_length(model_dir, None), int(config.get("max_position_embeddings", 512)))
-        forward = _BertForward.load(model_dir, config, device)
-        tokenizer = _FastTokenizer(model_dir / "tokenizer.json", max_length, forward.pad_id)
+        encoder = cls._on_forward(model_dir, config, name, device, _BertForward.load(model_dir, config, device))
         logger.info("loaded text encoder %s on %s (direct BERT forward)", name, device)
+        return encoder
+
+    @classmethod
+    def _on_forward(cls, model_dir: Path, config: dict[str, Any], name: str, device: str, forward: Any) -> TextEncoder:
+        """An encoder over ``forward`` (:class:`_BertForward` or its ONNX counterpart) with the folder's fast
+        tokenizer, truncating at the sentence-transformers length capped by the position embeddings."""
+        max_length = min(_max_length(model_dir, None), int(config.get("max_position_embeddings", 512)))
+        tokenizer = _FastTokenizer(model_dir / "tokenizer.json", max_length, forward.pad_id)
         return cls(None, None, name=name, device=device, max_length=max_length, fast=(tokenizer, forward),
                    model_dir=model_dir, dim=forward.hidden)
 
@@ -384,10 +390,7 @@ class TextEncoder:
             if cached is None:
                 model_dir = _packaged_model_dir()
                 config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-                max_length = min(_max_length(model_dir, None), int(config.get("max_position_embeddings", 512)))
-                tokenizer = _FastTokenizer(model_dir / "tokenizer.json", max_length, forward.pad_id)
-                cached = cls(None, None, name=DEFAULT_TEXT_ENCODER, device="cpu", max_length=max_length,
-                             fast=(tokenizer, forward), model_dir=model_dir, dim=forward.hidden)
+                cached = cls._on_forward(model_dir, config, DEFAULT_TEXT_ENCODER, "cpu", forward)
                 _CACHE[key] = cached
                 logger.info("loaded text encoder %s (ONNX runtime)", DEFAULT_TEXT_ENCODER)
             return cached

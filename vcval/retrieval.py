@@ -40,11 +40,15 @@ class Retriever(Protocol):
         ...
 
 
+def _check_k(k: int) -> None:
+    if not isinstance(k, int) or k < 1:
+        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+
+
 def _check(corpus: Any, query: str, k: int) -> str:
     if not isinstance(query, str) or not query.strip():
         raise InvalidInputError("the question is empty: type a question, e.g. 'How do I put on an arm sling?'")
-    if not isinstance(k, int) or k < 1:
-        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+    _check_k(k)
     if len(corpus) == 0:
         raise EmptyCorpusError(EMPTY_CORPUS_MESSAGE)
     return query.strip()
@@ -285,8 +289,7 @@ class HybridRetriever:
 
     def search(self, query: str, k: int) -> list[Hit]:
         """Fused top-``k`` hits, best first."""
-        if not isinstance(k, int) or k < 1:
-            raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+        _check_k(k)
         depth = max(k, self.candidates)
         lists = [r.search(query, depth) for r in self.retrievers]
         if self.fusion == "rrf":
@@ -317,8 +320,7 @@ class VideoPriorRetriever:
 
     def search(self, query: str, k: int) -> list[Hit]:
         """Top-``k`` window hits, best first, by score + the video term."""
-        if not isinstance(k, int) or k < 1:
-            raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+        _check_k(k)
         hits = self.windows.search(query, max(k, self.candidates))
         order = list(dict.fromkeys(h.video_id for h in self.videos.search(query, self.candidates)))
         rank = {v: r for r, v in enumerate(order, start=1)}

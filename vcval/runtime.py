@@ -268,16 +268,16 @@ def _export_cuespan(checkpoint: Path, path: Path) -> dict:
     from vcval.models.cuespan import load_cuespan
 
     model = load_cuespan(checkpoint).eval()
-    config = model.config if hasattr(model, "config") else model.members[0].config
-    export_cuespan_model(model, config, path)
-    return dataclasses.asdict(config)
+    export_cuespan_model(model, path)
+    return dataclasses.asdict(model.config)
 
 
-def export_cuespan_model(model: Any, config: Any, path: Path) -> None:
-    """Write a CueSpan model (or ensemble) of ``config`` to the ONNX file ``path``: inputs :data:`CUESPAN_INPUTS`
-    with dynamic B and N >= ``max_span_cues`` (:class:`OrtCueSpan` pads shorter videos), outputs band / valid."""
+def export_cuespan_model(model: Any, path: Path) -> None:
+    """Write a CueSpan model (or ensemble) to the ONNX file ``path``: inputs :data:`CUESPAN_INPUTS` with dynamic
+    B and N >= its ``config.max_span_cues`` (:class:`OrtCueSpan` pads shorter videos), outputs band / valid."""
     import torch
 
+    config = model.config
     width = int(config.max_span_cues)
     arrays = example_cuespan_arrays(2, width + 8, int(config.emb_dim))
     batch, units = torch.export.Dim("batch", min=1, max=4096), torch.export.Dim("units", min=width, max=100_000)

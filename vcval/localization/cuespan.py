@@ -95,6 +95,12 @@ class CueSpanInference(JsonConfig):
     decode_temperature: float = 1.0
     decode_support: int = 1024
 
+    @classmethod
+    def of_checkpoint(cls, folder: str | Path) -> CueSpanInference:
+        """The checkpoint folder's ``inference.json``, or the defaults when it has none."""
+        path = Path(folder) / INFERENCE_FILE
+        return cls.from_json(path, strict=False) if path.is_file() else cls()
+
 
 @dataclass
 class ScoredSpan:
@@ -134,9 +140,7 @@ class CueSpanLocalizer:
                   idf: Callable[[], dict[str, float]] | None = None) -> CueSpanLocalizer:
         """The checkpoint folder ``path`` served by its ONNX export ``model`` (:class:`vcval.runtime.OrtCueSpan`):
         the folder gives ``inference.json``, the export the span scores; no torch."""
-        inf_path = Path(path) / INFERENCE_FILE
-        inference = CueSpanInference.from_json(inf_path, strict=False) if inf_path.is_file() else CueSpanInference()
-        return cls(model, encoder, idf=idf, inference=inference)
+        return cls(model, encoder, idf=idf, inference=CueSpanInference.of_checkpoint(path))
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, encoder: Any, idf: Callable[[], dict[str, float]] | None = None,
@@ -154,11 +158,9 @@ class CueSpanLocalizer:
         if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
             raise NotFoundError(f"{folder} is not a CueSpan checkpoint (needs config.json and model.safetensors)")
         model = load_cuespan(folder)
-        inf_path = folder / INFERENCE_FILE
-        inference = CueSpanInference.from_json(inf_path, strict=False) if inf_path.is_file() else CueSpanInference()
         from vcval.utils import resolve_device
 
-        return cls(model.to(resolve_device(device)), encoder, idf=idf, inference=inference)
+        return cls(model.to(resolve_device(device)), encoder, idf=idf, inference=CueSpanInference.of_checkpoint(folder))
 
     # ------------------------------------------------------------------ scoring
     def units_of(self, cand: Candidate) -> UnitEncodings:
