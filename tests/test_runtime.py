@@ -151,6 +151,13 @@ def test_export_refuses_a_visual_checkpoint(tmp_path, monkeypatch):
         runtime.export_default(ckpt)
 
 
+def test_export_refuses_a_ccgs_checkpoint_by_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("VCVAL_HOME", str(tmp_path / "home"))
+    with pytest.raises(runtime.VCVALError, match="is a CCGS checkpoint"):
+        runtime.export_default(REPO / "checkpoints")
+    assert not (tmp_path / "home" / "onnx").exists()
+
+
 def _ask_args(**kw) -> argparse.Namespace:
     base = dict(runtime="auto", device="auto", checkpoint=None, method="default")
     return argparse.Namespace(**{**base, **kw})

@@ -184,6 +184,11 @@ def export_default(checkpoint: str | Path | None = None, *, force: bool = False)
     if source is None or not (source / "config.json").is_file():
         raise NotFoundError(f"no CueSpan checkpoint folder to export ({checkpoint or 'none shipped'}): pass a folder "
                             "holding config.json and model.safetensors")
+    from vcval.pipeline import checkpoint_kind
+
+    if checkpoint_kind(source) != "cuespan":
+        raise VCVALError(f"{source} is a CCGS checkpoint; `vcval export` exports CueSpan checkpoints (the default "
+                         "method); the CCGS cross-encoder runs on torch")
     if json.loads((source / "config.json").read_text(encoding="utf-8")).get("visual_dim"):
         raise VCVALError(f"{source} has a visual branch; the ONNX runtime serves text-only checkpoints "
                          "(ask with the torch runtime)")
