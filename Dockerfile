@@ -30,6 +30,9 @@ RUN pip install --user --no-cache-dir --no-deps -e .
 # At start, a Space with persistent storage copies it once to /data/vcval-corpus and serves that
 # (uploads then survive restarts); without /data it serves this copy.
 RUN python -c "from vcval.demo import ensure_demo_corpus; ensure_demo_corpus()"
+# Export the default model to ONNX (vcval/runtime.py): on a CPU host the app then answers on onnxruntime
+# and starts without loading torch (benchmarks/app.md: less memory, faster start). A GPU image serves on torch.
+RUN vcval export
 
 EXPOSE 7860
 CMD ["python", "app.py"]

@@ -4,11 +4,11 @@
     python scripts/check_space.py --start    # + install into a clean venv and start the app as the image does
 
 Static checks: the README's Space header; the Dockerfile (CPU torch wheel, public mode, the demo
-corpus built at build time, persistent storage, the start command); every tracked binary (media,
+corpus built and the default model exported to ONNX at build time, persistent storage, the start command); every tracked binary (media,
 weights, anything with NUL bytes or over 10 MB) is covered by an LFS rule of ``.gitattributes``;
 ``.dockerignore`` keeps what the image needs. ``--start`` does what the image does in a fresh
-venv (install with the constraints, build the demo corpus, ``python app.py`` in public mode) and
-checks the served API lists only the public endpoints. Exit code 0 when every check passes.
+venv (install with the constraints, build the demo corpus, ``vcval export``, ``python app.py`` in public
+mode) and checks the served API lists only the public endpoints and that the app serves on the ONNX export. Exit code 0 when every check passes.
 """
 from __future__ import annotations
 
@@ -63,6 +63,7 @@ def check_dockerfile() -> list[str]:
         "public mode on": r"VCVAL_PUBLIC=1",
         "persistent storage (/data) used when present": r"VCVAL_PERSISTENT_DIR=/data",
         "the demo corpus built at build time": r"RUN python -c \"from vcval\.demo import ensure_demo_corpus",
+        "the default model exported to ONNX at build time": r"RUN vcval export",
         "binds 0.0.0.0:7860": r"GRADIO_SERVER_NAME=0\.0\.0\.0 GRADIO_SERVER_PORT=7860",
         "runs as uid 1000": r"useradd -m -u 1000",
         "starts app.py": r'CMD \["python", "app.py"\]',
@@ -116,7 +117,8 @@ def _free_port() -> int:
 
 
 def start_in_clean_venv(timeout: float) -> list[str]:
-    """Install like the image into a fresh venv, build the demo corpus, start app.py; check the API."""
+    """Install like the image into a fresh venv, build the demo corpus, export the default model, start app.py;
+    check the API and that it serves on the ONNX export."""
     work = Path(tempfile.mkdtemp(prefix="vcval-space-"))
     venv, home = work / "venv", work / "home"
     py = venv / "bin" / "python"
@@ -128,7 +130,8 @@ def start_in_clean_venv(timeout: float) -> list[str]:
              [str(py), "-m", "pip", "install", "-q", "torch==2.13.0", "-c", "constraints.txt"],
              [str(py), "-m", "pip", "install", "-q", "-c", "constraints.txt", "-r", "requirements.txt"],
              [str(py), "-m", "pip", "install", "-q", "--no-deps", "."],
-             [str(py), "-c", "from vcval.demo import ensure_demo_corpus; ensure_demo_corpus()"]]
+             [str(py), "-c", "from vcval.demo import ensure_demo_corpus; ensure_demo_corpus()"],
+             [str(venv / "bin" / "vcval"), "export"]]
     had_build = (ROOT / "build").exists()
     for cmd in steps:
         logger.info("$ %s", " ".join(cmd))
@@ -163,6 +166,9 @@ def start_in_clean_venv(timeout: float) -> list[str]:
             return [f"public mode serves {sorted(endpoints)}, want {sorted(PUBLIC_ENDPOINTS)}"]
         if not (work / "data" / "vcval-corpus" / "corpus.sqlite").is_file():
             return ["the persistent directory was not seeded with the demo corpus"]
+        log.flush()
+        if "runtime: onnx" not in (work / "app.log").read_text(encoding="utf-8", errors="replace"):
+            return [f"app.py does not serve on the ONNX export (CPU host, export made); log: {work / 'app.log'}"]
         logger.info("app.py serves %s in public mode from %s", sorted(endpoints), work / "data" / "vcval-corpus")
         ok = True
         return []

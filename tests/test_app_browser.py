@@ -245,6 +245,7 @@ def test_upload_shows_progress_and_is_found(server, browser):
     _open(browser, url, "How long do I cool a burn under running water?")
     _wait(browser, "document.querySelector('#vcval-answer-info').innerText.includes('Burn care')", 60,
           "the uploaded video to answer")
+    _wait(browser, VIDEO_READY.format(sel="#vcval-full"), 30, "the uploaded video to load in the player")
     _shot(browser, "desktop-upload-answer")
 
 

@@ -132,3 +132,19 @@ def test_synth_video_timing_is_monotone():
     assert len(cues) == 50
     starts = [c["start"] for c in cues]
     assert starts == sorted(starts) and starts[0] == 0.0
+
+
+def test_app_bench_table_compares_each_runtime_with_torch(monkeypatch):
+    import bench_app
+
+    runs = {"torch": {"ready_s": 8.0, "rss_mb": 500.0, "torch": True, "tops": ["a", "b"],
+                      "times": [(0, 0.05), (0, 0.05), (1, 0.02), (1, 0.04)], "encoder": "_BertForward"},
+            "auto": {"ready_s": 6.0, "rss_mb": 400.0, "torch": False, "tops": ["a", "c"],
+                     "times": [(0, 0.04), (0, 0.04), (1, 0.015), (1, 0.015)], "encoder": "OrtBertForward"}}
+    monkeypatch.setattr(bench_app, "run_app", lambda runtime, corpus_dir, questions: runs[runtime])
+    lines = bench_app.table("demo", None, ["q1", "q2"]).splitlines()
+    torch_row, onnx_row = (line.split(" | ") for line in lines[-2:])
+    assert torch_row[1:6] == ["8.0", "1.00", "500", "1.00", "yes"]
+    assert onnx_row[1:6] == ["6.0", "0.75", "400", "0.80", "no"]
+    assert onnx_row[7:10] == ["15.0", "15.0", "0.50"]  # second-pass p50 15 ms against torch's 30 ms
+    assert onnx_row[-1].rstrip(" |") == "1/2"  # the same top video as torch for one question of two

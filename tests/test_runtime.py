@@ -163,27 +163,56 @@ def _ask_args(**kw) -> argparse.Namespace:
     return argparse.Namespace(**{**base, **kw})
 
 
-def test_ask_chooses_the_onnx_runtime_only_when_it_can(monkeypatch, capsys, tmp_path):
-    import vcval.cli
+def test_auto_chooses_the_onnx_runtime_only_when_it_can(monkeypatch, capsys, tmp_path):
     import vcval.pipeline
+    from vcval.errors import InvalidInputError
+    from vcval.pipeline import choose_runtime
 
     monkeypatch.delenv("VCVAL_CHECKPOINT", raising=False)
-    monkeypatch.setattr(vcval.cli, "gpu_visible", lambda: False)
+    monkeypatch.setattr(vcval.pipeline, "gpu_visible", lambda: False)
     monkeypatch.setattr(vcval.pipeline, "onnx_export_for", lambda method, checkpoint: (tmp_path, tmp_path))
-    assert ask_runtime(_ask_args()) == "onnx"
-    assert ask_runtime(_ask_args(device="cpu")) == "onnx"
-    assert ask_runtime(_ask_args(runtime="torch")) == "torch"
-    assert ask_runtime(_ask_args(device="cuda")) == "torch"
-    assert ask_runtime(_ask_args(checkpoint="org/some-hub-model")) == "torch"  # Hub ids load through torch
-    monkeypatch.setattr(vcval.cli, "gpu_visible", lambda: True)
-    assert ask_runtime(_ask_args()) == "torch"  # a GPU: torch uses it
-    monkeypatch.setattr(vcval.cli, "gpu_visible", lambda: False)
+    assert choose_runtime("auto").runtime == "onnx"
+    assert choose_runtime("auto", device="cpu").runtime == "onnx"
+    assert choose_runtime("torch").runtime == "torch"
+    assert choose_runtime("onnx", "bm25").runtime == "onnx"  # asked for: build_pipeline then says what is wrong
+    assert choose_runtime("auto", device="cuda").runtime == "torch"
+    assert choose_runtime("auto", checkpoint="org/some-hub-model").runtime == "torch"  # Hub ids load through torch
+    monkeypatch.setenv("VCVAL_CHECKPOINT", "org/some-hub-model")
+    assert choose_runtime("auto").runtime == "torch"  # the Space's opt-in to Hub weights, too
+    monkeypatch.delenv("VCVAL_CHECKPOINT")
+    assert choose_runtime("auto", "bm25") == ("torch", False)  # not a method the export serves
+    monkeypatch.setattr(vcval.pipeline, "gpu_visible", lambda: True)
+    assert choose_runtime("auto").runtime == "torch"  # a GPU: torch uses it
+    monkeypatch.setattr(vcval.pipeline, "gpu_visible", lambda: False)
     monkeypatch.setattr(vcval.pipeline, "onnx_export_for", lambda method, checkpoint: None)
+    assert choose_runtime("auto") == ("torch", True)
+    with pytest.raises(InvalidInputError, match="choose one of auto, torch, onnx"):
+        choose_runtime("tensorrt")
+    # vcval ask: the same choice, plus a hint on stderr when only the export is missing
     capsys.readouterr()
     assert ask_runtime(_ask_args()) == "torch"
     assert "vcval export" in capsys.readouterr().err
     assert ask_runtime(_ask_args(method="bm25")) == "torch"
     assert capsys.readouterr().err == ""  # no hint for methods the export does not serve
+
+
+def test_the_app_runtime_comes_from_the_environment(monkeypatch, tmp_path, caplog):
+    import vcval.pipeline
+    from vcval.app import app_runtime
+    from vcval.errors import VCVALError
+
+    monkeypatch.setattr(vcval.pipeline, "gpu_visible", lambda: False)
+    monkeypatch.setattr(vcval.pipeline, "onnx_export_for", lambda method, checkpoint: None)
+    monkeypatch.delenv("VCVAL_RUNTIME", raising=False)
+    monkeypatch.delenv("VCVAL_CHECKPOINT", raising=False)
+    with caplog.at_level("INFO", logger="vcval.app"):
+        assert app_runtime() == "auto"
+    assert "vcval export" in caplog.text  # serving on torch, and how not to
+    monkeypatch.setenv("VCVAL_RUNTIME", " Torch ")
+    assert app_runtime() == "torch"
+    monkeypatch.setenv("VCVAL_RUNTIME", "gpu")
+    with pytest.raises(VCVALError, match="VCVAL_RUNTIME: unknown runtime 'gpu'"):
+        app_runtime()
 
 
 def test_onnx_runtime_without_an_export_says_how_to_make_one(tmp_path, monkeypatch):
@@ -246,6 +275,37 @@ def test_the_exported_default_answers_as_torch_does_and_ask_never_imports_torch(
     assert answers and answers[0]["video_id"] == "arm-sling"
 
 
+@pytest.mark.slow
+def test_the_app_serves_the_export_without_torch_and_ingests_through_it(exported_default, tmp_path):
+    """The app as `python app.py` builds it (VCVAL_RUNTIME unset = auto), over a corpus of demo subtitles: it
+    serves on onnxruntime and never imports torch, and a transcript added through its corpus is found."""
+    from vcval.corpus import Corpus
+
+    home, _ = exported_default
+    demo = REPO / "assets" / "demo"
+    corpus = Corpus.open(tmp_path / "corpus")
+    for name in ("arm-sling", "nosebleed"):
+        corpus.add_transcript(demo / f"{name}.srt", video_id=name, title=name)
+    corpus.close()
+    script = f"""
+import json, sys
+from vcval.app import DemoHandlers, _default_pipeline, build_demo
+qa = _default_pipeline({str(tmp_path / "corpus")!r}, demo=False)
+build_demo(pipeline=qa, demo_corpus=False)
+first = DemoHandlers(qa).ask("How long should I pinch my nose to stop the bleeding?")[5][0]["video_id"]
+qa.corpus.add_transcript({str(demo / "minor-burn.srt")!r}, video_id="minor-burn", title="Minor burn")
+added = qa.ask("How long should I hold a burn under cold water?", k=1)[0].video_id
+print(json.dumps([first, added, "torch" in sys.modules, type(qa.corpus.text_encoder._fast[1]).__name__]))
+"""
+    env = {"VCVAL_HOME": str(home), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+           "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    first, added, torch_imported, forward = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (first, added) == ("nosebleed", "minor-burn")
+    assert forward == "OrtBertForward" and torch_imported is False
+
+
 def test_a_damaged_export_is_one_clear_error(tmp_path):
     folder = tmp_path / "export"
     folder.mkdir()
@@ -260,7 +320,7 @@ def test_a_damaged_export_is_one_clear_error(tmp_path):
         runtime.load_export(folder)
 
 
-def test_ask_answers_on_torch_when_the_auto_chosen_export_is_damaged(tmp_path, monkeypatch, capsys):
+def test_auto_answers_on_torch_when_the_chosen_export_is_damaged(tmp_path, monkeypatch, capsys, caplog):
     import vcval.cli
     import vcval.corpus
     import vcval.pipeline
@@ -279,21 +339,29 @@ def test_ask_answers_on_torch_when_the_auto_chosen_export_is_damaged(tmp_path, m
             return [Answer(video_id="sling", title="Sling", start=1.0, end=9.0, score=1.0, cues=())]
 
     built: list[str] = []
+    export_error = runtime.ExportError
 
-    def from_pretrained(cls, *args, runtime: str = "torch", **kwargs):
+    def build_pipeline(corpus, method, *, runtime: str = "torch", **kwargs):
         built.append(runtime)
         if runtime == "onnx":
-            raise runtime_error
+            raise export_error("the ONNX export in X cannot be used (damaged)")
         return FakePipeline()
 
-    runtime_error = runtime.ExportError("the ONNX export in X cannot be used (damaged)")
     monkeypatch.setattr(vcval.corpus.Corpus, "open", classmethod(lambda cls, path, **kw: FakeCorpus()))
-    monkeypatch.setattr(vcval.pipeline.VCVAL, "from_pretrained", classmethod(from_pretrained))
-    monkeypatch.setattr(vcval.cli, "ask_runtime", lambda args: "onnx" if args.runtime == "auto" else args.runtime)
-    assert vcval.cli.main(["ask", "how do I tie a sling?", "--corpus", str(corpus_dir), "--json"]) == 0
-    assert built == ["onnx", "torch"]
-    out = capsys.readouterr()
-    assert json.loads(out.out)[0]["video_id"] == "sling" and "answering on torch" in out.err
+    monkeypatch.setattr(vcval.pipeline, "build_pipeline", build_pipeline)
+    monkeypatch.setattr(vcval.pipeline, "gpu_visible", lambda: False)
+    monkeypatch.setattr(vcval.pipeline, "onnx_export_for", lambda method, checkpoint: (tmp_path, tmp_path))
+    monkeypatch.delenv("VCVAL_CHECKPOINT", raising=False)
+    with caplog.at_level("WARNING", logger="vcval.pipeline"):
+        assert isinstance(vcval.pipeline.VCVAL.from_pretrained(corpus=FakeCorpus(), runtime="auto"), FakePipeline)
+    assert built == ["onnx", "torch"] and "answering on torch" in caplog.text
     built.clear()  # asked for explicitly, the damaged export is the error
+    with pytest.raises(runtime.ExportError):
+        vcval.pipeline.VCVAL.from_pretrained(corpus=FakeCorpus(), runtime="onnx")
+    assert built == ["onnx"]
+    built.clear()  # vcval ask: auto by default, so it answers; --runtime onnx: one clear error, exit 2
+    assert vcval.cli.main(["ask", "how do I tie a sling?", "--corpus", str(corpus_dir), "--json"]) == 0
+    assert built == ["onnx", "torch"] and json.loads(capsys.readouterr().out)[0]["video_id"] == "sling"
+    built.clear()
     assert vcval.cli.main(["ask", "how do I tie a sling?", "--corpus", str(corpus_dir), "--runtime", "onnx"]) == 2
-    assert built == ["onnx"] and "vcval export" not in capsys.readouterr().out
+    assert built == ["onnx"] and "vcval export --force" not in capsys.readouterr().out

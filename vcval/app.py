@@ -746,12 +746,29 @@ def _default_pipeline(corpus_dir: str | os.PathLike | None, *, demo: bool) -> VC
         from vcval.corpus import Corpus
 
         corpus = Corpus.open(corpus_dir if corpus_dir is not None else "corpus")
-    pipeline = VCVAL.from_pretrained(corpus=corpus)  # honours VCVAL_CHECKPOINT(_REVISION)
+    # honours VCVAL_CHECKPOINT(_REVISION); VCVAL_RUNTIME: auto (ONNX export on a CPU host when there is one), torch, onnx
+    pipeline = VCVAL.from_pretrained(corpus=corpus, runtime=app_runtime())
     try:  # warm-up: load the encoders and cache the cue vectors before the first user asks
         pipeline.ask("How do I put on an arm sling?", k=TOP_K)
     except VCVALError as exc:
         logger.warning("warm-up question failed: %s", exc)
     return pipeline
+
+
+def app_runtime() -> str:
+    """The app's runtime from ``$VCVAL_RUNTIME`` (default "auto": the default model's ONNX export on a CPU host
+    when ``vcval export`` made one, without loading torch; see :func:`vcval.pipeline.choose_runtime`)."""
+    from vcval.pipeline import EXPORT_HINT, choose_runtime
+
+    runtime = os.environ.get("VCVAL_RUNTIME", "").strip().lower() or "auto"
+    try:
+        choice = choose_runtime(runtime)
+    except VCVALError as exc:
+        raise VCVALError(f"VCVAL_RUNTIME: {exc}") from exc
+    if choice.missing_export:
+        logger.info("serving on torch: %s", EXPORT_HINT)
+    logger.info("runtime: %s (VCVAL_RUNTIME=%s)", choice.runtime, runtime)
+    return runtime
 
 
 def _public_ingest_limits(pipeline: VCVAL) -> None:
@@ -1017,7 +1034,10 @@ def __getattr__(name: str) -> Any:
     global _demo
     if name == "demo":
         if _demo is None:
-            _demo = build_demo(corpus_dir=persistent_demo_dir(), demo_corpus=True)
+            try:
+                _demo = build_demo(corpus_dir=persistent_demo_dir(), demo_corpus=True)
+            except VCVALError as exc:  # a setting the operator can fix (VCVAL_RUNTIME, VCVAL_CHECKPOINT, ...)
+                raise SystemExit(f"vcval app: cannot start: {exc}") from None
         return _demo
     raise AttributeError(name)
 

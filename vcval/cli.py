@@ -217,17 +217,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         raise _empty_corpus(args.corpus)
     from vcval.pipeline import VCVAL
 
-    runtime = ask_runtime(args)
-    try:
-        qa = VCVAL.from_pretrained(args.checkpoint, corpus=corpus, device=args.device, method=args.method,
-                                   runtime=runtime)
-    except VCVALError as err:
-        from vcval.runtime import ExportError
-
-        if args.runtime != "auto" or not isinstance(err, ExportError):
-            raise
-        print(f"note: {err}; answering on torch", file=sys.stderr)  # auto: a damaged export must not stop ask
-        qa = VCVAL.from_pretrained(args.checkpoint, corpus=corpus, device=args.device, method=args.method)
+    ask_runtime(args)
+    qa = VCVAL.from_pretrained(args.checkpoint, corpus=corpus, device=args.device, method=args.method,
+                               runtime=args.runtime)
     answers = qa.ask(question, k=args.k, with_clips=args.clip)
     if args.json:
         print(json.dumps([a.to_dict() for a in answers], indent=2, ensure_ascii=False))
@@ -236,29 +228,16 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
-def gpu_visible() -> bool:
-    """An NVIDIA driver is loaded (checked without importing torch)."""
-    return os.path.exists("/proc/driver/nvidia/version")
-
-
 def ask_runtime(args: argparse.Namespace) -> str:
-    """The runtime of ``vcval ask``: ``--runtime``, or for "auto" the ONNX export (no torch import, see
-    :mod:`vcval.runtime`) when the method and checkpoint have one and the CPU is used, else torch."""
-    if args.runtime != "auto":
-        return str(args.runtime)
-    if args.device not in ("auto", "cpu") or (args.device == "auto" and gpu_visible()):
-        return "torch"
-    from vcval.pipeline import onnx_export_for
+    """The runtime ``vcval ask`` will serve on (:func:`vcval.pipeline.choose_runtime`); for "auto" without an
+    export of the default model, a one-line hint on stderr to make one."""
+    from vcval.pipeline import choose_runtime
 
-    checkpoint = args.checkpoint or os.environ.get("VCVAL_CHECKPOINT") or None
-    if checkpoint is not None and not Path(checkpoint).is_dir():
-        return "torch"  # a Hub id: fetched and served by torch
-    if onnx_export_for(args.method, checkpoint) is not None:
-        return "onnx"
-    if args.method in ("default", "cuespan"):
+    choice = choose_runtime(args.runtime, args.method, args.checkpoint, args.device)
+    if choice.missing_export:
         print("note: run `vcval export` once (about a minute) and `vcval ask` starts in about a second "
               "(it then runs without loading torch)", file=sys.stderr)
-    return "torch"
+    return choice.runtime
 
 
 def cmd_export(args: argparse.Namespace) -> int:

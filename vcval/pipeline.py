@@ -9,10 +9,10 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from vcval.config import PipelineConfig, checkpoint_dir
-from vcval.errors import EmptyCorpusError, InvalidInputError, NotFoundError
+from vcval.errors import EmptyCorpusError, InvalidInputError, NotFoundError, VCVALError
 from vcval.localization.base import Candidate, Localizer
 from vcval.localization.baseline import BaselineLocalizer
 from vcval.types import Answer
@@ -110,8 +110,10 @@ class VCVAL:
 
         ``name_or_path``: a CCGS checkpoint directory or a Hub repo id (opt-in network); None
         uses ``$VCVAL_CHECKPOINT`` (+ ``$VCVAL_CHECKPOINT_REVISION``) when set (how a Space opts in
-        to Hub weights), else the checkpoint shipped with the package. ``runtime``: "torch", or "onnx" to
-        run the default CueSpan method from its ONNX export without importing torch (:mod:`vcval.runtime`).
+        to Hub weights), else the checkpoint shipped with the package. ``runtime``: "torch"; "onnx" to
+        run the default CueSpan method from its ONNX export without importing torch (:mod:`vcval.runtime`);
+        "auto": "onnx" where :func:`choose_runtime` finds an export, else "torch" (and torch again, with a
+        warning, when that export turns out damaged).
         """
         if name_or_path is None and os.environ.get("VCVAL_CHECKPOINT") and method not in RETRIEVER_CHECKPOINT_METHODS:
             name_or_path = os.environ["VCVAL_CHECKPOINT"]
@@ -120,10 +122,21 @@ class VCVAL:
 
         if corpus is None or isinstance(corpus, (str, Path)):
             corpus = Corpus.open(corpus or "corpus")
-        return build_pipeline(
-            corpus, method, device=device, checkpoint=name_or_path, revision=revision, n_videos=n_videos,
-            runtime=runtime,
-        )
+        chosen = choose_runtime(runtime, method, name_or_path, device).runtime
+        try:
+            return build_pipeline(
+                corpus, method, device=device, checkpoint=name_or_path, revision=revision, n_videos=n_videos,
+                runtime=chosen,
+            )
+        except VCVALError as err:
+            from vcval.runtime import ExportError
+
+            if runtime != "auto" or chosen != "onnx" or not isinstance(err, ExportError):
+                raise
+            logger.warning("%s; answering on torch", err)  # auto: a damaged export must not stop serving
+            return build_pipeline(
+                corpus, method, device=device, checkpoint=name_or_path, revision=revision, n_videos=n_videos,
+            )
 
     def candidates(self, question: str) -> list[Candidate]:
         """Retrieve the top ``config.n_videos`` videos for the question as localizer candidates."""
@@ -295,6 +308,46 @@ def build_pipeline(
 
 
 RUNTIMES = ("torch", "onnx")
+RUNTIME_CHOICES = ("auto", *RUNTIMES)
+EXPORT_HINT = ("run `vcval export` once (about a minute) and the default model then answers on onnxruntime, "
+               "without loading torch (faster start, less memory)")
+
+
+def gpu_visible() -> bool:
+    """An NVIDIA driver is loaded (checked without importing torch)."""
+    return os.path.exists("/proc/driver/nvidia/version")
+
+
+def exportable(method: str) -> bool:
+    """``method`` is one the ONNX runtime can serve (with a local CueSpan checkpoint)."""
+    return method in ("default", "cuespan")
+
+
+class RuntimeChoice(NamedTuple):
+    """What :func:`choose_runtime` chose; ``missing_export``: "auto" chose torch only because no export exists."""
+
+    runtime: str
+    missing_export: bool = False
+
+
+def choose_runtime(runtime: str, method: str = "default", checkpoint: str | Path | None = None,
+                   device: str = "auto") -> RuntimeChoice:
+    """The runtime to build with: ``runtime`` itself unless it is "auto"; for "auto", "onnx" when ``method``
+    with ``checkpoint`` (None: ``$VCVAL_CHECKPOINT``, else the shipped one) has an export and the CPU serves
+    (``device`` "cpu", or "auto" without a GPU), else "torch". InvalidInputError for an unknown runtime."""
+    if runtime not in RUNTIME_CHOICES:
+        raise InvalidInputError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIME_CHOICES)}")
+    if runtime != "auto":
+        return RuntimeChoice(runtime)
+    if not exportable(method) or device not in ("auto", "cpu") or (device == "auto" and gpu_visible()):
+        return RuntimeChoice("torch")
+    if checkpoint is None:
+        checkpoint = os.environ.get("VCVAL_CHECKPOINT") or None
+    if checkpoint is not None and not Path(checkpoint).is_dir():
+        return RuntimeChoice("torch")  # a Hub id: fetched and served by torch
+    if onnx_export_for(method, checkpoint) is None:
+        return RuntimeChoice("torch", missing_export=True)
+    return RuntimeChoice("onnx")
 
 
 def onnx_export_for(method: str = "default", checkpoint: str | Path | None = None) -> tuple[Path, Path] | None:
@@ -306,7 +359,7 @@ def onnx_export_for(method: str = "default", checkpoint: str | Path | None = Non
     from vcval.encoders import DEFAULT_TEXT_ENCODER
     from vcval.runtime import find_export
 
-    if method not in ("default", "cuespan"):
+    if not exportable(method):
         return None
     source = Path(checkpoint) if checkpoint is not None else checkpoint_dir("cuespan")
     if source is None or not (source / "config.json").is_file() or not (source / "model.safetensors").is_file():

@@ -4,11 +4,12 @@
 one-shot ``vcval ask`` does. The default method needs torch for two forward passes only: the packaged
 MiniLM on the question (:class:`vcval.encoders._BertForward`) and the CueSpan head
 (:class:`vcval.models.cuespan.CueSpanModel`). :func:`export_default` writes both to ONNX once (``vcval
-export``, about a minute on 2 cores; ``make setup`` runs it), into the cache folder
+export``, about a minute on 2 cores; ``make demo`` and the Docker image run it), into the cache folder
 ``$VCVAL_HOME/onnx/<key>`` named after what was exported (the checkpoint's files, the encoder, this module's
 format version), so a retrained checkpoint gets a fresh export instead of a stale one. ``vcval ask`` then
 runs :class:`OrtBertForward` and :class:`OrtCueSpan` through onnxruntime (already installed for
-faster-whisper's voice detection) and never imports torch.
+faster-whisper's voice detection) and never imports torch; so does the app on a CPU host (``VCVAL_RUNTIME``,
+default "auto", :func:`vcval.pipeline.choose_runtime`) until a video upload needs the image encoder.
 
 The exports are the same computations: ``tests/test_runtime.py`` checks their outputs against the torch
 modules (within 1e-4), and the CueSpan export is run padded to at least ``max_span_cues`` units (padding units
