@@ -11,7 +11,8 @@ TutorialVQA answer lengths); ``power_law_length`` (the recipe's length target: a
 duration fitted to the MedVidQA train annotations); ``no_retrieval_weight`` (spans ranked by span score
 alone); ``spans_from_intro`` (spans may start in the video's first units); ``argmax`` / ``expected_iou``
 (``expected_iou_t<T>``: at temperature T) decoding (``CueSpanInference.decode``); ``hybrid_video_retriever``
-(the first stage is ``hybrid-video``: whole-transcript BM25's video rank as a third reciprocal-rank list). Metrics: video R@1, Rank@1 mIoU, Rank@1 IoU>=0.5 (all in %), median length of the rank-1 span in
+(the first stage is ``hybrid-video``: whole-transcript BM25's video rank as a third reciprocal-rank list);
+``n_videos_<N>`` (the localizer sees the top N retrieved videos instead of 10). Metrics: video R@1, Rank@1 mIoU, Rank@1 IoU>=0.5 (all in %), median length of the rank-1 span in
 seconds beside the gold median. Writes benchmarks/cuespan_serving_ablations.md.
 """
 from __future__ import annotations
@@ -73,10 +74,13 @@ def make_pipeline(evaluator: Evaluator, variant: str) -> Any:
         inf.retriever = "hybrid-video"
     elif variant.startswith("argmax"):
         inf.decode = "argmax"
-    elif variant != "shipped":
+    elif variant != "shipped" and not variant.startswith("n_videos_"):
         raise SystemExit(f"unknown variant {variant}")
+    config = PipelineConfig()
+    if variant.startswith("n_videos_"):  # n_videos_<N>: the localizer sees the top N retrieved videos (default 10)
+        config.n_videos = int(variant.rsplit("_", 1)[1])
     retriever = make_retriever(corpus, inf.retriever, encoder=corpus.text_encoder)
-    return VCVAL(corpus, retriever, loc, PipelineConfig())
+    return VCVAL(corpus, retriever, loc, config)
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -365,3 +366,22 @@ def test_auto_answers_on_torch_when_the_chosen_export_is_damaged(tmp_path, monke
     built.clear()
     assert vcval.cli.main(["ask", "how do I tie a sling?", "--corpus", str(corpus_dir), "--runtime", "onnx"]) == 2
     assert built == ["onnx"] and "vcval export --force" not in capsys.readouterr().out
+
+
+def test_serve_hands_its_runtime_to_the_app(monkeypatch):
+    import vcval.app
+    import vcval.cli
+
+    seen = []
+
+    class Launched:
+        def launch(self, **kwargs):
+            seen.append(os.environ.get("VCVAL_RUNTIME"))
+
+    monkeypatch.setattr(vcval.app, "build_demo", lambda **kwargs: Launched())
+    monkeypatch.setenv("VCVAL_RUNTIME", "torch")
+    assert vcval.cli.main(["serve", "--port", "7999"]) == 0  # no flag: the environment's choice stands
+    assert vcval.cli.main(["serve", "--port", "7999", "--runtime", "onnx"]) == 0
+    assert seen == ["torch", "onnx"]
+    with pytest.raises(SystemExit):
+        vcval.cli.main(["serve", "--runtime", "tensorrt"])

@@ -254,6 +254,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.index:  # the app opens its corpus itself: hand it the index through the environment
         parse_index_url(args.index)
         os.environ[INDEX_ENV] = args.index
+    if args.runtime:  # likewise the runtime (vcval.app.app_runtime reads it)
+        os.environ["VCVAL_RUNTIME"] = args.runtime
     build_demo(corpus_dir=args.corpus).launch(server_name=args.host, server_port=args.port)
     return 0
 
@@ -395,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", default=None, help="corpus directory (default: the embedded demo corpus)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--runtime", default=None, choices=("auto", "torch", "onnx"),
+                   help="what answers (default: $VCVAL_RUNTIME, else auto): auto serves the default model's ONNX "
+                        "export on a CPU host when `vcval export` made one, else torch")
     _add_index(p)
     p.set_defaults(func=cmd_serve)
     return parser
