@@ -15,7 +15,9 @@ the two runtimes. Ratios are against the torch row of the same corpus, measured 
 Sets: ``demo`` (the embedded 8-video demo corpus and its 24 example questions) and ``medvidqa`` (the 29
 MedVidQA videos with transcripts and their 59 questions; the corpus ``benchmarks/bench_ask.py`` caches
 under ``runs/bench/medvidqa/``, built here when missing). Timings are wall clock on whatever machine runs
-this: compare rows of one run. Tables go to stdout (markdown), diagnostics to stderr.
+this: compare rows of one run. With ``medvidqa``, a last table compares the two runtimes' text encoders on what an
+upload costs them (MiniLM throughput on ingest's windows and sentences). Tables go to stdout (markdown),
+diagnostics to stderr.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -92,6 +95,44 @@ def table(name: str, corpus_dir: Path | None, questions: Sequence[str]) -> str:
          "first pass p50 ms", "App.ask p50 ms", "p95 ms", "x torch", "same top video as torch"], rows)
 
 
+def encoding_table(n_videos: int = 10, runs: int = 2) -> str:
+    """What an upload costs the text encoder on each runtime: MiniLM throughput on the kind of texts ingest
+    encodes (windows of about 120 words, sentences), from the first ``n_videos`` MedVidQA transcripts; best of
+    ``runs``; plus the largest difference between the two runtimes' vectors."""
+    import numpy as np
+
+    from vcval.encoders import TextEncoder
+    from vcval.runtime import export_default, load_export
+
+    texts: list[str] = []
+    for f in sorted((MEDVIDQA / "transcripts").glob("*.json"))[:n_videos]:
+        words = " ".join(c["text"] for c in json.loads(f.read_text(encoding="utf-8"))).split()
+        texts += [" ".join(words[i:i + 120]) for i in range(0, len(words), 60)]
+    sentences = [" ".join(t.split()[:12]) for t in texts]
+    encoders = {"torch": TextEncoder.load(device="cpu"), "onnx": TextEncoder.load_onnx(load_export(export_default())[0])}
+    rows, base = [], {}
+    for name, enc in encoders.items():
+        enc.encode(texts[:8])  # untimed: first-call setup
+        row = [name]
+        for label, batch in (("windows", texts), ("sentences", sentences)):
+            best = min(_timed(enc.encode, batch) for _ in range(runs))
+            rate = len(batch) / best
+            base.setdefault(label, rate)
+            row += [f"{rate:.0f}", f"{rate / base[label]:.2f}"]
+        rows.append(row)
+    diff = float(np.abs(encoders["torch"].encode(texts[:64]) - encoders["onnx"].encode(texts[:64])).max())
+    return (f"### Text encoding for ingest: {len(texts)} windows of about 120 words and as many 12-word sentences "
+            f"({n_videos} MedVidQA transcripts)\n\n"
+            + markdown_table(["runtime", "windows / s", "x torch", "sentences / s", "x torch"], rows)
+            + f"\n\nLargest difference between the two runtimes' vectors (64 windows): {diff:.1e}.")
+
+
+def _timed(fn: Any, arg: Any) -> float:
+    t0 = time.perf_counter()
+    fn(arg)
+    return time.perf_counter() - t0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sets", default="demo,medvidqa", help="comma-separated: demo, medvidqa")
@@ -115,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         built = transcript_corpus(MEDVIDQA / "transcripts", Path("runs/bench/medvidqa"))
         out.append(table(f"MedVidQA ({len(built.corpus)} videos)", Path(built.corpus.root),
                          [q.question for q in load_labelled(MEDVIDQA / "questions_with_transcripts.json")]))
+    if "medvidqa" in sets:
+        out.append(encoding_table())
     print("\n\n".join(out))
     return 0
 
