@@ -30,6 +30,11 @@ Question sets:
   under ``runs/bench/tutorialvqa/``), a seeded sample of ``--sample`` (100) questions of the by-video TEST
   split (``data/tutorialvqa/test.json``; the same selection as ``vcval eval --sample 100 --seed 0``) and
   ``benchmarks/questions/tutorialvqa_offtopic.json``.
+- medvidqa (``--medvidqa``): the 29 MedVidQA videos with transcripts (``data/medvidqa/transcripts``, from
+  ``scripts/convert_medvidqa.py``; the corpus ``benchmarks/bench_ask.py`` caches under ``runs/bench/medvidqa/``),
+  their 59 train questions, and ``benchmarks/questions/medvidqa_offtopic.json`` (medical how-to near-misses
+  written for these 29 videos, plus the demo file's off-topic questions): how the confidence calibrated on
+  TutorialVQA dev carries over to a medical corpus, the domain vcval is judged on.
 
 The unanswerable question files are a held-out measurement: never use them to train, tune or pick a
 confidence threshold (see ``benchmarks/questions/README.md``). Per-question rows go to
@@ -52,6 +57,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import (  # noqa: E402
+    MEDVIDQA,
     QUESTIONS_DIR,
     TUTORIALVQA,
     WORK_DIR,
@@ -243,12 +249,23 @@ def tutorialvqa_set(sample: int, seed: int) -> QuestionSet:
                        f"by-video test questions (seed {seed})")
 
 
+def medvidqa_set() -> QuestionSet:
+    ensure_converted()
+    built = transcript_corpus(MEDVIDQA / "transcripts", WORK_DIR / "medvidqa")
+    logger.info("MedVidQA corpus (%d videos) %s", len(built.corpus), built.build_line())
+    real = load_labelled(MEDVIDQA / "questions_with_transcripts.json")
+    return QuestionSet("medvidqa", built.corpus, real, unanswerable(QUESTIONS_DIR / "medvidqa_offtopic.json"),
+                       f"MedVidQA transcripts, {len(built.corpus)} videos (never trained or tuned on); real = their "
+                       f"{len(real)} train questions")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--method", nargs="+", default=["default"], choices=list(METHODS),
                     help="one or more methods of vcval.pipeline.METHODS (default: default)")
     ap.add_argument("--tutorialvqa", action="store_true", help="also measure on the TutorialVQA corpus")
+    ap.add_argument("--medvidqa", action="store_true", help="also measure on the 29-video MedVidQA corpus")
     ap.add_argument("--skip-demo", action="store_true", help="leave out the demo corpus")
     ap.add_argument("--sample", type=int, default=100, help="TutorialVQA real questions (seeded sample of test)")
     ap.add_argument("--seed", type=int, default=0)
@@ -263,8 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sets.append(demo_set())
     if args.tutorialvqa:
         sets.append(tutorialvqa_set(args.sample, args.seed))
+    if args.medvidqa:
+        sets.append(medvidqa_set())
     if not sets:
-        ap.error("nothing to do: --skip-demo without --tutorialvqa")
+        ap.error("nothing to do: --skip-demo without --tutorialvqa or --medvidqa")
 
     args.out.mkdir(parents=True, exist_ok=True)
     for qs in sets:

@@ -148,3 +148,16 @@ def test_app_bench_table_compares_each_runtime_with_torch(monkeypatch):
     assert onnx_row[1:6] == ["6.0", "0.75", "400", "0.80", "no"]
     assert onnx_row[7:10] == ["15.0", "15.0", "0.50"]  # second-pass p50 15 ms against torch's 30 ms
     assert onnx_row[-1].rstrip(" |") == "1/2"  # the same top video as torch for one question of two
+
+
+def test_medvidqa_unanswerable_questions_are_near_misses_plus_the_demo_off_topic_ones():
+    rows = unanswerable(BENCH / "questions" / "medvidqa_offtopic.json")
+    near = [r["question"] for r in rows if r["kind"] == "near-miss"]
+    off = [r["question"] for r in rows if r["kind"] == "off-topic"]
+    demo_off = [r["question"] for r in unanswerable(BENCH / "questions" / "demo_offtopic.json")
+                if r["kind"] == "off-topic"]
+    assert len(near) == 30 and len(set(near)) == 30 and off == demo_off
+    medvidqa = BENCH.parent / "data" / "medvidqa" / "questions_with_transcripts.json"
+    if medvidqa.is_file():  # written by scripts/convert_medvidqa.py
+        real = {q["question"].strip().lower() for q in json.loads(medvidqa.read_text())}
+        assert not real & {q.lower() for q in near}
