@@ -111,10 +111,12 @@ def test_export_default_is_keyed_by_the_checkpoint_and_all_or_nothing(tmp_path, 
     monkeypatch.setattr(runtime, "_export_bert", fake_bert)
     monkeypatch.setattr(runtime, "_export_cuespan", fake_cuespan)
     assert runtime.find_export(ckpt, "all-MiniLM-L6-v2") is None
-    folder = runtime.export_default(ckpt)
+    started = []
+    folder = runtime.export_default(ckpt, on_start=lambda: started.append(1))
     assert runtime.find_export(ckpt, "all-MiniLM-L6-v2") == folder
     assert json.loads((folder / runtime.MANIFEST).read_text())["format"] == runtime.FORMAT_VERSION
-    assert runtime.export_default(ckpt) == folder and calls == ["bert", "cuespan"]  # reused, not redone
+    assert runtime.export_default(ckpt, on_start=lambda: started.append(2)) == folder
+    assert calls == ["bert", "cuespan"] and started == [1]  # reused, not redone (nor announced)
     first = folder
     assert runtime.find_export(ckpt, "another-encoder") is None
     # changed model code: a new key (the export computes that code)

@@ -243,7 +243,10 @@ def ask_runtime(args: argparse.Namespace) -> str:
 def cmd_export(args: argparse.Namespace) -> int:
     from vcval.runtime import export_default
 
-    print(export_default(args.checkpoint, force=args.force))
+    def started() -> None:
+        print("exporting the model to ONNX (about a minute on 2 cores, once)...", file=sys.stderr)
+
+    print(export_default(args.checkpoint, force=args.force, on_start=started))
     return 0
 
 

@@ -25,6 +25,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -172,10 +173,12 @@ def load_export(folder: Path) -> tuple[OrtBertForward, OrtCueSpan]:
                           "--runtime torch") from exc
 
 
-def export_default(checkpoint: str | Path | None = None, *, force: bool = False) -> Path:
+def export_default(checkpoint: str | Path | None = None, *, force: bool = False,
+                   on_start: Callable[[], None] | None = None) -> Path:
     """Export the packaged MiniLM's forward and the CueSpan ``checkpoint`` (default: the shipped one) to ONNX.
 
-    Returns the export folder. Written into a temporary folder next to it and renamed when complete, so an
+    Returns the export folder. ``on_start`` is called when the export really starts (checkpoint valid, no
+    usable export yet): about a minute on 2 cores. Written into a temporary folder next to it and renamed when complete, so an
     interrupted export leaves nothing that :func:`find_export` would use. Needs torch, onnx and onnxscript.
     """
     from vcval.config import checkpoint_dir
@@ -197,6 +200,8 @@ def export_default(checkpoint: str | Path | None = None, *, force: bool = False)
     if (final / MANIFEST).is_file() and not force:
         logger.info("ONNX export already in %s", final)
         return final
+    if on_start is not None:
+        on_start()
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
@@ -233,10 +238,17 @@ def _onnx_export(module: Any, args: tuple, path: Path, input_names: list[str], o
     except ImportError as exc:  # pragma: no cover - both are in requirements.txt
         raise VCVALError("`vcval export` needs the packages onnx and onnxscript: "
                          "pip install -c constraints.txt -r requirements.txt") from exc
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(module, args, dynamo=True, input_names=input_names, output_names=output_names,
-                                    dynamic_shapes=dynamic_shapes, optimize=True, verbose=False)
+    # the exporter logs that it skips torchvision's operators (vcval has no torchvision): noise for a user
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
+    registration.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(module, args, dynamo=True, input_names=input_names, output_names=output_names,
+                                        dynamic_shapes=dynamic_shapes, optimize=True, verbose=False)
+    finally:
+        registration.setLevel(level)
     if program is None:  # pragma: no cover - the dynamo exporter always returns its program
         raise VCVALError(f"the ONNX exporter returned nothing for {path.name}")
     program.save(str(path))
