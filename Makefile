@@ -9,7 +9,7 @@ setup:
 # the default model's ONNX export first (about a minute the first time, then a no-op): the app then serves
 # on onnxruntime without loading torch; if the export fails it serves on torch
 demo: setup
-	@HF_HUB_OFFLINE=1 .venv/bin/vcval export >/dev/null 2>&1 || echo "note: vcval export failed; the demo serves on torch" >&2
+	@HF_HUB_OFFLINE=1 .venv/bin/vcval export >/dev/null || echo "note: vcval export failed; the demo serves on torch" >&2
 	HF_HUB_OFFLINE=1 .venv/bin/python app.py
 
 test: setup
