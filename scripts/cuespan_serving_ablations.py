@@ -74,6 +74,11 @@ def make_pipeline(evaluator: Evaluator, variant: str) -> Any:
         inf.retriever = "hybrid-video"
     elif variant.startswith("argmax"):
         inf.decode = "argmax"
+    elif variant.startswith("video_mass_"):  # video_mass_<w>[+rw_<r>]: w x span mass (and retrieval weight r)
+        mass, _, rw = variant.partition("+rw_")
+        inf.video_mass_weight = float(mass.rsplit("_", 1)[1])
+        if rw:
+            inf.retrieval_weight = float(rw)
     elif variant != "shipped" and not variant.startswith("n_videos_"):
         raise SystemExit(f"unknown variant {variant}")
     config = PipelineConfig()
@@ -83,6 +88,32 @@ def make_pipeline(evaluator: Evaluator, variant: str) -> Any:
     return VCVAL(corpus, retriever, loc, config)
 
 
+def paired_lines(per_question: dict[str, list[dict]]) -> list[str]:
+    """Markdown lines: every variant against the first on the same questions: video R@1 (the right video at rank 1,
+    0 or 100 per question) and Rank@1 IoU (x 100), mean difference and 95% paired bootstrap interval."""
+    from vcval.evaluation.metrics import paired_bootstrap
+
+    names = list(per_question)
+    ref = names[0]
+
+    def values(rows: list[dict]) -> tuple[list[float], list[float]]:
+        right = [100.0 * (r["video_rank"] == 1) for r in rows]
+        return right, [100.0 * r["iou_at_1"] for r in rows]
+
+    base = values(per_question[ref])
+    lines = [f"Paired against `{ref}` on the same {len(per_question[ref])} questions (2,000 bootstrap resamples):", "",
+             "| variant | video R@1 difference | 95% interval | Rank@1 IoU difference | 95% interval |",
+             "|---|---|---|---|---|"]
+    for name in names[1:]:
+        mine = values(per_question[name])
+        cells = []
+        for a, b in zip(base, mine):
+            mean, low, high = paired_bootstrap(a, b)
+            cells += [f"{mean:+.2f}", f"[{low:+.2f}, {high:+.2f}]"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dev-sample", type=int, default=300, help="seeded sample of the dev questions")
@@ -90,6 +121,9 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS),
                     help="measure dev alone first to make a choice before looking at the transfer sets")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "cuespan_serving_ablations.md")
+    ap.add_argument("--paired", action="store_true",
+                    help="also compare every variant with the first, question by question (video R@1 and Rank@1 "
+                         "IoU, mean difference with a 95%% paired bootstrap interval)")
     args = ap.parse_args()
     from vcval.utils import setup_script_logging
 
@@ -111,11 +145,13 @@ def main() -> None:
         evaluator = Evaluator(ROOT / transcripts, progress=False)
         lines += [f"## {title}{'' if tuned else ' (never used for a choice)'}", "",
                   "| variant | N | R@1 | R1 mIoU | R1@.5 | len s | gold s |", "|---|---|---|---|---|---|---|"]
+        per_question: dict[str, list[dict]] = {}
         for variant in args.variants:
             sample = args.dev_sample if tuned else None
             report = evaluator.run(ROOT / questions, "cuespan", k=10, pipeline=make_pipeline(evaluator, variant),
                                    sample=sample, seed=0)
             rows = report.per_question
+            per_question[variant] = rows
             top_len = [r["predictions"][0][2] - r["predictions"][0][1] for r in rows if r["predictions"]]
             gold_len = [r["gold"][1] - r["gold"][0] for r in rows]
             m = report.metrics
@@ -124,6 +160,8 @@ def main() -> None:
                          f"{statistics.median(gold_len):.1f} |")
             logger.info("%s %s: %s", title, variant, lines[-1])
         lines.append("")
+        if args.paired and len(per_question) > 1:
+            lines += paired_lines(per_question)
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

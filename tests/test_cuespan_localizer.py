@@ -302,3 +302,34 @@ def test_a_checkpoint_with_several_members_is_served_as_their_score_average(tmp_
     assert not isinstance(load_cuespan(ck), CueSpanEnsemble)  # one file: a plain model
     with pytest.raises(ValueError, match="for inference"):
         model(**build_batch([Row(q, encode_units(SLING, enc), np.zeros(len(SLING), np.float32), (1, 2), 0)])[0])
+
+
+def test_video_mass_weight_ranks_videos_by_their_span_mass():
+    """w = 0: videos by their best span; w = 1: by their span mass (the model's video probability), so a video
+    where many spans answer beats one with a single higher peak; the spans of one video keep their order."""
+    enc = ToyEncoder()
+
+    def band_scores(arrays):  # video 0 ("sling"): one span at 3.0; video 1 ("burn"): every span at 2.5
+        mask = arrays["cue_mask"]  # (B, N)
+        b, n = mask.shape
+        w = 4
+        ends = np.arange(n)[:, None] + np.arange(w)[None]  # (N, W)
+        lengths = mask.sum(1)  # (B,)
+        valid = mask[:, :, None] & (ends[None] < lengths[:, None, None])  # (B, N, W)
+        band = np.full((b, n, w), -10.0, np.float32)
+        band[0, 1, 0] = 3.0
+        band[1] = np.where(valid[1], 2.5, -10.0)
+        return band, valid
+
+    order = {}
+    for weight in (0.0, 1.0):
+        loc = CueSpanLocalizer(tiny_model(), enc, inference=CueSpanInference(video_mass_weight=weight))
+        loc.band_scores = band_scores
+        spans = loc.score("sling", [candidate("sling", SLING), candidate("burn", BURN)])
+        order[weight] = [sp.candidate for sp in spans]
+        for video in (0, 1):  # inside a video: best span first, whatever the weight
+            mine = [sp.score for sp in spans if sp.candidate == video]
+            assert mine == sorted(mine, reverse=True)
+        assert all(sp.video_mass >= 0 for sp in spans)
+    assert order[0.0][0] == 0  # the single 3.0 peak
+    assert order[1.0][0] == 1  # six spans at 2.5: log(6) + 2.5 > 3.0

@@ -56,6 +56,11 @@ class CueSpanInference(JsonConfig):
     retriever: the first stage ("hybrid" | "hybrid-video" | "bm25" | "dense" | "bm25-video").
     spans_per_video: non-overlapping spans kept per candidate video.
     retrieval_weight: rank score = span score - retrieval_weight * log(1 + retrieval rank).
+    video_mass_weight: w adds w * (logsumexp of the video's span scores - its best span score) to the rank
+    score of its spans. w = 1 ranks videos by the model's own video probability (the span mass of the video,
+    what Loss2 trains) instead of by their single best span; inside a video the spans keep their order.
+    0 (default, shipped): by the best span. An ablation: w = 1 gained 3.1 video R@1 on TutorialVQA dev but lost
+    5.1 on MedVidQA, where long videos pile up span mass (benchmarks/cuespan_serving_ablations.md).
     lead_in_s: seconds of video a clip starts before the answer.
     source_length_median_s / length_log_sigma: the answer lengths of the training data (log-normal).
     target_length_median_s: when set, span scores get log N(target) - log N(source) of their length, so
@@ -81,6 +86,7 @@ class CueSpanInference(JsonConfig):
     retriever: str = "hybrid"
     spans_per_video: int = 3
     retrieval_weight: float = 0.0
+    video_mass_weight: float = 0.0
     lead_in_s: float = 2.0
     source_length_median_s: float = 31.0
     length_log_sigma: float = 0.8
@@ -112,6 +118,7 @@ class ScoredSpan:
     score: float
     rank_score: float
     features: dict[str, float]
+    video_mass: float = 0.0  # logsumexp of its video's span scores - its video's best span score (>= 0)
 
 
 class CueSpanLocalizer:
@@ -230,8 +237,10 @@ class CueSpanLocalizer:
                     "lex_video": lex_video,
                     "retrieval_rank": float(math.log1p(i)),
                 }
-                rank_score = float(s) - self.inference.retrieval_weight * math.log1p(i)
-                spans.append(ScoredSpan(i, a, b, float(s), rank_score, feats))
+                mass = float(lse_video[r] - best_video[r])
+                rank_score = (float(s) - self.inference.retrieval_weight * math.log1p(i)
+                              + self.inference.video_mass_weight * mass)
+                spans.append(ScoredSpan(i, a, b, float(s), rank_score, feats, mass))
         spans.sort(key=lambda sp: -sp.rank_score)
         return spans
 
