@@ -54,6 +54,38 @@ def test_ingest_list_ask_remove(tmp_path, transcripts, capsys):
     assert all(a["video_id"] != "sling01" for a in json.loads(capsys.readouterr().out))
 
 
+@pytest.mark.parametrize("method", ["default", "cuespan", "ccgs"])
+def test_an_unreachable_hub_checkpoint_is_a_clear_error(tmp_path, transcripts, capsys, monkeypatch, method):
+    """Offline (HF_HUB_OFFLINE=1, as in every test) with no cached copy: one line naming the repo and what to do,
+    exit 2, not the Hub client's exception as an 'unexpected' error."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty Hub cache
+    corpus = str(tmp_path / "corpus")
+    assert main(["ingest", str(transcripts), "--corpus", corpus, "--quiet"]) == 0
+    capsys.readouterr()
+    rc = main(["ask", "how do I tie an arm sling?", "--corpus", corpus, "--method", method,
+               "--checkpoint", "some-org/no-such-model"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "unexpected" not in err, err
+    assert "some-org/no-such-model" in err and ("HF_HUB_OFFLINE" in err or "Hub id" in err or "cache" in err)
+
+
+def test_hub_folder_wraps_every_hub_failure(monkeypatch):
+    import huggingface_hub
+
+    from vcval.config import hub_folder
+    from vcval.errors import NotFoundError
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("HTTP 404")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", broken)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with pytest.raises(NotFoundError, match=r"could not fetch the MBVR checkpoint 'a/b' at revision v1 .*check the "
+                                            r"repo id and revision"):
+        hub_folder("a/b", "v1", what="MBVR checkpoint")
+
+
 @pytest.mark.parametrize("question", ["", "   \n "])
 def test_empty_question_is_a_clear_error(tmp_path, transcripts, capsys, question):
     corpus = str(tmp_path / "corpus")

@@ -96,6 +96,25 @@ def checkpoint_dir(model: str = "ccgs") -> Path | None:
     return path if (path / "config.json").is_file() else None
 
 
+def hub_folder(repo_id: str, revision: str | None = None, *, what: str = "checkpoint",
+               allow_patterns: list[str] | None = None) -> Path:
+    """The local folder of Hugging Face Hub repo ``repo_id`` at ``revision`` (``snapshot_download``: the opt-in
+    network path; served from the local cache when it has it). Any failure (offline without a cached copy, unknown
+    repo or revision, network) is one NotFoundError naming the repo and what to do, not the Hub client's own error."""
+    from huggingface_hub import snapshot_download
+
+    from vcval.errors import NotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=allow_patterns))
+    except Exception as exc:  # huggingface_hub raises many types (offline, 401/404, HTTP, invalid id)
+        offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+        hint = ("HF_HUB_OFFLINE is set and no copy is cached here: unset it with network access, or pass a local "
+                "folder" if offline else "check the repo id and revision, or pass a local folder")
+        raise NotFoundError(f"could not fetch the {what} {repo_id!r}{f' at revision {revision}' if revision else ''} "
+                            f"from the Hugging Face Hub ({type(exc).__name__}); {hint}") from exc
+
+
 def demo_assets_dir() -> Path:
     """The embedded demo corpus assets (videos, subtitles, catalog, questions)."""
     return _bundled("assets", "demo")

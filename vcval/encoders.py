@@ -482,13 +482,9 @@ def load_repbert(checkpoint: str | os.PathLike | None = None, *, revision: str |
         raise NotFoundError(f"RepBERT encoder folder {raw!r} does not exist (or is not a folder); train one with "
                             "`vcval train repbert --config configs/repbert.json`")
     else:
-        from huggingface_hub import snapshot_download
+        from vcval.config import hub_folder
 
-        try:
-            model_dir = Path(snapshot_download(raw, revision=revision))
-        except Exception as exc:  # offline, unknown repo, network: one clear message
-            raise NotFoundError(f"could not fetch the RepBERT encoder {raw!r} from the Hugging Face Hub ({exc}); "
-                                "pass a local folder, or unset HF_HUB_OFFLINE with network access") from exc
+        model_dir = hub_folder(raw, revision, what="RepBERT encoder")
     if not (model_dir / REPBERT_MARKER).is_file():
         raise NotFoundError(f"{raw} is not a RepBERT encoder (no {REPBERT_MARKER}); train one with "
                             "`vcval train repbert --config configs/repbert.json`")

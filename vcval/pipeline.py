@@ -209,9 +209,9 @@ def checkpoint_kind(checkpoint: str | Path, revision: str | None = None) -> str:
 
     path = Path(checkpoint) / "config.json"
     if not Path(checkpoint).is_dir():
-        from huggingface_hub import hf_hub_download
+        from vcval.config import hub_folder
 
-        path = Path(hf_hub_download(str(checkpoint), "config.json", revision=revision))
+        path = hub_folder(str(checkpoint), revision, allow_patterns=["config.json"]) / "config.json"
     try:
         keys = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:

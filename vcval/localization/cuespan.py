@@ -158,10 +158,10 @@ class CueSpanLocalizer:
 
         folder = Path(path)
         if not folder.is_dir():
-            from huggingface_hub import snapshot_download
+            from vcval.config import hub_folder
 
-            folder = Path(snapshot_download(str(path), revision=revision,
-                                            allow_patterns=["config.json", "model*.safetensors", INFERENCE_FILE]))
+            folder = hub_folder(str(path), revision, what="CueSpan checkpoint",
+                                allow_patterns=["config.json", "model*.safetensors", INFERENCE_FILE])
         if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
             raise NotFoundError(f"{folder} is not a CueSpan checkpoint (needs config.json and model.safetensors)")
         model = load_cuespan(folder)

@@ -148,13 +148,9 @@ def resolve_checkpoint(checkpoint: str | os.PathLike | None, *, revision: str | 
     elif path.exists() or looks_like_path(raw):
         raise NotFoundError(f"RocketQAv2 checkpoint folder {raw!r} does not exist (or is not a folder); {how}")
     else:
-        from huggingface_hub import snapshot_download
+        from vcval.config import hub_folder
 
-        try:
-            folder = Path(snapshot_download(raw, revision=revision))
-        except Exception as exc:  # offline, unknown repo, network: one clear message
-            raise NotFoundError(f"could not fetch the RocketQAv2 checkpoint {raw!r} from the Hugging Face Hub "
-                                f"({exc}); pass a local folder, or unset HF_HUB_OFFLINE with network access") from exc
+        folder = hub_folder(raw, revision, what="RocketQAv2 checkpoint")
     if not (folder / ROCKETQA_MARKER).is_file():
         raise NotFoundError(f"{raw} is not a RocketQAv2 checkpoint (no {ROCKETQA_MARKER}); {how}")
     return folder

@@ -235,14 +235,10 @@ class MBVRModel(nn.Module):
 
         folder = Path(path).expanduser()
         if not folder.is_dir():
-            from huggingface_hub import snapshot_download
+            from vcval.config import hub_folder
 
-            try:
-                folder = Path(snapshot_download(str(path), revision=revision,
-                                                allow_patterns=["config.json", "model.safetensors", MBVR_MARKER]))
-            except Exception as exc:  # offline, unknown repo, network: one clear message
-                raise NotFoundError(f"could not fetch the MBVR checkpoint {str(path)!r} from the Hugging Face Hub "
-                                    f"({exc}); pass a local folder (vcval train mbvr writes runs/mbvr/best)") from exc
+            folder = hub_folder(str(path), revision, what="MBVR checkpoint",
+                                allow_patterns=["config.json", "model.safetensors", MBVR_MARKER])
         for name in ("config.json", "model.safetensors", MBVR_MARKER):
             if not (folder / name).is_file():
                 raise NotFoundError(f"{folder} is not an MBVR checkpoint (no {name}); train one with "
