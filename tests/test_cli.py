@@ -70,10 +70,10 @@ def test_an_unreachable_hub_checkpoint_is_a_clear_error(tmp_path, transcripts, c
     assert "some-org/no-such-model" in err and ("HF_HUB_OFFLINE" in err or "Hub id" in err or "cache" in err)
 
 
-def test_hub_folder_wraps_every_hub_failure(monkeypatch):
+def test_local_or_hub_folder_wraps_every_hub_failure(monkeypatch):
     import huggingface_hub
 
-    from vcval.config import hub_folder
+    from vcval.config import local_or_hub_folder
     from vcval.errors import NotFoundError
 
     def broken(*args, **kwargs):
@@ -83,7 +83,7 @@ def test_hub_folder_wraps_every_hub_failure(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     with pytest.raises(NotFoundError, match=r"could not fetch the MBVR checkpoint 'a/b' at revision v1 .*check the "
                                             r"repo id and revision"):
-        hub_folder("a/b", "v1", what="MBVR checkpoint")
+        local_or_hub_folder("a/b", "v1", what="MBVR checkpoint")
 
 
 @pytest.mark.parametrize("question", ["", "   \n "])

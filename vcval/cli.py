@@ -165,7 +165,7 @@ def validate_ask_args(args: argparse.Namespace) -> str:
     else:
         _existing_corpus_dir(args.corpus)
     if args.checkpoint:
-        from vcval.encoders import looks_like_path
+        from vcval.config import looks_like_path
 
         path = Path(args.checkpoint).expanduser()
         if (path.exists() or looks_like_path(args.checkpoint)) and not path.is_dir():
@@ -231,12 +231,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def ask_runtime(args: argparse.Namespace) -> str:
     """The runtime ``vcval ask`` will serve on (:func:`vcval.pipeline.choose_runtime`); for "auto" without an
     export of the default model, a one-line hint on stderr to make one."""
-    from vcval.pipeline import choose_runtime
+    from vcval.pipeline import EXPORT_HINT, choose_runtime
 
     choice = choose_runtime(args.runtime, args.method, args.checkpoint, args.device)
     if choice.missing_export:
-        print("note: run `vcval export` once (about a minute) and `vcval ask` starts in about a second "
-              "(it then runs without loading torch)", file=sys.stderr)
+        print(f"note: {EXPORT_HINT}", file=sys.stderr)
     return choice.runtime
 
 

@@ -96,23 +96,39 @@ def checkpoint_dir(model: str = "ccgs") -> Path | None:
     return path if (path / "config.json").is_file() else None
 
 
-def hub_folder(repo_id: str, revision: str | None = None, *, what: str = "checkpoint",
-               allow_patterns: list[str] | None = None) -> Path:
-    """The local folder of Hugging Face Hub repo ``repo_id`` at ``revision`` (``snapshot_download``: the opt-in
-    network path; served from the local cache when it has it). Any failure (offline without a cached copy, unknown
-    repo or revision, network) is one NotFoundError naming the repo and what to do, not the Hub client's own error."""
-    from huggingface_hub import snapshot_download
+def looks_like_path(name: str) -> bool:
+    """Hub ids are ``name`` or ``org/name``; anything else is meant as a filesystem path."""
+    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
 
+
+def local_or_hub_folder(name_or_path: str, revision: str | None = None, *, what: str = "checkpoint", how: str = "",
+                        allow_patterns: list[str] | None = None) -> Path:
+    """The folder ``name_or_path`` names: a local folder as it is; else a Hugging Face Hub repo id at ``revision``,
+    fetched with ``snapshot_download`` (the opt-in network path; the local Hub cache serves it when it holds it).
+
+    NotFoundError (with ``how``, e.g. how to train one, appended) for a path that is no folder, and for any failure
+    of the Hub (offline without a cached copy, unknown repo or revision, network), naming what to do, instead of
+    the Hub client's own error.
+    """
     from vcval.errors import NotFoundError
 
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path
+    tail = f"; {how}" if how else ""
+    if path.exists() or looks_like_path(name_or_path):
+        raise NotFoundError(f"{what} folder {name_or_path!r} does not exist (or is not a folder){tail}")
+    from huggingface_hub import snapshot_download
+
     try:
-        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=allow_patterns))
+        return Path(snapshot_download(name_or_path, revision=revision, allow_patterns=allow_patterns))
     except Exception as exc:  # huggingface_hub raises many types (offline, 401/404, HTTP, invalid id)
         offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
         hint = ("HF_HUB_OFFLINE is set and no copy is cached here: unset it with network access, or pass a local "
                 "folder" if offline else "check the repo id and revision, or pass a local folder")
-        raise NotFoundError(f"could not fetch the {what} {repo_id!r}{f' at revision {revision}' if revision else ''} "
-                            f"from the Hugging Face Hub ({type(exc).__name__}); {hint}") from exc
+        at = f" at revision {revision}" if revision else ""
+        raise NotFoundError(f"could not fetch the {what} {name_or_path!r}{at} from the Hugging Face Hub "
+                            f"({type(exc).__name__}); {hint}{tail}") from exc
 
 
 def demo_assets_dir() -> Path:

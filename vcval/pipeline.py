@@ -207,11 +207,9 @@ def checkpoint_kind(checkpoint: str | Path, revision: str | None = None) -> str:
     """"cuespan" or "ccgs": which localizer a checkpoint folder (or Hub repo) holds, from its config.json."""
     import json
 
-    path = Path(checkpoint) / "config.json"
-    if not Path(checkpoint).is_dir():
-        from vcval.config import hub_folder
+    from vcval.config import local_or_hub_folder
 
-        path = hub_folder(str(checkpoint), revision, allow_patterns=["config.json"]) / "config.json"
+    path = local_or_hub_folder(str(checkpoint), revision, allow_patterns=["config.json"]) / "config.json"
     try:
         keys = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
@@ -310,7 +308,7 @@ def build_pipeline(
 RUNTIMES = ("torch", "onnx")
 RUNTIME_CHOICES = ("auto", *RUNTIMES)
 EXPORT_HINT = ("run `vcval export` once (about a minute) and the default model then answers on onnxruntime, "
-               "without loading torch (faster start, less memory)")
+               "without loading torch (a one-shot `vcval ask` in about a second, an app with less memory)")
 
 
 def gpu_visible() -> bool:

@@ -154,14 +154,11 @@ class CueSpanLocalizer:
                         device: str = "cpu", revision: str | None = None) -> CueSpanLocalizer:
         """Load a checkpoint folder (or a Hub repo id, fetched with ``revision``; opt-in network). A folder
         with further weight files ``model-<k>.safetensors`` is served as an ensemble (their scores averaged)."""
+        from vcval.config import local_or_hub_folder
         from vcval.models.cuespan import load_cuespan
 
-        folder = Path(path)
-        if not folder.is_dir():
-            from vcval.config import hub_folder
-
-            folder = hub_folder(str(path), revision, what="CueSpan checkpoint",
-                                allow_patterns=["config.json", "model*.safetensors", INFERENCE_FILE])
+        folder = local_or_hub_folder(str(path), revision, what="CueSpan checkpoint",
+                                     allow_patterns=["config.json", "model*.safetensors", INFERENCE_FILE])
         if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
             raise NotFoundError(f"{folder} is not a CueSpan checkpoint (needs config.json and model.safetensors)")
         model = load_cuespan(folder)

@@ -135,22 +135,14 @@ def resolve_checkpoint(checkpoint: str | os.PathLike | None, *, revision: str | 
 
     NotFoundError, saying how to train one, when neither is given or the folder is not a RocketQAv2 checkpoint.
     """
-    from vcval.encoders import looks_like_path
+    from vcval.config import local_or_hub_folder
 
     raw = os.fspath(checkpoint) if checkpoint is not None else os.environ.get(ROCKETQA_ENV, "").strip()
     how = "train one with `vcval train rocketqa --config configs/rocketqa.json` (writes runs/rocketqa/best)"
     if not raw:
         raise NotFoundError(f"method 'rocketqa' needs a trained RocketQAv2 checkpoint and this install ships none: "
                             f"{how}, then pass --checkpoint runs/rocketqa/best or set {ROCKETQA_ENV}")
-    path = Path(raw).expanduser()
-    if path.is_dir():
-        folder = path
-    elif path.exists() or looks_like_path(raw):
-        raise NotFoundError(f"RocketQAv2 checkpoint folder {raw!r} does not exist (or is not a folder); {how}")
-    else:
-        from vcval.config import hub_folder
-
-        folder = hub_folder(raw, revision, what="RocketQAv2 checkpoint")
+    folder = local_or_hub_folder(raw, revision, what="RocketQAv2 checkpoint", how=how)
     if not (folder / ROCKETQA_MARKER).is_file():
         raise NotFoundError(f"{raw} is not a RocketQAv2 checkpoint (no {ROCKETQA_MARKER}); {how}")
     return folder

@@ -35,6 +35,7 @@ from vcval.models.mbvr.configuration_mbvr import MBVRConfig
 
 MBVR_MARKER = "mbvr.json"
 MBVR_ENV = "VCVAL_MBVR"
+MBVR_HOW = "train one with `vcval train mbvr --config configs/mbvr.json`"
 TYPE_CLS, TYPE_TEXT, TYPE_VISUAL = 0, 1, 2
 
 
@@ -231,18 +232,14 @@ class MBVRModel(nn.Module):
         """Load a checkpoint folder (or a Hub repo id at ``revision``: opt-in network), in eval mode."""
         from safetensors.torch import load_file
 
+        from vcval.config import local_or_hub_folder
         from vcval.utils import resolve_device
 
-        folder = Path(path).expanduser()
-        if not folder.is_dir():
-            from vcval.config import hub_folder
-
-            folder = hub_folder(str(path), revision, what="MBVR checkpoint",
-                                allow_patterns=["config.json", "model.safetensors", MBVR_MARKER])
+        folder = local_or_hub_folder(os.fspath(path), revision, what="MBVR checkpoint", how=MBVR_HOW,
+                                     allow_patterns=["config.json", "model.safetensors", MBVR_MARKER])
         for name in ("config.json", "model.safetensors", MBVR_MARKER):
             if not (folder / name).is_file():
-                raise NotFoundError(f"{folder} is not an MBVR checkpoint (no {name}); train one with "
-                                    "`vcval train mbvr --config configs/mbvr.json`")
+                raise NotFoundError(f"{folder} is not an MBVR checkpoint (no {name}); {MBVR_HOW}")
         model = cls(MBVRConfig.from_json(folder / "config.json", strict=False))
         model.load_state_dict({k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()})
         return model.to(resolve_device(device)).eval()
@@ -252,18 +249,12 @@ def load_mbvr(checkpoint: str | os.PathLike | None = None, *, revision: str | No
               device: str = "cpu") -> MBVRModel:
     """The MBVR towers trained by ``vcval train mbvr``: ``checkpoint`` (a folder or Hub id), else ``$VCVAL_MBVR``;
     NotFoundError saying how to train one when neither is given."""
-    from vcval.encoders import looks_like_path
-
     raw = os.fspath(checkpoint) if checkpoint is not None else os.environ.get(MBVR_ENV, "").strip()
     if not raw:
         raise NotFoundError(
             "method 'mbvr' needs trained MBVR towers and this install ships none: train them with "
             "`vcval train mbvr --config configs/mbvr.json` (writes runs/mbvr/best), then pass "
             f"--checkpoint runs/mbvr/best or set {MBVR_ENV}=runs/mbvr/best")
-    path = Path(raw).expanduser()
-    if not path.is_dir() and (path.exists() or looks_like_path(raw)):
-        raise NotFoundError(f"MBVR checkpoint folder {raw!r} does not exist (or is not a folder); train one with "
-                            "`vcval train mbvr --config configs/mbvr.json`")
     return MBVRModel.from_pretrained(raw, revision=revision, device=device)
 
 
