@@ -224,6 +224,30 @@ def test_evaluate_end_to_end_bm25_and_cache(dataset, tmp_path):
     assert len(ev.corpus) == 3
 
 
+def test_second_process_waits_for_the_eval_corpus_build_then_reuses_it(dataset):
+    """Two runs over the same transcripts (two trainings started together) used to race: the second one
+    failed with DuplicateVideoError on the videos the first had committed. Now it waits on a build lock."""
+    import threading
+
+    from vcval.corpus.files import FileLock
+
+    _, tdir = dataset
+    ev = Evaluator(tdir)
+    holder = FileLock(ev.cache_dir.parent / f"{ev.cache_dir.name}.build.lock")
+    ev.cache_dir.parent.mkdir(parents=True, exist_ok=True)
+    assert holder.acquire(timeout=0)  # "another process" is building
+    sizes: list[int] = []
+    t = threading.Thread(target=lambda: sizes.append(len(ev.corpus)))
+    t.start()
+    t.join(timeout=0.5)
+    assert t.is_alive() and not (ev.cache_dir / "corpus.sqlite").exists()  # waiting, building nothing
+    first = Evaluator(tdir)
+    first._build_corpus()  # what the holder does meanwhile: build the whole cache
+    holder.release()
+    t.join(timeout=60)
+    assert sizes == [3]  # the waiter reused the cache: nothing failed, nothing added twice
+
+
 def test_cli_eval_prints_table(dataset, tmp_path, capsys):
     pytest.importorskip("vcval.corpus")
     pytest.importorskip("vcval.retrieval")

@@ -97,6 +97,10 @@ def content_hash(transcripts_dir: str | Path, features_dir: str | Path | None = 
     return h.hexdigest()
 
 
+BUILD_WAIT_S = 2 * 3600.0
+"""How long a second process waits for another one building the same eval corpus."""
+
+
 def default_cache_root() -> Path:
     """``<cache root>/eval`` (see :func:`vcval.config.cache_root`)."""
     return cache_root() / "eval"
@@ -138,6 +142,24 @@ class Evaluator:
         return self._corpus
 
     def _open_corpus(self):
+        from vcval.corpus.files import FileLock
+
+        # one builder at a time: a second process (two trainings or evals over the same transcripts) waits
+        # for the first and then reuses its cache instead of failing on the videos the first one committed
+        self.cache_dir.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.cache_dir.parent / f"{self.cache_dir.name}.build.lock")
+        if not lock.acquire(timeout=0):
+            logger.info("another process (%s) is building the eval corpus %s; waiting for it", lock.holder(),
+                        self.cache_dir)
+            if not lock.acquire(timeout=BUILD_WAIT_S):
+                raise VCVALError(f"the eval corpus {self.cache_dir} is still being built by {lock.holder()} after "
+                                 f"{BUILD_WAIT_S / 60:.0f} minutes; wait for that process or stop it, then rerun")
+        try:
+            return self._build_corpus()
+        finally:
+            lock.release()
+
+    def _build_corpus(self):
         from vcval.corpus import Corpus
 
         t0 = time.perf_counter()
