@@ -205,3 +205,40 @@ def test_an_ensemble_recipe_trains_each_seed_once_and_serves_them_as_one_checkpo
     assert isinstance(qa.localizer.model, CueSpanEnsemble)
     answers = qa.ask("how do i use the mask tool?", k=3)
     assert answers and all(0 <= a.confidence <= 1 for a in answers)
+
+
+def test_caption_style_augmentation_reads_rows_from_the_auto_caption_copy(trained, tmp_path, monkeypatch):
+    """asr_prob = 1: every training row comes from the scripts/asr_style.py copy (its units, not the clean ones);
+    a copy that lacks a training video, or a missing folder setting, is refused with what to do."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from vcval.training import trainer_cuespan
+
+    cfg, data, _, _ = trained
+    copy = tmp_path / "asr"
+    script = Path(__file__).resolve().parents[1] / "scripts" / "asr_style.py"
+    subprocess.run([sys.executable, str(script), cfg.transcripts, str(copy)], check=True, capture_output=True)
+    monkeypatch.setenv("VCVAL_HOME", str(Path(cfg.output).parent / "home"))
+    run = CueSpanTrainConfig(**{**cfg.to_dict(), "output": str(tmp_path / "aug"), "steps": 2, "eval_every": 2,
+                                "asr_transcripts": str(copy), "asr_prob": 1.0})
+    used: list[int] = []
+    real_row = TrainingData.row
+
+    def spy(self, *args, **kwargs):
+        used.append(id(self))
+        return real_row(self, *args, **kwargs)
+
+    monkeypatch.setattr(TrainingData, "row", spy)
+    assert train(run, data)["best_step"] == 2
+    assert used and id(data) not in used  # no row was read from the clean corpus
+    with pytest.raises(ValueError, match="asr_style.py"):
+        trainer_cuespan.asr_data(CueSpanTrainConfig(**{**run.to_dict(), "asr_transcripts": ""}), ["x"])
+    one = tmp_path / "one"
+    one.mkdir()
+    first = sorted(copy.glob("*.json"))[0]
+    (one / first.name).write_text(first.read_text())
+    with pytest.raises(ValueError, match="lacks"):
+        trainer_cuespan.asr_data(CueSpanTrainConfig(**{**run.to_dict(), "asr_transcripts": str(one)}),
+                                 sorted(data.units))

@@ -60,6 +60,10 @@ class CueSpanTrainConfig(JsonConfig):
     coarsen_prob: float = 0.0  # granularity augmentation: share of training questions whose videos' units are
     # merged into random runs of 1..coarsen_max (see coarsen), so answer lengths cannot be learned in units
     coarsen_max: int = 3
+    asr_transcripts: str = ""  # auto-caption-style copies of `transcripts` (same ids and times, made by
+    # scripts/asr_style.py): lower case, no punctuation, short rolling cues, as most YouTube medical videos have
+    asr_prob: float = 0.0  # caption-style augmentation: share of training questions whose rows (answer video and
+    # Loss2 negatives) are read from the asr_transcripts copy instead
     skip_first_units: int = 1  # serve with no span starting on a video's first sentence (see CueSpanInference)
     length_prior: str = "data/medvidqa/priors.json"  # answer length vs video length of the served domain
     # (scripts/convert_medvidqa.py: a fit over the 2,710 MedVidQA train annotations); "" = no length tilt,
@@ -191,6 +195,22 @@ def oracle_eval(model: Any, data: TrainingData, questions: list[Question], qvec:
             "median_len_s": float(np.median(lengths))}
 
 
+def asr_data(cfg: CueSpanTrainConfig, train_videos: list[str]) -> TrainingData | None:
+    """The caption-style copy of the training corpus when the recipe augments with it (``asr_prob > 0``), else
+    None. Raises ValueError when the copy lacks a training video (it must be made from the same folder)."""
+    if not cfg.asr_prob:
+        return None
+    if not cfg.asr_transcripts:
+        raise ValueError("asr_prob > 0 needs asr_transcripts: make the copy with "
+                         f"`python scripts/asr_style.py {cfg.transcripts} DIR` and set asr_transcripts to DIR")
+    asr = TrainingData(cfg.asr_transcripts)
+    missing = sorted(set(train_videos) - set(asr.units))
+    if missing:
+        raise ValueError(f"asr_transcripts {cfg.asr_transcripts} lacks {len(missing)} training videos (e.g. "
+                         f"{missing[0]!r}); make it from {cfg.transcripts} with scripts/asr_style.py")
+    return asr
+
+
 def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str, Any]:
     """Train, keep the best dev step in ``<output>/best``; returns a summary (also ``training.json``)."""
     import torch
@@ -209,6 +229,7 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
     if not train_q or not dev_q:
         raise ValueError(f"no train ({len(train_q)}) or dev ({len(dev_q)}) questions match {cfg.transcripts}")
     train_vec, dev_vec = data.question_vectors(train_q), data.question_vectors(dev_q)
+    asr = asr_data(cfg, [q.video_id for q in train_q])
     train_vids = sorted({q.video_id for q in train_q})
     bm25 = TranscriptBM25({v: data.corpus.cues(v) for v in train_vids})
     hard = {i: [v for v, _ in hits if v != q.video_id][:5]
@@ -237,13 +258,14 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
         for g, i in enumerate(batch):
             q = train_q[i]
             coarsen = (rng, cfg.coarsen_max) if cfg.coarsen_prob and rng.random() < cfg.coarsen_prob else None
-            rows.append(data.row(q.question, train_vec[i], q.video_id, mcfg.visual_dim, g, target=q,
+            src = asr if asr is not None and rng.random() < cfg.asr_prob else data  # this question's caption style
+            rows.append(src.row(q.question, train_vec[i], q.video_id, mcfg.visual_dim, g, target=q,
                                  max_span=mcfg.max_span_cues, coarsen=coarsen))
             if mcfg.contrastive_weight:
                 negs = rng.sample(hard[i], min(cfg.hard_negatives, len(hard[i])))
                 others = [v for v in train_vids if v != q.video_id and v not in negs]
                 negs += rng.sample(others, min(cfg.random_negatives, len(others)))
-                rows += [data.row(q.question, train_vec[i], v, mcfg.visual_dim, g, coarsen=coarsen) for v in negs]
+                rows += [src.row(q.question, train_vec[i], v, mcfg.visual_dim, g, coarsen=coarsen) for v in negs]
         kwargs, _ = build_batch(rows, crop=cfg.crop, rng=rng)
         o = model(**kwargs, return_full=False)
         opt.zero_grad()
