@@ -242,3 +242,21 @@ def test_caption_style_augmentation_reads_rows_from_the_auto_caption_copy(traine
     with pytest.raises(ValueError, match="lacks"):
         trainer_cuespan.asr_data(CueSpanTrainConfig(**{**run.to_dict(), "asr_transcripts": str(one)}),
                                  sorted(data.units))
+
+
+def test_vcval_train_cuespan_reports_progress_without_verbose(trained, tmp_path, monkeypatch, caplog):
+    """Training takes minutes: the command shows the trainer's progress lines by default (it was silent)."""
+    import logging
+    from pathlib import Path
+
+    from vcval.cli import main
+
+    cfg, _, _, _ = trained
+    monkeypatch.setenv("VCVAL_HOME", str(Path(cfg.output).parent / "home"))
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps({**cfg.to_dict(), "output": str(tmp_path / "run"), "steps": 2, "eval_every": 2}))
+    trainer_log = logging.getLogger("vcval.training")
+    monkeypatch.setattr(trainer_log, "level", trainer_log.level)  # restored after the test
+    assert main(["train", "cuespan", "--config", str(path)]) == 0
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("vcval.training")]
+    assert any(m.startswith("best dev mIoU") for m in said) and any("checkpoint ready" in m for m in said)

@@ -418,6 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if args.command == "train" and not args.verbose:  # minutes of work: show the trainers' progress lines
+        logging.getLogger("vcval.training").setLevel(logging.INFO)
     try:
         return int(args.func(args) or 0)
     except VCVALError as err:
