@@ -14,6 +14,7 @@ model): video R@1 and Rank@1 mIoU. Variants:
 - independent_heads: start and end scored independently (s_i + e_j) instead of the span matrix <Y_i, X_j>
 - no_loss2: Loss1 only (no contrast against the same question's spans in other videos)
 - no_span_sum: no learned relevance mass summed inside the span
+- lexical_video_idf: question words in the lexical features also weighted by their rarity inside the video
 - no_length_bias: no learned span-length bias (no_length_bias_seed2: the same with seed 2)
 - no_lexical: the IDF lexical-overlap features zeroed (dense features only)
 - hard_targets: Loss1 against the single best cell instead of the IoU-weighted targets (``soft_label_iou`` 0)
@@ -58,6 +59,7 @@ VARIANTS: dict[str, dict] = {
     "no_length_bias": {"use_length_bias": False},
     "no_length_bias_seed2": {"seed": 2, "use_length_bias": False},  # is no_length_bias's gain above the noise?
     "no_lexical": {"use_lexical": False},
+    "lexical_video_idf": {"lexical_video_idf": True},
     "hard_targets": {"soft_label_iou": 0.0},
 }
 

@@ -333,3 +333,37 @@ def test_video_mass_weight_ranks_videos_by_their_span_mass():
         assert all(sp.video_mass >= 0 for sp in spans)
     assert order[0.0][0] == 0  # the single 3.0 peak
     assert order[1.0][0] == 1  # six spans at 2.5: log(6) + 2.5 > 3.0
+
+
+def test_within_video_idf_discounts_the_videos_topic_word():
+    """lexical_video_idf: a question word on every unit of the video ("sling" in a sling video) says which video,
+    not where in it; a word on one unit keeps its weight."""
+    from vcval.corpus.encodings import video_word_factors
+
+    words = [frozenset({"sling", "bandage"}), frozenset({"sling"}), frozenset({"sling", "knot"})]
+    f = video_word_factors({"sling", "knot", "pin"}, words)
+    assert f["sling"] == pytest.approx(0.0) and f["pin"] == pytest.approx(1.0) and 0 < f["knot"] < 1
+    weights = {"sling": 2.0, "knot": 1.0}
+    plain = lexical_overlap(weights, words)
+    within = lexical_overlap(weights, words, within_video=True)
+    assert plain[1] > 0.5 and within[1] == pytest.approx(0.0)  # "sling" alone no longer counts
+    assert within[2] == pytest.approx(1.0) and within[0] == pytest.approx(0.0)
+    assert video_word_factors({"x"}, []) == {"x": 1.0}
+
+
+def test_serving_reads_lexical_video_idf_from_the_model_config(monkeypatch):
+    import vcval.localization.cuespan as served
+
+    seen: list[bool] = []
+    real = served.lexical_overlap
+
+    def spy(weights, unit_words, *, within_video=False):
+        seen.append(within_video)
+        return real(weights, unit_words, within_video=within_video)
+
+    monkeypatch.setattr(served, "lexical_overlap", spy)
+    for flag in (False, True):
+        model = tiny_model()
+        model.config.lexical_video_idf = flag
+        CueSpanLocalizer(model, ToyEncoder()).localize("sling", [candidate("sling", SLING)], top_n=1)
+    assert seen == [False, True]

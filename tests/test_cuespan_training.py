@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 from test_ccgs_training import write_corpus
 
@@ -260,3 +261,19 @@ def test_vcval_train_cuespan_reports_progress_without_verbose(trained, tmp_path,
     assert main(["train", "cuespan", "--config", str(path)]) == 0
     said = [r.getMessage() for r in caplog.records if r.name.startswith("vcval.training")]
     assert any(m.startswith("best dev mIoU") for m in said) and any("checkpoint ready" in m for m in said)
+
+
+def test_a_lexical_video_idf_recipe_trains_on_the_features_it_is_served_with(trained, tmp_path, monkeypatch):
+    """model.lexical_video_idf: training rows read the within-video weighting, the checkpoint config carries it."""
+    from vcval.models.cuespan import load_cuespan
+
+    cfg, data, _, _ = trained
+    monkeypatch.setattr(data, "lexical_video_idf", False)  # train() sets it: restored after this test
+    vid = max(data.units, key=lambda v: len(data.units[v]))
+    question = " ".join(sorted(data.units[vid].words[0]))
+    plain = data.lexical(question, vid)
+    run = CueSpanTrainConfig(**{**cfg.to_dict(), "output": str(tmp_path / "lexvid"), "steps": 2, "eval_every": 2,
+                                "model": {**cfg.model, "lexical_video_idf": True}})
+    train(run, data)
+    assert data.lexical_video_idf and load_cuespan(tmp_path / "lexvid" / "best").config.lexical_video_idf
+    assert not np.allclose(data.lexical(question, vid), plain)

@@ -74,8 +74,23 @@ def idf_coverage(weights: dict[str, float], words: set[str] | frozenset[str]) ->
     return sum(v for w, v in weights.items() if w in words) / total if total > 0 else 0.0
 
 
-def lexical_overlap(weights: dict[str, float], unit_words: Sequence[frozenset[str]]) -> np.ndarray:
-    """(U,) :func:`idf_coverage` of the question (its :func:`question_weights`) by each unit."""
+def video_word_factors(words: Iterable[str], unit_words: Sequence[frozenset[str]]) -> dict[str, float]:
+    """For each of ``words``, how rare it is inside one video: log((U + 1) / (df + 1)) / log(U + 1) over its U
+    units (1 for a word on no unit, near 0 for a word on every unit)."""
+    n = len(unit_words)
+    if n == 0:
+        return {w: 1.0 for w in words}
+    norm = math.log(n + 1)
+    return {w: math.log((n + 1) / (sum(w in uw for uw in unit_words) + 1)) / norm for w in words}
+
+
+def lexical_overlap(weights: dict[str, float], unit_words: Sequence[frozenset[str]], *,
+                    within_video: bool = False) -> np.ndarray:
+    """(U,) :func:`idf_coverage` of the question (its :func:`question_weights`) by each unit; ``within_video``
+    multiplies each word's weight by its :func:`video_word_factors` in this video first."""
+    if within_video:
+        factors = video_word_factors(weights, unit_words)
+        weights = {w: v * factors[w] for w, v in weights.items()}
     return np.array([idf_coverage(weights, uw) for uw in unit_words], dtype=np.float32)
 
 

@@ -206,8 +206,9 @@ class CueSpanLocalizer:
         q_words = content_words(question)
         idf = self.idf() if self.idf is not None else word_idf(w for i in keep for w in units[i].words)
         weights = question_weights(q_words, idf)  # once per question: idf can hold a large corpus's vocabulary
-        rows = [Row(q_vec, units[i], lexical_overlap(weights, units[i].words), visual=self.visual_of(candidates[i], units[i]))
-                for i in keep]
+        within = bool(getattr(self.model.config, "lexical_video_idf", False))
+        rows = [Row(q_vec, units[i], lexical_overlap(weights, units[i].words, within_video=within),
+                    visual=self.visual_of(candidates[i], units[i])) for i in keep]
         arrays, _ = build_arrays(rows)
         arrays.pop("labels"), arrays.pop("groups")
         band, valid = self.band_scores(arrays)  # (B, N, W) each: span [i, i + o]

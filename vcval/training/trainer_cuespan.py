@@ -85,6 +85,7 @@ class TrainingData:
         self.units = {vid: self.corpus.unit_encodings(vid) for vid in self.corpus.video_ids()}
         self._visual: dict[str, Any] = {}
         self.idf = self.corpus.word_idf()
+        self.lexical_video_idf = False  # set by train() from the model config (CueSpanConfig.lexical_video_idf)
         logger.info("unit encodings of %d videos ready in %.1f s", len(self.units), time.time() - t0)
 
     def question_vectors(self, questions: list[Question]) -> np.ndarray:
@@ -124,7 +125,8 @@ class TrainingData:
         from vcval.corpus.encodings import content_words, lexical_overlap, question_weights
 
         words = (units if units is not None else self.units[vid]).words
-        return lexical_overlap(question_weights(content_words(question), self.idf), words)
+        return lexical_overlap(question_weights(content_words(question), self.idf), words,
+                               within_video=self.lexical_video_idf)
 
     def row(self, question: str, q_vec: np.ndarray, vid: str, visual_dim: int, group: int, *, target: Question | None = None,
             max_span: int = 0, coarsen: tuple[random.Random, int] | None = None) -> Any:
@@ -235,6 +237,9 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
     hard = {i: [v for v, _ in hits if v != q.video_id][:5]
             for i, (q, hits) in enumerate(zip(train_q, bm25.search([q.question for q in train_q], 8)))}
     mcfg = CueSpanConfig.from_dict({**CueSpanConfig().to_dict(), **cfg.model})
+    for d in (data, asr):
+        if d is not None:
+            d.lexical_video_idf = mcfg.lexical_video_idf
     model = CueSpanModel(mcfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * max(

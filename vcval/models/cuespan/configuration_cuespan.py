@@ -30,6 +30,9 @@ class CueSpanConfig(JsonConfig):
     alone when none reaches t), as 2D-TAN's IoU-scaled targets: near-miss ends are not pushed down
     as hard as wrong spans, so the span distribution's mass follows IoU, the metric users see.
     use_lexical: read the IDF lexical-overlap features (False zeroes them: an ablation).
+    lexical_video_idf: weigh each question word in those features also by its rarity inside the video
+    (:func:`vcval.corpus.encodings.video_word_factors`): a word on every sentence of the video (its topic)
+    says which video, not where in it (an experiment; off in the shipped model).
     visual_dim: size of the visual frame features fused by time (EfficientNet-Lite0: 1280); 0 = a
     text-only model (no visual branch). Units without frames get no visual term, so a visual model
     also serves transcript-only videos; visual_dropout drops a row's frames in training so it learns to.
@@ -61,5 +64,6 @@ class CueSpanConfig(JsonConfig):
     contrastive_weight: float = 1.0
     soft_label_iou: float = 0.0
     use_lexical: bool = True
+    lexical_video_idf: bool = False
     visual_dim: int = 0
     visual_dropout: float = 0.3
