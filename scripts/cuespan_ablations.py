@@ -60,6 +60,7 @@ VARIANTS: dict[str, dict] = {
     "no_length_bias_seed2": {"seed": 2, "use_length_bias": False},  # is no_length_bias's gain above the noise?
     "no_lexical": {"use_lexical": False},
     "lexical_video_idf": {"lexical_video_idf": True},
+    "lexical_video_idf_seed2": {"seed": 2, "lexical_video_idf": True},
     "hard_targets": {"soft_label_iou": 0.0},
 }
 
