@@ -268,12 +268,20 @@ def test_a_lexical_video_idf_recipe_trains_on_the_features_it_is_served_with(tra
     from vcval.models.cuespan import load_cuespan
 
     cfg, data, _, _ = trained
-    monkeypatch.setattr(data, "lexical_video_idf", False)  # train() sets it: restored after this test
     vid = max(data.units, key=lambda v: len(data.units[v]))
     question = " ".join(sorted(data.units[vid].words[0]))
     plain = data.lexical(question, vid)
+    flags: list[bool] = []
+    real_row = TrainingData.row
+
+    def spy(self, *args, **kwargs):
+        flags.append(kwargs.get("within_video", False))
+        return real_row(self, *args, **kwargs)
+
+    monkeypatch.setattr(TrainingData, "row", spy)
     run = CueSpanTrainConfig(**{**cfg.to_dict(), "output": str(tmp_path / "lexvid"), "steps": 2, "eval_every": 2,
                                 "model": {**cfg.model, "lexical_video_idf": True}})
     train(run, data)
-    assert data.lexical_video_idf and load_cuespan(tmp_path / "lexvid" / "best").config.lexical_video_idf
-    assert not np.allclose(data.lexical(question, vid), plain)
+    assert flags and all(flags) and load_cuespan(tmp_path / "lexvid" / "best").config.lexical_video_idf
+    assert not np.allclose(data.lexical(question, vid, within_video=True), plain)
+    np.testing.assert_allclose(data.lexical(question, vid), plain)  # the shared data is left as it was

@@ -85,7 +85,6 @@ class TrainingData:
         self.units = {vid: self.corpus.unit_encodings(vid) for vid in self.corpus.video_ids()}
         self._visual: dict[str, Any] = {}
         self.idf = self.corpus.word_idf()
-        self.lexical_video_idf = False  # set by train() from the model config (CueSpanConfig.lexical_video_idf)
         logger.info("unit encodings of %d videos ready in %.1f s", len(self.units), time.time() - t0)
 
     def question_vectors(self, questions: list[Question]) -> np.ndarray:
@@ -120,16 +119,17 @@ class TrainingData:
         pooled = self._visual[vid]
         return pooled if pooled is not None and pooled[0].shape[1] == dim else None
 
-    def lexical(self, question: str, vid: str, units: Any = None) -> np.ndarray:
-        """(U,) lexical overlap of the question with the video's units (``units`` default: the stored ones)."""
+    def lexical(self, question: str, vid: str, units: Any = None, *, within_video: bool = False) -> np.ndarray:
+        """(U,) lexical overlap of the question with the video's units (``units`` default: the stored ones);
+        ``within_video``: the model's ``lexical_video_idf`` (see :func:`lexical_overlap`)."""
         from vcval.corpus.encodings import content_words, lexical_overlap, question_weights
 
         words = (units if units is not None else self.units[vid]).words
         return lexical_overlap(question_weights(content_words(question), self.idf), words,
-                               within_video=self.lexical_video_idf)
+                               within_video=within_video)
 
     def row(self, question: str, q_vec: np.ndarray, vid: str, visual_dim: int, group: int, *, target: Question | None = None,
-            max_span: int = 0, coarsen: tuple[random.Random, int] | None = None) -> Any:
+            max_span: int = 0, coarsen: tuple[random.Random, int] | None = None, within_video: bool = False) -> Any:
         """One training :class:`Row` for (question, video): the positive row (target cell from ``target``) or a
         negative one; ``coarsen`` = (rng, max run) merges the video's units into random runs first."""
         from vcval.models.cuespan.inputs import Row
@@ -137,7 +137,7 @@ class TrainingData:
         units = coarsen_units(self.units[vid], *coarsen) if coarsen is not None else self.units[vid]
         cell = target_cell(units, target, max_span) if target is not None else None
         merged = units if coarsen is not None else None  # the stored units keep their cached frame pooling
-        return Row(q_vec, units, self.lexical(question, vid, units), cell, group,
+        return Row(q_vec, units, self.lexical(question, vid, units, within_video=within_video), cell, group,
                    visual=self.visual(vid, visual_dim, merged),
                    answer=(target.start, target.end) if target is not None else None)
 
@@ -179,7 +179,8 @@ def oracle_eval(model: Any, data: TrainingData, questions: list[Question], qvec:
         for s in range(0, len(questions), chunk):
             part = questions[s: s + chunk]
             dim = int(getattr(model.config, "visual_dim", 0) or 0)
-            rows = [Row(qvec[s + r], data.units[q.video_id], data.lexical(q.question, q.video_id),
+            within = bool(getattr(model.config, "lexical_video_idf", False))
+            rows = [Row(qvec[s + r], data.units[q.video_id], data.lexical(q.question, q.video_id, within_video=within),
                         visual=data.visual(q.video_id, dim)) for r, q in enumerate(part)]
             kwargs, _ = build_batch(rows)
             kwargs.pop("labels"), kwargs.pop("groups")
@@ -231,15 +232,12 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
     if not train_q or not dev_q:
         raise ValueError(f"no train ({len(train_q)}) or dev ({len(dev_q)}) questions match {cfg.transcripts}")
     train_vec, dev_vec = data.question_vectors(train_q), data.question_vectors(dev_q)
-    asr = asr_data(cfg, [q.video_id for q in train_q])
     train_vids = sorted({q.video_id for q in train_q})
+    asr = asr_data(cfg, train_vids)
     bm25 = TranscriptBM25({v: data.corpus.cues(v) for v in train_vids})
     hard = {i: [v for v, _ in hits if v != q.video_id][:5]
             for i, (q, hits) in enumerate(zip(train_q, bm25.search([q.question for q in train_q], 8)))}
     mcfg = CueSpanConfig.from_dict({**CueSpanConfig().to_dict(), **cfg.model})
-    for d in (data, asr):
-        if d is not None:
-            d.lexical_video_idf = mcfg.lexical_video_idf
     model = CueSpanModel(mcfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * max(
@@ -265,12 +263,13 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
             coarsen = (rng, cfg.coarsen_max) if cfg.coarsen_prob and rng.random() < cfg.coarsen_prob else None
             src = asr if asr is not None and rng.random() < cfg.asr_prob else data  # this question's caption style
             rows.append(src.row(q.question, train_vec[i], q.video_id, mcfg.visual_dim, g, target=q,
-                                 max_span=mcfg.max_span_cues, coarsen=coarsen))
+                                 max_span=mcfg.max_span_cues, coarsen=coarsen, within_video=mcfg.lexical_video_idf))
             if mcfg.contrastive_weight:
                 negs = rng.sample(hard[i], min(cfg.hard_negatives, len(hard[i])))
                 others = [v for v in train_vids if v != q.video_id and v not in negs]
                 negs += rng.sample(others, min(cfg.random_negatives, len(others)))
-                rows += [src.row(q.question, train_vec[i], v, mcfg.visual_dim, g, coarsen=coarsen) for v in negs]
+                rows += [src.row(q.question, train_vec[i], v, mcfg.visual_dim, g, coarsen=coarsen,
+                                 within_video=mcfg.lexical_video_idf) for v in negs]
         kwargs, _ = build_batch(rows, crop=cfg.crop, rng=rng)
         o = model(**kwargs, return_full=False)
         opt.zero_grad()
