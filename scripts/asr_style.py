@@ -63,13 +63,22 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s %(message)s")
-    args.dst.mkdir(parents=True, exist_ok=True)
-    files = sorted(args.src.glob("*.json"))
-    for f in files:
+    files = sorted(args.src.glob("*.json")) if args.src.is_dir() else []
+    if not files:
+        raise SystemExit(f"asr_style: no <video_id>.json transcripts in {args.src}; give the folder of a converted "
+                         "dataset, e.g. data/tutorialvqa/transcripts (scripts/convert_tutorialvqa.py)")
+    out = []
+    for f in files:  # read and convert everything before writing anything
         digest = hashlib.sha256(f"{args.seed}:{f.stem}".encode()).hexdigest()
         rng = random.Random(int(digest[:16], 16))
-        cues = json.loads(f.read_text(encoding="utf-8"))
-        (args.dst / f.name).write_text(json.dumps(auto_caption_cues(cues, rng)), encoding="utf-8")
+        try:
+            out.append((f.name, auto_caption_cues(json.loads(f.read_text(encoding="utf-8")), rng)))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SystemExit(f"asr_style: {f} is not a transcript (a JSON list of {{start, duration, text}}): "
+                             f"{type(exc).__name__}: {exc}") from exc
+    args.dst.mkdir(parents=True, exist_ok=True)
+    for name, cues in out:
+        (args.dst / name).write_text(json.dumps(cues), encoding="utf-8")
     logger.info("wrote %d auto-caption-style transcripts to %s", len(files), args.dst)
 
 

@@ -47,3 +47,22 @@ def test_the_script_is_deterministic_per_seed(tmp_path):
                        check=True, capture_output=True)
         runs.append((tmp_path / name / "v1.json").read_text())
     assert runs[0] == runs[1] and json.loads(runs[2])  # same seed, same output
+
+
+def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    def run(src):
+        return subprocess.run([sys.executable, SPEC.origin, str(src), str(tmp_path / "out")], capture_output=True,
+                              text=True)
+
+    missing = run(tmp_path / "nope")
+    assert missing.returncode != 0 and "no <video_id>.json transcripts" in missing.stderr
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.json").write_text('[{"start": 0, "duration": 1, "text": "fine"}]')
+    (bad / "b.json").write_text('{"not": "a list"}')
+    broken = run(bad)
+    assert broken.returncode != 0 and "b.json is not a transcript" in broken.stderr
+    assert "Traceback" not in broken.stderr and not (tmp_path / "out").exists()
