@@ -12,7 +12,8 @@ duration fitted to the MedVidQA train annotations); ``no_retrieval_weight`` (spa
 alone); ``spans_from_intro`` (spans may start in the video's first units); ``argmax`` / ``expected_iou``
 (``expected_iou_t<T>``: at temperature T) decoding (``CueSpanInference.decode``); ``hybrid_video_retriever``
 (the first stage is ``hybrid-video``: whole-transcript BM25's video rank as a third reciprocal-rank list);
-``n_videos_<N>`` (the localizer sees the top N retrieved videos instead of 10). Metrics: video R@1, Rank@1 mIoU, Rank@1 IoU>=0.5 (all in %), median length of the rank-1 span in
+``n_videos_<N>`` (the localizer sees the top N retrieved videos instead of 10); ``fact_units_<n>`` (questions
+whose form asks for one fact get spans of at most n sentence units, ``CueSpanInference.fact_max_units``). Metrics: video R@1, Rank@1 mIoU, Rank@1 IoU>=0.5 (all in %), median length of the rank-1 span in
 seconds beside the gold median. Writes benchmarks/cuespan_serving_ablations.md.
 """
 from __future__ import annotations
@@ -79,6 +80,8 @@ def make_pipeline(evaluator: Evaluator, variant: str) -> Any:
         inf.video_mass_weight = float(mass.rsplit("_", 1)[1])
         if rw:
             inf.retrieval_weight = float(rw)
+    elif variant.startswith("fact_units_"):  # fact_units_<n>: fact questions get spans of at most n units
+        inf.fact_max_units = int(variant.rsplit("_", 1)[1])
     elif variant != "shipped" and not variant.startswith("n_videos_"):
         raise SystemExit(f"unknown variant {variant}")
     config = PipelineConfig()

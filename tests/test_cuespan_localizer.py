@@ -367,3 +367,49 @@ def test_serving_reads_lexical_video_idf_from_the_model_config(monkeypatch):
         model.config.lexical_video_idf = flag
         CueSpanLocalizer(model, ToyEncoder()).localize("sling", [candidate("sling", SLING)], top_n=1)
     assert seen == [False, True]
+
+
+@pytest.mark.parametrize("question, form", [
+    ("How do I put on a sling for a broken arm?", "procedure"),
+    ("How should I cover a burn after cooling it?", "procedure"),
+    ("Can I align images in different layers?", "procedure"),  # ability: asks how
+    ("Is there a way to preview a filter?", "procedure"),
+    ("When I'm done with an image, how do I save it?", "procedure"),
+    ("Where should the knot of an arm sling go?", "fact"),
+    ("How long should I pinch my nose?", "fact"),
+    ("How fast and how deep should CPR compressions be?", "fact"),
+    ("Should I tilt my head back when my nose is bleeding?", "fact"),
+    ("2.  where do i change the text size?", "fact"),  # numbered like some TutorialVQA questions
+    ("Q) which layer is the filter applied to?", "fact"),
+    ("What should I do first when someone collapses?", "open"),
+    ("Sometimes where", "open"),  # "so" is only stripped as a whole word
+    ("???", "open"),
+])
+def test_question_form_tells_procedure_from_fact_questions(question, form):
+    from vcval.localization.question_form import question_form
+
+    assert question_form(question) == form
+
+
+def test_fact_questions_get_spans_of_at_most_fact_max_units():
+    enc = ToyEncoder()
+    capped = CueSpanLocalizer(tiny_model(), enc, inference=CueSpanInference(fact_max_units=1))
+    plain = CueSpanLocalizer(tiny_model(), enc)
+    assert capped.length_allowed("Where do I tie the sling?", 4).tolist() == [[[True, False, False, False]]]
+    assert capped.length_allowed("How do I put on a sling?", 4).all()
+    assert plain.length_allowed("Where do I tie the sling?", 4).all()  # 0: off
+    units = encode_units(SLING, enc).units
+    one_unit = {(u.start, u.end) for u in units}
+    cands = [candidate("sling", SLING), candidate("burn", BURN)]
+    fact = capped.localize("Where do I tie the sling?", cands, top_n=6)
+    assert fact and all((a.start, a.end) in one_unit for a in fact if a.video_id == "sling")
+    unc = plain.localize("Where do I tie the sling?", cands, top_n=6)
+    assert any((a.start, a.end) not in one_unit for a in unc)
+    best = {}  # the cap changes what is played inside a video, not how videos rank
+    for a in unc:
+        best.setdefault(a.video_id, a.score)
+    assert [a.video_id for a in fact][:1] == [a.video_id for a in unc][:1]
+    assert {a.video_id: a.score for a in reversed(fact)} == pytest.approx(best)
+    procedure = "How do I put on a sling?"  # procedure questions keep the model's spans
+    assert [(a.video_id, a.start, a.end) for a in capped.localize(procedure, cands, top_n=6)] == \
+        [(a.video_id, a.start, a.end) for a in plain.localize(procedure, cands, top_n=6)]

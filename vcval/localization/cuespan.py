@@ -38,6 +38,7 @@ from vcval.corpus.encodings import (
 from vcval.errors import NotFoundError, VCVALError
 from vcval.localization.base import Candidate
 from vcval.localization.confidence import Calibrator, served_video_confidence
+from vcval.localization.question_form import question_form
 from vcval.types import Answer
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,9 @@ class CueSpanInference(JsonConfig):
     (softmax of the scores / ``decode_temperature`` over the video's ``decode_support`` best spans),
     the minimum-Bayes-risk choice for an IoU metric: where the model hesitates between ends, it plays
     the stretch most of its probability mass agrees on instead of one peak.
+    fact_max_units: when > 0, a question whose form asks for one fact (:func:`question_form` ``"fact"``:
+    "where ...", "how long ...", "should I ...") is played spans of at most this many units (sentences) in
+    every video; videos rank as without the cap, and procedure and open questions keep the model's lengths. 0: off (checkpoints before 2026-12-05).
     """
 
     retriever: str = "hybrid"
@@ -100,6 +104,7 @@ class CueSpanInference(JsonConfig):
     decode: str = "argmax"
     decode_temperature: float = 1.0
     decode_support: int = 1024
+    fact_max_units: int = 0
 
     @classmethod
     def of_checkpoint(cls, folder: str | Path) -> CueSpanInference:
@@ -219,13 +224,21 @@ class CueSpanLocalizer:
         lse_video = np.array([_logsumexp(s[v]) for s, v in zip(scores, valid)])  # (B,)
         lse_all = _logsumexp(lse_video)
         best_video = np.array([s[v].max() for s, v in zip(scores, valid)])  # (B,)
+        # A fact question's spans are picked among the short ones (``fact_max_units``); each video's shortened
+        # spans are shifted so that its best one keeps the video's full best score: the cap changes what is
+        # played inside a video, never which video ranks first (the span mass and features stay the model's).
+        short = valid & self.length_allowed(question, valid.shape[2])
+        has_short = short.reshape(len(short), -1).any(1)  # (B,)
+        span_scores = np.where(has_short[:, None, None], np.where(short, band, -np.inf), scores)  # (B, N, W)
+        shift = best_video - np.array([s.max() for s in span_scores])  # (B,) 0 without a cap
         spans = []
         for r, i in enumerate(keep):
             u = units[i]
             others = np.delete(best_video, r)
             ctx_cos = u.context @ q_vec  # (U,)
             lex_video = idf_coverage(weights, set().union(*u.words))
-            for a, b, s in self.pick_spans(scores[r], unit_start[r], unit_end[r]):
+            for a, b, s in self.pick_spans(span_scores[r], unit_start[r], unit_end[r]):
+                s = s + shift[r]
                 feats = {
                     "span_logprob": float(s - lse_all),
                     "video_prob": float(math.exp(lse_video[r] - lse_all)),
@@ -301,6 +314,15 @@ class CueSpanLocalizer:
             long_enough = mask.sum(1) > skip  # (B,)
             allowed[:, :skip] = ~long_enough[:, None]
         return allowed[:, :, None]
+
+    def length_allowed(self, question: str, w: int) -> np.ndarray:
+        """(1, 1, W) bool over the band's span offsets (span [i, i + o] has o + 1 units): all True, or for a
+        fact question (see ``fact_max_units``) only the offsets below ``fact_max_units``."""
+        allowed = np.ones((1, 1, w), bool)
+        cap = int(self.inference.fact_max_units)
+        if cap > 0 and question_form(question) == "fact":
+            allowed[..., cap:] = False
+        return allowed
 
     def target_length(self, duration: np.ndarray) -> np.ndarray | None:
         """(B,) target median answer seconds for videos of ``duration`` (B,) s, None without a target."""
