@@ -413,3 +413,29 @@ def test_fact_questions_get_spans_of_at_most_fact_max_units():
     procedure = "How do I put on a sling?"  # procedure questions keep the model's spans
     assert [(a.video_id, a.start, a.end) for a in capped.localize(procedure, cands, top_n=6)] == \
         [(a.video_id, a.start, a.end) for a in plain.localize(procedure, cands, top_n=6)]
+
+
+def test_the_shipped_default_plays_a_fact_question_at_most_two_sentences(tmp_path):
+    """The shipped checkpoint (its inference.json sets fact_max_units) over the demo subtitles: a fact question's
+    answers span at most 2 sentence units and its video is found; a procedure question keeps a longer answer."""
+    from pathlib import Path
+
+    from vcval.corpus import Corpus
+    from vcval.pipeline import build_pipeline
+
+    demo = Path(__file__).resolve().parents[1] / "assets" / "demo"
+    corpus = Corpus.open(tmp_path / "corpus")
+    for name in ("pendulum-shoulder", "recovery-position", "minor-burn"):
+        corpus.add_transcript(demo / f"{name}.srt", video_id=name, title=name.replace("-", " "))
+    qa = build_pipeline(corpus, "default", device="cpu")
+    assert qa.localizer.inference.fact_max_units == 2
+
+    def n_units(answer) -> int:
+        units = corpus.unit_encodings(answer.video_id).units
+        return sum(answer.start <= u.start and u.end <= answer.end for u in units)
+
+    fact = qa.ask("How often should I do pendulum exercises?", k=3)
+    assert fact[0].video_id == "pendulum-shoulder"
+    assert all(1 <= n_units(a) <= 2 for a in fact)
+    procedure = qa.ask("How do I roll an unconscious person onto their side?", k=1)[0]
+    assert procedure.video_id == "recovery-position" and n_units(procedure) > 2
