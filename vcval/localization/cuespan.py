@@ -227,10 +227,13 @@ class CueSpanLocalizer:
         # A fact question's spans are picked among the short ones (``fact_max_units``); each video's shortened
         # spans are shifted so that its best one keeps the video's full best score: the cap changes what is
         # played inside a video, never which video ranks first (the span mass and features stay the model's).
-        short = valid & self.length_allowed(question, valid.shape[2])
-        has_short = short.reshape(len(short), -1).any(1)  # (B,)
-        span_scores = np.where(has_short[:, None, None], np.where(short, band, -np.inf), scores)  # (B, N, W)
-        shift = best_video - np.array([s.max() for s in span_scores])  # (B,) 0 without a cap
+        allowed = self.length_allowed(question, valid.shape[2])  # (1, 1, W)
+        span_scores, shift = scores, np.zeros(len(scores))  # (B, N, W), (B,): no cap for this question
+        if not allowed.all():
+            short = valid & allowed
+            has_short = short.reshape(len(short), -1).any(1)  # (B,)
+            span_scores = np.where(has_short[:, None, None], np.where(short, band, -np.inf), scores)
+            shift = best_video - np.array([s.max() for s in span_scores])
         spans = []
         for r, i in enumerate(keep):
             u = units[i]

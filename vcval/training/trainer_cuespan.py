@@ -178,10 +178,10 @@ def oracle_eval(model: Any, data: TrainingData, questions: list[Question], qvec:
     model.eval()
     ious, lengths = [], []
     with torch.inference_mode():
+        dim = int(getattr(model.config, "visual_dim", 0) or 0)
+        within = bool(getattr(model.config, "lexical_video_idf", False))
         for s in range(0, len(questions), chunk):
             part = questions[s: s + chunk]
-            dim = int(getattr(model.config, "visual_dim", 0) or 0)
-            within = bool(getattr(model.config, "lexical_video_idf", False))
             rows = [Row(qvec[s + r], data.units[q.video_id], data.lexical(q.question, q.video_id, within_video=within),
                         visual=data.visual(q.video_id, dim)) for r, q in enumerate(part)]
             kwargs, _ = build_batch(rows)
