@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from vcval.models.cuespan import CueSpanConfig, CueSpanLoss, CueSpanModel
@@ -176,3 +177,27 @@ def test_batch_label_iou_is_each_unit_span_iou_with_the_answer_and_reaches_the_l
     out_soft, out_hard = soft(**kwargs), hard(**kwargs)
     assert torch.isfinite(out_soft.loss1) and not torch.isclose(out_soft.loss1, out_hard.loss1)
     assert torch.equal(out_soft.band, out_hard.band)  # the targets change, not the scores
+
+
+def test_unit_inputs_choose_what_of_the_unit_embedding_the_model_reads():
+    q, c, mask = _inputs()
+    lexical = torch.zeros(3, 12)
+    small = dict(max_span_cues=5, hidden=32, ff_dim=64, head_size=16)
+    full = CueSpanModel(CueSpanConfig(**small)).eval()
+    inter = CueSpanModel(CueSpanConfig(unit_inputs="interaction", **small)).eval()
+    scalar = CueSpanModel(CueSpanConfig(unit_inputs="scalar", **small)).eval()
+    assert hasattr(full, "cue_proj") and not hasattr(inter, "cue_proj") and hasattr(inter, "qc_proj")
+    assert not hasattr(scalar, "qc_proj") and not hasattr(scalar, "q_proj")
+    for m in (full, inter, scalar):
+        assert m(q, c, mask, lexical=lexical).scores.shape == (3, 12, 12)
+    # a scalar-only model sees units only through the scalar features: rotating every embedding (question and
+    # units alike) keeps every cosine, so its scores do not move; the full model's do
+    rot, _ = torch.linalg.qr(torch.randn(384, 384, generator=torch.Generator().manual_seed(1)))
+    q2, c2 = q @ rot, c @ rot
+    with torch.no_grad():
+        a, b = scalar(q, c, mask, lexical=lexical).scores, scalar(q2, c2, mask, lexical=lexical).scores
+        assert torch.allclose(a[a > NEG_INF / 2], b[b > NEG_INF / 2], atol=1e-4)
+        a, b = full(q, c, mask, lexical=lexical).scores, full(q2, c2, mask, lexical=lexical).scores
+        assert not torch.allclose(a[a > NEG_INF / 2], b[b > NEG_INF / 2], atol=1e-4)
+    with pytest.raises(ValueError, match="unit_inputs"):
+        CueSpanModel(CueSpanConfig(unit_inputs="words"))

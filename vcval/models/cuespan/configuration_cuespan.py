@@ -33,6 +33,11 @@ class CueSpanConfig(JsonConfig):
     lexical_video_idf: weigh each question word in those features also by its rarity inside the video
     (:func:`vcval.corpus.encodings.video_word_factors`): a word on every sentence of the video (its topic)
     says which video, not where in it (an experiment; off in the shipped model).
+    unit_inputs: what of each unit's embedding the interaction reads. "full": a question-independent
+    projection of the unit embedding, its product with the question's projection, and the scalar features;
+    "interaction": without the question-independent projection (which can learn which *content* of the
+    training domain tends to be an answer); "scalar": the scalar features only (cosines, lexical overlap,
+    position, duration), the same for any domain's vocabulary.
     visual_dim: size of the visual frame features fused by time (EfficientNet-Lite0: 1280); 0 = a
     text-only model (no visual branch). Units without frames get no visual term, so a visual model
     also serves transcript-only videos; visual_dropout drops a row's frames in training so it learns to.
@@ -65,5 +70,6 @@ class CueSpanConfig(JsonConfig):
     soft_label_iou: float = 0.0
     use_lexical: bool = True
     lexical_video_idf: bool = False
+    unit_inputs: str = "full"
     visual_dim: int = 0
     visual_dropout: float = 0.3

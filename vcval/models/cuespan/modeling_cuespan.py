@@ -211,9 +211,14 @@ class CueSpanModel(nn.Module):
         super().__init__()
         self.config = cfg = config or CueSpanConfig()
         h = cfg.hidden
-        self.cue_proj = nn.Linear(cfg.emb_dim, h)
-        self.q_proj = nn.Linear(cfg.emb_dim, h)
-        self.qc_proj = nn.Linear(cfg.emb_dim, h)
+        if cfg.unit_inputs not in ("full", "interaction", "scalar"):
+            raise ValueError(f"unknown unit_inputs {cfg.unit_inputs!r}: use 'full', 'interaction' or 'scalar'")
+        if cfg.unit_inputs == "full":
+            self.cue_proj = nn.Linear(cfg.emb_dim, h)
+        if cfg.unit_inputs != "scalar" or cfg.visual_dim:
+            self.q_proj = nn.Linear(cfg.emb_dim, h)
+        if cfg.unit_inputs != "scalar":
+            self.qc_proj = nn.Linear(cfg.emb_dim, h)
         self.scalar_proj = nn.Linear(N_SCALAR + (N_BOUNDARY if cfg.boundary_features else 0), h)
         self.in_norm = nn.LayerNorm(h)
         self.drop = nn.Dropout(cfg.dropout)
@@ -296,8 +301,12 @@ class CueSpanModel(nn.Module):
         scal = self.scalar_features(question, cues, cues_ctx, cue_mask, cue_start, cue_end, lexical, duration)  # (B, N, F)
         if self.config.boundary_features:
             scal = torch.cat([scal, boundary_features(cues, cue_mask, cue_start, cue_end)], -1)  # (B, N, F + 4)
-        q = self.q_proj(question)[:, None]  # (B, 1, H)
-        h = self.cue_proj(cues_ctx) + q * self.qc_proj(cues_ctx) + self.scalar_proj(scal)  # (B, N, H)
+        h = self.scalar_proj(scal)  # (B, N, H)
+        q = self.q_proj(question)[:, None] if hasattr(self, "q_proj") else None  # (B, 1, H)
+        if self.config.unit_inputs != "scalar":
+            h = h + q * self.qc_proj(cues_ctx)  # question x unit interaction
+        if self.config.unit_inputs == "full":
+            h = h + self.cue_proj(cues_ctx)  # question-independent unit content
         if self.config.visual_dim and visual is not None:
             v = self.vis_norm(visual.float())  # (B, N, Dv)
             keep = (visual_mask if visual_mask is not None else cue_mask).float()[..., None]  # (B, N, 1)
