@@ -439,3 +439,38 @@ def test_the_shipped_default_plays_a_fact_question_at_most_two_sentences(tmp_pat
     assert all(1 <= n_units(a) <= 2 for a in fact)
     procedure = qa.ask("How do I roll an unconscious person onto their side?", k=1)[0]
     assert procedure.video_id == "recovery-position" and n_units(procedure) > 2
+
+
+def test_served_video_confidence_is_one_number_per_video():
+    from vcval.localization.confidence import served_video_confidence
+
+    video = np.array([0.72, 0.40, 0.69, 0.85])  # the video calibrator per answer, best answer first
+    span = np.array([0.25, 0.10, 0.06, 0.90])
+    ids = ["cpr", "burn", "cpr", "cpr"]
+    assert served_video_confidence(video, span).tolist() == [0.72, 0.40, 0.69, 0.90]  # per answer, as fitted
+    served = served_video_confidence(video, span, ids)
+    # each video reads the value at its best-ranked answer, raised to its highest span confidence
+    assert served.tolist() == [0.90, 0.40, 0.90, 0.90]
+    assert (served >= span).all()
+    assert served_video_confidence(video[:3], span[:3], ids[:3]).tolist() == [0.72, 0.40, 0.72]
+
+
+def test_the_shipped_default_gives_all_answers_of_one_video_the_same_video_confidence(tmp_path):
+    """Several answers from one video must not read different chances that the video is right."""
+    from pathlib import Path
+
+    from vcval.corpus import Corpus
+    from vcval.pipeline import build_pipeline
+
+    demo = Path(__file__).resolve().parents[1] / "assets" / "demo"
+    corpus = Corpus.open(tmp_path / "corpus")
+    for name in ("hands-only-cpr", "nosebleed"):
+        corpus.add_transcript(demo / f"{name}.srt", video_id=name, title=name.replace("-", " "))
+    qa = build_pipeline(corpus, "default", device="cpu")
+    answers = qa.ask("How many compressions per minute in CPR?", k=5)
+    by_video: dict[str, set[float]] = {}
+    for a in answers:
+        assert a.video_confidence is not None and a.confidence <= a.video_confidence
+        by_video.setdefault(a.video_id, set()).add(a.video_confidence)
+    assert answers[0].video_id == "hands-only-cpr" and sum(a.video_id == "hands-only-cpr" for a in answers) >= 2
+    assert all(len(values) == 1 for values in by_video.values())

@@ -60,10 +60,25 @@ class Calibrator(JsonConfig):
         return cls(list(names), mean.tolist(), scale.tolist(), beta[:-1].tolist(), float(beta[-1]))
 
 
-def served_video_confidence(video: np.ndarray, span: np.ndarray) -> np.ndarray:
+def served_video_confidence(video: np.ndarray, span: np.ndarray, video_ids: Sequence[str] | None = None) -> np.ndarray:
     """(M,) the right-video probability as served: the video calibrator's ``video``, never below the span
-    confidence ``span`` (a right span implies a right video; the two are fitted separately)."""
-    return np.maximum(np.asarray(video, np.float64), np.asarray(span, np.float64))
+    confidence ``span`` (a right span implies a right video; the two are fitted separately).
+
+    With ``video_ids`` (M,) (the answers best first), every answer of one video gets that video's one number:
+    the value at its best-ranked answer (the rank-1 answer's value is unchanged, which is what the dev
+    reliability table measures), raised to the highest span confidence among its answers. Without it a
+    video's lower answers would each read a different "right video" chance for the same video.
+    """
+    served = np.maximum(np.asarray(video, np.float64), np.asarray(span, np.float64))
+    if video_ids is None:
+        return served
+    per_video: dict[str, float] = {}
+    for vid, value in zip(video_ids, served):
+        per_video.setdefault(vid, float(value))
+    span = np.asarray(span, np.float64)
+    for vid, value in zip(video_ids, span):
+        per_video[vid] = max(per_video[vid], float(value))
+    return np.array([per_video[vid] for vid in video_ids], np.float64)
 
 
 def reliability_table(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> list[dict]:

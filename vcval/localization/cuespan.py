@@ -354,7 +354,8 @@ class CueSpanLocalizer:
         conf = self.confidence(spans)
         video_conf = self.confidence(spans, video=True) if conf is not None else None
         if video_conf is not None:
-            video_conf = served_video_confidence(video_conf, conf)
+            video_conf = served_video_confidence(video_conf, conf,
+                                                 [candidates[sp.candidate].record.video_id for sp in spans])
         answers = []
         for m, sp in enumerate(spans):
             cand = candidates[sp.candidate]
