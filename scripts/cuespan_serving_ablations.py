@@ -13,13 +13,16 @@ alone); ``spans_from_intro`` (spans may start in the video's first units); ``arg
 (``expected_iou_t<T>``: at temperature T) decoding (``CueSpanInference.decode``); ``hybrid_video_retriever``
 (the first stage is ``hybrid-video``: whole-transcript BM25's video rank as a third reciprocal-rank list);
 ``n_videos_<N>`` (the localizer sees the top N retrieved videos instead of 10); ``fact_units_<n>`` (questions
-whose form asks for one fact get spans of at most n sentence units, ``CueSpanInference.fact_max_units``). Metrics: video R@1, Rank@1 mIoU, Rank@1 IoU>=0.5 (all in %), median length of the rank-1 span in
+whose form asks for one fact get spans of at most n sentence units, ``CueSpanInference.fact_max_units``);
+``strip_procedure_prefix`` (a procedure question loses its interrogative opening, "how do I" / "how to" / "what is
+the way to", before retrieval and localization, so it reads like the instruction it looks for). Metrics: video R@1, Rank@1 mIoU, Rank@1 IoU>=0.5 (all in %), median length of the rank-1 span in
 seconds beside the gold median. Writes benchmarks/cuespan_serving_ablations.md.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -39,6 +42,24 @@ DATASETS = {  # key: (name, questions, transcripts, used for choices?)
                  "data/medvidqa/transcripts", False),
     "demo": ("demo (8 videos)", "data/demo/questions.json", "data/demo/transcripts", False),
 }
+PROCEDURE_PREFIX = re.compile(r"^\s*(how\s+(do|can|should|would|could)\s+(i|you|we|one)\s+|how\s+to\s+|"
+                              r"what\s+is\s+the\s+(best\s+)?way\s+to\s+|what\s+are\s+the\s+steps\s+to\s+)", re.I)
+
+
+class StrippedQuestions:
+    """A pipeline that asks a procedure question without its interrogative opening (``strip_procedure_prefix``)."""
+
+    def __init__(self, qa: Any) -> None:
+        self.qa = qa
+
+    def ask(self, question: str, k: int = 10) -> Any:
+        from vcval.localization.question_form import question_form
+
+        if question_form(question) == "procedure":
+            question = PROCEDURE_PREFIX.sub("", question).strip() or question
+        return self.qa.ask(question, k=k)
+
+
 VARIANTS = ["shipped", "raw_cue_units", "no_length_tilt", "power_law_length", "no_retrieval_weight", "spans_from_intro"]
 
 
@@ -82,13 +103,14 @@ def make_pipeline(evaluator: Evaluator, variant: str) -> Any:
             inf.retrieval_weight = float(rw)
     elif variant.startswith("fact_units_"):  # fact_units_<n>: fact questions get spans of at most n units
         inf.fact_max_units = int(variant.rsplit("_", 1)[1])
-    elif variant != "shipped" and not variant.startswith("n_videos_"):
+    elif variant not in ("shipped", "strip_procedure_prefix") and not variant.startswith("n_videos_"):
         raise SystemExit(f"unknown variant {variant}")
     config = PipelineConfig()
     if variant.startswith("n_videos_"):  # n_videos_<N>: the localizer sees the top N retrieved videos (default 10)
         config.n_videos = int(variant.rsplit("_", 1)[1])
     retriever = make_retriever(corpus, inf.retriever, encoder=corpus.text_encoder)
-    return VCVAL(corpus, retriever, loc, config)
+    qa = VCVAL(corpus, retriever, loc, config)
+    return StrippedQuestions(qa) if variant == "strip_procedure_prefix" else qa
 
 
 def paired_lines(per_question: dict[str, list[dict]]) -> list[str]:
