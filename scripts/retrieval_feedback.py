@@ -1,0 +1,155 @@
+#!/usr/bin/env python
+"""Pseudo-relevance feedback for video retrieval (issue 11, an experiment): does expanding the question with
+what its own top windows say rank the right video higher?
+
+    .venv/bin/python scripts/retrieval_feedback.py [--out benchmarks/retrieval_feedback.md]
+
+Variants, each fused with the other half of ``hybrid`` by the same RRF (k = 60) and ranked by
+:func:`vcval.retrieval.rank_videos`:
+- ``dense Rocchio m, beta``: the question vector plus ``beta`` times the mean MiniLM vector of the top ``m``
+  hybrid windows, renormalised, searched again (Rocchio feedback on the dense half).
+- ``BM25 RM3 t``: the question plus the ``t`` words of the top 10 hybrid windows with the largest summed IDF
+  (words already in the question skipped), searched again by window BM25 (an RM3-style expansion without term
+  weights, which the BM25 index does not take).
+- both expansions together.
+
+Sets: all 941 TutorialVQA by-video dev questions (where a choice would be made) and MedVidQA with transcripts
+(29 videos, never trained or tuned on; reported, not used to choose). Every difference is paired against
+``hybrid`` on the same questions: mean and 95% bootstrap interval (2,000 resamples).
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import logging
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from vcval.corpus.indexes import tokenize  # noqa: E402
+from vcval.evaluation import Evaluator  # noqa: E402
+from vcval.evaluation.metrics import paired_bootstrap  # noqa: E402
+from vcval.evaluation.questions import load_questions  # noqa: E402
+from vcval.retrieval import fuse_rrf, rank_videos  # noqa: E402
+from vcval.types import Hit  # noqa: E402
+
+logger = logging.getLogger("retrieval_feedback")
+
+SETS = [
+    ("TutorialVQA by-video dev (all 941 questions)", "data/tutorialvqa/dev.json", "data/tutorialvqa/transcripts"),
+    ("MedVidQA (29 videos, never trained or tuned on)", "data/medvidqa/questions_with_transcripts.json",
+     "data/medvidqa/transcripts"),
+]
+DEPTH = 100
+ROCCHIO = [(5, 0.5), (10, 0.5), (10, 1.0)]
+RM3_TERMS = [5, 10]
+
+
+class WindowTable:
+    """Each window's MiniLM vector and text by (video, first cue, last cue), and word IDF over windows."""
+
+    def __init__(self, corpus) -> None:
+        self.rows: dict[str, dict[tuple[int, int], int]] = {}
+        self.vectors: dict[str, np.ndarray] = {}
+        self.texts: dict[str, list[str]] = {}
+        df: collections.Counter[str] = collections.Counter()
+        n = 0
+        for v in corpus.video_ids():
+            wins = corpus.windows(v)
+            self.rows[v] = {(w.first_cue, w.last_cue): i for i, w in enumerate(wins)}
+            self.vectors[v] = corpus.window_vectors(v)  # (W, D)
+            self.texts[v] = [w.text for w in wins]
+            for words in tokenize(self.texts[v]):
+                df.update(set(words))
+                n += 1
+        self.idf = {w: math.log(n / c) for w, c in df.items()}
+
+    def vector(self, h: Hit) -> np.ndarray:
+        return self.vectors[h.video_id][self.rows[h.video_id][(h.first_cue, h.last_cue)]]  # (D,)
+
+    def text(self, h: Hit) -> str:
+        return self.texts[h.video_id][self.rows[h.video_id][(h.first_cue, h.last_cue)]]
+
+
+def video_rank(hits: list[Hit], gold: str) -> int:
+    """1-based rank of ``gold`` among the videos of ``hits`` (0 when absent)."""
+    videos = [v for v, _, _ in rank_videos(hits, DEPTH)]
+    return videos.index(gold) + 1 if gold in videos else 0
+
+
+def expansion_words(question: str, hits: list[Hit], table: WindowTable, t: int) -> list[str]:
+    """The ``t`` words of the windows ``hits`` with the largest summed IDF, question words excluded."""
+    asked = set(tokenize([question])[0])
+    mass: collections.Counter[str] = collections.Counter()
+    for h in hits:
+        for w in tokenize([table.text(h)])[0]:
+            if w not in asked:
+                mass[w] += table.idf.get(w, 0.0)
+    return [w for w, _ in mass.most_common(t)]
+
+
+def measure(questions_path: str, transcripts: str) -> dict[str, list[int]]:
+    """Video rank of every question under every variant."""
+    corpus = Evaluator(ROOT / transcripts, progress=False).corpus
+    table = WindowTable(corpus)
+    questions = load_questions(ROOT / questions_path)
+    qvecs = np.asarray(corpus.text_encoder.encode([q.question for q in questions]), np.float32)  # (Q, D)
+    ranks: dict[str, list[int]] = collections.defaultdict(list)
+    for q, qv in zip(questions, qvecs):
+        bm25 = corpus.bm25_search(q.question, DEPTH)
+        dense = corpus.dense_search(qv[None], DEPTH)[0]
+        hybrid = fuse_rrf([bm25, dense], DEPTH)
+        ranks["hybrid"].append(video_rank(hybrid, q.video_id))
+        rocchio = {}
+        for m, beta in ROCCHIO:
+            v = qv + beta * np.mean([table.vector(h) for h in hybrid[:m]], 0)  # (D,)
+            rocchio[m, beta] = corpus.dense_search((v / np.linalg.norm(v))[None].astype(np.float32), DEPTH)[0]
+            ranks[f"dense Rocchio m={m}, beta={beta}"].append(video_rank(fuse_rrf([bm25, rocchio[m, beta]], DEPTH),
+                                                                         q.video_id))
+        for t in RM3_TERMS:
+            expanded = q.question + " " + " ".join(expansion_words(q.question, hybrid[:10], table, t))
+            bm25_x = corpus.bm25_search(expanded, DEPTH)
+            ranks[f"BM25 RM3 t={t}"].append(video_rank(fuse_rrf([bm25_x, dense], DEPTH), q.video_id))
+            ranks[f"BM25 RM3 t={t} + dense Rocchio m=10, beta=0.5"].append(
+                video_rank(fuse_rrf([bm25_x, rocchio[10, 0.5]], DEPTH), q.video_id))
+    return ranks
+
+
+def table_lines(ranks: dict[str, list[int]]) -> list[str]:
+    base_r1 = [100.0 * (r == 1) for r in ranks["hybrid"]]
+    base_rr = [100.0 / r if r else 0.0 for r in ranks["hybrid"]]
+    lines = ["| variant | R@1 | R@1 difference [95%] | MRR | MRR difference [95%] |", "|---|---|---|---|---|"]
+    for name, rl in ranks.items():
+        r1 = [100.0 * (r == 1) for r in rl]
+        rr = [100.0 / r if r else 0.0 for r in rl]
+        d1, lo1, hi1 = paired_bootstrap(base_r1, r1)
+        d2, lo2, hi2 = paired_bootstrap(base_rr, rr)
+        lines.append(f"| {name} | {np.mean(r1):.2f} | {d1:+.2f} [{lo1:+.2f}, {hi1:+.2f}] | {np.mean(rr):.2f} | "
+                     f"{d2:+.2f} [{lo2:+.2f}, {hi2:+.2f}] |")
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "retrieval_feedback.md")
+    args = ap.parse_args()
+    from vcval.utils import setup_script_logging
+
+    setup_script_logging()
+    lines = ["# Pseudo-relevance feedback for video retrieval", "",
+             "`.venv/bin/python scripts/retrieval_feedback.py`", "", __doc__.split("\n\n", 2)[2].strip(), ""]
+    for name, questions, transcripts in SETS:
+        ranks = measure(questions, transcripts)
+        logger.info("%s done", name)
+        lines += [f"## {name}: {len(ranks['hybrid'])} questions", "", *table_lines(ranks), ""]
+    args.out.write_text("\n".join(lines))
+    logger.info("wrote %s", args.out)
+
+
+if __name__ == "__main__":
+    main()
