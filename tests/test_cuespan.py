@@ -201,3 +201,26 @@ def test_unit_inputs_choose_what_of_the_unit_embedding_the_model_reads():
         assert not torch.allclose(a[a > NEG_INF / 2], b[b > NEG_INF / 2], atol=1e-4)
     with pytest.raises(ValueError, match="unit_inputs"):
         CueSpanModel(CueSpanConfig(unit_inputs="words"))
+
+
+def test_highlight_loss_labels_units_inside_the_answer_on_positive_rows_only():
+    from vcval.models.cuespan.modeling_cuespan import highlight_loss
+
+    n = 6
+    mask = torch.ones(2, n, dtype=torch.bool)
+    mask[0, 5] = False
+    labels = torch.tensor([1 * n + 3, -100])  # row 0: answer = units 1..3; row 1: a negative video
+    right = torch.tensor([[-9.0, 9, 9, 9, -9, 123.0], [5.0] * n])  # masked unit and the negative row: any value
+    wrong = torch.tensor([[9.0, -9, -9, -9, 9, 123.0], [5.0] * n])
+    assert highlight_loss(right, mask, labels) < 0.01 < 8 < highlight_loss(wrong, mask, labels)
+    assert highlight_loss(right, mask, torch.tensor([-100, -100])) == 0
+
+    q, c, mask = _inputs()
+    cfg = dict(max_span_cues=6, hidden=32, ff_dim=64, head_size=16)
+    m = CueSpanModel(CueSpanConfig(**cfg, highlight_weight=0.5))
+    labels = torch.tensor([2 * 12 + 4, -100, 0])
+    out = m(q, c, mask, labels=labels, groups=torch.tensor([0, 0, 1]))
+    assert torch.allclose(out.loss, out.loss1 + out.loss2 + 0.5 * out.loss_highlight)
+    assert CueSpanModel(CueSpanConfig(**cfg))(q, c, mask, labels=labels).loss_highlight is None
+    with pytest.raises(ValueError, match="use_span_sum"):
+        CueSpanModel(CueSpanConfig(**cfg, highlight_weight=1.0, use_span_sum=False))

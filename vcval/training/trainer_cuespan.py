@@ -280,12 +280,14 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
         opt.step()
         sched.step()
         train_s += time.time() - t0
-        losses.append((float(o.loss1.detach()), float(o.loss2.detach())))
+        lh = float(o.loss_highlight.detach()) if o.loss_highlight is not None else 0.0
+        losses.append((float(o.loss1.detach()), float(o.loss2.detach()), lh))
         if step % cfg.eval_every == 0 or step == cfg.steps:
             m = oracle_eval(model, data, dev_q, dev_vec)
-            l1, l2 = np.mean(losses, 0)
+            l1, l2, lh = np.mean(losses, 0)
             losses = []
             row = {"step": step, "train_s": round(train_s, 1), "loss1": round(float(l1), 4), "loss2": round(float(l2), 4),
+                   **({"loss_highlight": round(float(lh), 4)} if mcfg.highlight_weight else {}),
                    "dev_miou": round(m["miou"], 2), "dev_iou50": round(m["iou50"], 2),
                    "dev_median_len_s": round(m["median_len_s"], 1)}
             curve.append(row)

@@ -25,6 +25,10 @@ class CueSpanConfig(JsonConfig):
     boundary_features adds four question-independent inputs per unit (cosine with the previous / next
     unit, the pause before / after it z-scored within the video): where a step or topic changes.
     contrastive_weight: lambda of Loss2 in Loss = Loss1 + lambda * Loss2.
+    highlight_weight: weight of an auxiliary per-unit loss (VSLNet's query-guided highlighting, which
+    the CCGS authors' VPTSL also trains): binary cross-entropy of each unit's relevance u_k (the term
+    ``use_span_sum`` adds) against "inside the answer" on the positive rows, so every unit gets a
+    label, not only the span's two ends (an experiment; 0 = off, as in the shipped model).
     soft_label_iou: Loss1's target. 0: the one cell best matching the answer (cross-entropy on it). t > 0:
     every valid cell whose IoU with the answer is >= t, weighted by that IoU (normalised; the best cell
     alone when none reaches t), as 2D-TAN's IoU-scaled targets: near-miss ends are not pushed down
@@ -67,6 +71,7 @@ class CueSpanConfig(JsonConfig):
     use_offset_bias: bool = True
     boundary_features: bool = False
     contrastive_weight: float = 1.0
+    highlight_weight: float = 0.0
     soft_label_iou: float = 0.0
     use_lexical: bool = True
     lexical_video_idf: bool = False

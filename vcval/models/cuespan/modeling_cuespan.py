@@ -130,6 +130,22 @@ class CueSpanOutput:
     loss: torch.Tensor | None = None
     loss1: torch.Tensor | None = None
     loss2: torch.Tensor | None = None
+    loss_highlight: torch.Tensor | None = None
+
+
+def highlight_loss(u: torch.Tensor, cue_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of unit relevance logits u (B, N) against "unit inside the labelled span"
+    for the positive rows (labels (B,) flat cells i * N + j of the (N, N) matrix, -100 = negative row);
+    masked units are ignored. 0 when no row is positive."""
+    n = u.shape[1]
+    pos = labels >= 0  # (B,)
+    i, j = (labels // n)[:, None], (labels % n)[:, None]  # (B, 1) each
+    idx = torch.arange(n, device=u.device)[None]  # (1, N)
+    inside = (idx >= i) & (idx <= j)  # (B, N)
+    m = cue_mask & pos[:, None]  # (B, N)
+    if not bool(m.any()):
+        return u.sum() * 0.0
+    return F.binary_cross_entropy_with_logits(u[m].float(), inside[m].float())
 
 
 class CueSpanLoss(nn.Module):
@@ -228,6 +244,8 @@ class CueSpanModel(nn.Module):
             for _ in range(cfg.n_layers)
         )
         self.out_norm = nn.LayerNorm(h)
+        if cfg.highlight_weight and not cfg.use_span_sum:
+            raise ValueError("highlight_weight trains the unit relevance of use_span_sum: set use_span_sum=true")
         if cfg.length_unit not in ("seconds", "fraction"):
             raise ValueError(f"unknown length_unit {cfg.length_unit!r}: use 'seconds' or 'fraction'")
         if cfg.rotary_position not in ("index", "share"):
@@ -378,6 +396,10 @@ class CueSpanModel(nn.Module):
                 jdx = band_end_index(n, w, cues.device).clamp(max=n - 1)  # (N, W)
                 band_iou = label_iou.float().gather(2, jdx[None].expand(b, n, w)) * valid_band  # (B, N, W)
             out.loss, out.loss1, out.loss2 = self.loss_fn(band, band_labels, groups, band_iou)
+            if cfg.highlight_weight:
+                u = self.unit_score(h).squeeze(-1)  # (B, N): the same relevance the span sum adds
+                out.loss_highlight = highlight_loss(u, cue_mask, labels)
+                out.loss = out.loss + cfg.highlight_weight * out.loss_highlight
         return out
 
     def band_scores(
