@@ -9,7 +9,7 @@ Variants, each fused with the other half of ``hybrid`` by the same RRF (k = 60) 
 - ``dense Rocchio m, beta``: the question vector plus ``beta`` times the mean MiniLM vector of the top ``m``
   hybrid windows, renormalised, searched again (Rocchio feedback on the dense half).
 - ``BM25 RM3 t``: the question plus the ``t`` words of the top 10 hybrid windows with the largest summed IDF
-  (words already in the question skipped), searched again by window BM25 (an RM3-style expansion without term
+  (:func:`vcval.corpus.encodings.word_idf` over the windows' BM25 tokens; words already in the question skipped), searched again by window BM25 (an RM3-style expansion without term
   weights, which the BM25 index does not take).
 - both expansions together.
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import collections
 import logging
-import math
 import sys
 from pathlib import Path
 
@@ -31,6 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from vcval.corpus.encodings import word_idf  # noqa: E402
 from vcval.corpus.indexes import tokenize  # noqa: E402
 from vcval.evaluation import Evaluator  # noqa: E402
 from vcval.evaluation.metrics import paired_bootstrap  # noqa: E402
@@ -57,17 +57,13 @@ class WindowTable:
         self.rows: dict[str, dict[tuple[int, int], int]] = {}
         self.vectors: dict[str, np.ndarray] = {}
         self.texts: dict[str, list[str]] = {}
-        df: collections.Counter[str] = collections.Counter()
-        n = 0
         for v in corpus.video_ids():
             wins = corpus.windows(v)
             self.rows[v] = {(w.first_cue, w.last_cue): i for i, w in enumerate(wins)}
             self.vectors[v] = corpus.window_vectors(v)  # (W, D)
             self.texts[v] = [w.text for w in wins]
-            for words in tokenize(self.texts[v]):
-                df.update(set(words))
-                n += 1
-        self.idf = {w: math.log(n / c) for w, c in df.items()}
+        # BM25's own tokens (the expansion is searched by BM25), weighed by the project's one IDF formula
+        self.idf = word_idf(frozenset(words) for texts in self.texts.values() for words in tokenize(texts))
 
     def vector(self, h: Hit) -> np.ndarray:
         return self.vectors[h.video_id][self.rows[h.video_id][(h.first_cue, h.last_cue)]]  # (D,)
