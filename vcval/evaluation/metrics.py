@@ -205,7 +205,7 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, groups: Sequence
         means = diff[rng.integers(0, len(diff), size=(resamples, len(diff)))].mean(1)  # (R,)
     else:
         if len(groups) != len(diff):
-            raise ValueError(f"paired_bootstrap: {len(groups)} group labels for {len(diff)} questions; give one a question")
+            raise ValueError(f"paired_bootstrap: {len(groups)} group labels for {len(diff)} questions; give one label per question")
         _, inverse = np.unique(np.asarray([str(g) for g in groups]), return_inverse=True)
         sums = np.bincount(inverse, weights=diff)  # (G,)
         counts = np.bincount(inverse).astype(np.float64)  # (G,)
