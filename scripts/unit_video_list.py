@@ -8,7 +8,8 @@ Every video is scored from its stored sentence-unit encodings (``Corpus.unit_enc
 vectors the CueSpan localizer reads, nothing new to index) against the question's MiniLM vector: ``unit max``
 (its best unit's cosine), ``unit top2`` (mean of its best two), ``unit ctx max`` (best unit by the unit's
 context vector). Videos ranked by that score add ``w / (60 + rank)`` to each of their hybrid windows, as
-``hybrid-video`` does with whole-transcript BM25 (:class:`vcval.retrieval.VideoPriorRetriever`); ``w`` = 1 is
+``hybrid-video`` does with whole-transcript BM25 (:func:`vcval.retrieval.add_video_rank`, as
+:class:`vcval.retrieval.VideoPriorRetriever` uses it); ``w`` = 1 is
 the weight of the other two lists. ``hybrid + bm25-video`` is that method, for reference.
 
 Sets and tables as in ``scripts/retrieval_feedback.py``: video R@1 and MRR, paired against ``hybrid``, with 95%
@@ -31,18 +32,9 @@ from retrieval_feedback import DEPTH, SETS, table_lines, video_rank  # noqa: E40
 
 from vcval.evaluation import Evaluator  # noqa: E402
 from vcval.evaluation.questions import load_questions  # noqa: E402
-from vcval.retrieval import RRF_K, canonical_order, fuse_rrf  # noqa: E402
-from vcval.types import Hit  # noqa: E402
+from vcval.retrieval import add_video_rank, fuse_rrf  # noqa: E402
 
 logger = logging.getLogger("unit_video_list")
-
-
-def with_video_term(hits: list[Hit], order: list[str], weight: float) -> list[Hit]:
-    """``hits`` re-scored by ``weight / (RRF_K + rank of their video in order)``, best first."""
-    rank = {v: r for r, v in enumerate(order, start=1)}
-    return canonical_order([Hit(h.video_id, h.score + (weight / (RRF_K + rank[h.video_id]) if h.video_id in rank
-                                                       else 0.0), h.first_cue, h.last_cue, h.start, h.end)
-                            for h in hits])
 
 
 def measure(questions_path: str, transcripts: str) -> tuple[dict[str, list[int]], list[str]]:
@@ -66,9 +58,9 @@ def measure(questions_path: str, transcripts: str) -> tuple[dict[str, list[int]]
             ranks[f"{name} alone"].append(order.index(q.video_id) + 1 if q.video_id in order else 0)
             for weight in (0.5, 1.0):
                 ranks[f"hybrid + {name}, w {weight:g}"].append(
-                    video_rank(with_video_term(hybrid, order, weight), q.video_id))
+                    video_rank(add_video_rank(hybrid, order, weight), q.video_id))
         bm25_videos = list(dict.fromkeys(h.video_id for h in corpus.bm25_search(q.question, DEPTH, granularity="video")))
-        ranks["hybrid + bm25-video, w 1"].append(video_rank(with_video_term(hybrid, bm25_videos, 1.0), q.video_id))
+        ranks["hybrid + bm25-video, w 1"].append(video_rank(add_video_rank(hybrid, bm25_videos, 1.0), q.video_id))
     return ranks, [q.video_id for q in questions]
 
 

@@ -323,10 +323,16 @@ class VideoPriorRetriever:
         _check_k(k)
         hits = self.windows.search(query, max(k, self.candidates))
         order = list(dict.fromkeys(h.video_id for h in self.videos.search(query, self.candidates)))
-        rank = {v: r for r, v in enumerate(order, start=1)}
-        scored = [Hit(h.video_id, h.score + (self.weight / (RRF_K + rank[h.video_id]) if h.video_id in rank else 0.0),
-                      h.first_cue, h.last_cue, h.start, h.end) for h in hits]
-        return canonical_order(scored)[:k]
+        return add_video_rank(hits, order, self.weight)[:k]
+
+
+def add_video_rank(hits: Sequence[Hit], videos: Sequence[str], weight: float) -> list[Hit]:
+    """``hits`` re-scored by ``weight / (RRF_K + rank of their video in videos)`` (ranks from 1; a video not in
+    ``videos`` adds nothing), best first: a video-level list as one more reciprocal-rank vote."""
+    rank = {v: r for r, v in enumerate(videos, start=1)}
+    return canonical_order([Hit(h.video_id, h.score + (weight / (RRF_K + rank[h.video_id]) if h.video_id in rank
+                                                       else 0.0), h.first_cue, h.last_cue, h.start, h.end)
+                            for h in hits])
 
 
 class RerankRetriever:
