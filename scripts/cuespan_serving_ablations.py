@@ -15,7 +15,9 @@ alone); ``spans_from_intro`` (spans may start in the video's first units); ``arg
 ``n_videos_<N>`` (the localizer sees the top N retrieved videos instead of 10); ``fact_units_<n>`` (questions
 whose form asks for one fact get spans of at most n sentence units, ``CueSpanInference.fact_max_units``);
 ``strip_procedure_prefix`` (a procedure question loses its interrogative opening, "how do I" / "how to" / "what is
-the way to", before retrieval and localization, so it reads like the instruction it looks for). Metrics: video R@1, Rank@1 mIoU, Rank@1 IoU>=0.5 (all in %), median length of the rank-1 span in
+the way to", before retrieval and localization, so it reads like the instruction it looks for); ``meta_edges`` / ``no_meta_edges`` (spans may not start or end
+on a sentence about the video itself: channel promotion, greetings, announcements, sign-offs;
+``CueSpanInference.meta_edges``). Metrics: video R@1, Rank@1 mIoU, Rank@1 IoU>=0.5 (all in %), median length of the rank-1 span in
 seconds beside the gold median. Writes benchmarks/cuespan_serving_ablations.md.
 """
 from __future__ import annotations
@@ -103,6 +105,10 @@ def make_pipeline(evaluator: Evaluator, variant: str) -> Any:
             inf.retrieval_weight = float(rw)
     elif variant.startswith("fact_units_"):  # fact_units_<n>: fact questions get spans of at most n units
         inf.fact_max_units = int(variant.rsplit("_", 1)[1])
+    elif variant == "meta_edges":  # no span starts or ends on a sentence about the video itself
+        inf.meta_edges = True
+    elif variant == "no_meta_edges":
+        inf.meta_edges = False
     elif variant not in ("shipped", "strip_procedure_prefix") and not variant.startswith("n_videos_"):
         raise SystemExit(f"unknown variant {variant}")
     config = PipelineConfig()

@@ -17,6 +17,7 @@ from vcval.localization.cuespan import (
     _top_spans,
     key_unit,
 )
+from vcval.localization.meta_discourse import meta_mask
 from vcval.models.cuespan import CueSpanConfig, CueSpanModel
 from vcval.models.cuespan.inputs import Row, build_batch
 from vcval.types import Cue, VideoRecord
@@ -474,3 +475,64 @@ def test_the_shipped_default_gives_all_answers_of_one_video_the_same_video_confi
         by_video.setdefault(a.video_id, set()).add(a.video_confidence)
     assert answers[0].video_id == "hands-only-cpr" and sum(a.video_id == "hands-only-cpr" for a in answers) >= 2
     assert all(len(values) == 1 for values in by_video.values())
+
+
+PROMO = cues(["Today we're going to show you how to put on a sling.", "Please subscribe to our channel.",
+              "Take the sling", "and put it under the arm.", "Tie the sling at the neck.",
+              "Thanks for watching the sling video."])
+
+
+def test_edges_allowed_keeps_meta_units_off_both_ends():
+    enc = ToyEncoder()
+    units = encode_units(PROMO, enc)
+    n, w = len(units), 4
+    valid = np.ones((1, n, w), bool)
+    ok = CueSpanLocalizer.edges_allowed([units], valid)  # (1, N, W)
+    meta = meta_mask(units.units)
+    assert meta[0] and meta[1] and meta[-1] and not meta[2:-1].any()
+    for i in range(n):
+        for o in range(w):
+            j = min(i + o, n - 1)
+            assert ok[0, i, o] == (not meta[i] and not meta[j])
+    only_meta = encode_units(cues(["Welcome to the channel.", "Thanks for watching."]), enc)
+    assert CueSpanLocalizer.edges_allowed([only_meta], np.ones((1, 2, 2), bool)).all()  # nothing else to play
+
+
+def test_meta_edges_serving_never_opens_or_closes_a_clip_on_meta_talk():
+    enc = ToyEncoder()
+    units = encode_units(PROMO, enc).units
+    meta_times = {(u.start, u.end) for u, m in zip(units, meta_mask(units)) if m}
+    cand = [candidate("sling", PROMO)]
+    on = CueSpanLocalizer(tiny_model(), enc, inference=CueSpanInference(meta_edges=True))
+    answers = on.localize("put on a sling", cand, top_n=10)
+    assert answers
+    for a in answers:
+        first = next(u for u in units if u.start == a.start)
+        last = next(u for u in units if u.end == a.end)
+        assert (first.start, first.end) not in meta_times and (last.start, last.end) not in meta_times
+    off = CueSpanLocalizer(tiny_model(), enc).localize("put on a sling", cand, top_n=10)
+    assert any(a.start == units[0].start or a.end == units[-1].end for a in off)  # the rule is what changed it
+    assert CueSpanInference().meta_edges is False  # older checkpoints are served as before
+
+
+def test_the_shipped_default_keeps_a_channel_plug_out_of_the_clip_edges(tmp_path):
+    """The shipped checkpoint serves ``meta_edges``: a video that opens with an announcement and a channel plug
+    that restate the question gets answers that neither start nor end on them."""
+    from vcval.corpus import Corpus
+    from vcval.pipeline import build_pipeline
+
+    corpus = Corpus.open(tmp_path / "corpus")
+    texts = ["Today we're going to show you how to use ice on a sprained ankle.",
+             "If you're new to our channel, please subscribe, we post a sprained ankle video every week.",
+             "Wrap a bag of ice or frozen peas in a thin towel.", "Hold it on the ankle for fifteen to twenty minutes.",
+             "Never put ice straight on the skin.", "Repeat every two to three hours during the first two days.",
+             "Keep the foot raised above the level of the heart.", "Thanks for watching, and see you next time."]
+    srt = "\n".join(f"{i + 1}\n00:00:{4 * i:02d},000 --> 00:00:{4 * i + 3:02d},500\n{t}\n" for i, t in enumerate(texts))
+    (tmp_path / "ice.srt").write_text(srt)
+    corpus.add_transcript(tmp_path / "ice.srt", video_id="ice", title="ankle ice")
+    qa = build_pipeline(corpus, "default", device="cpu")
+    assert qa.localizer.inference.meta_edges is True
+    answers = qa.ask("How do I use ice on a sprained ankle?", k=3)
+    assert answers
+    for a in answers:
+        assert a.start >= 8.0 and a.end <= 27.5, (a.start, a.end)  # not the first two sentences nor the last

@@ -38,6 +38,7 @@ from vcval.corpus.encodings import (
 from vcval.errors import NotFoundError, VCVALError
 from vcval.localization.base import Candidate
 from vcval.localization.confidence import Calibrator, served_video_confidence
+from vcval.localization.meta_discourse import meta_mask
 from vcval.localization.question_form import question_form
 from vcval.types import Answer
 
@@ -85,6 +86,10 @@ class CueSpanInference(JsonConfig):
     fact_max_units: when > 0, a question whose form asks for one fact (:func:`question_form` ``"fact"``:
     "where ...", "how long ...", "should I ...") is played spans of at most this many units (sentences) in
     every video; videos rank as without the cap, and procedure and open questions keep the model's lengths. 0: off (checkpoints before 2026-12-05).
+    meta_edges: no span starts or ends on a unit that talks about the video rather than its subject (channel
+    promotion, greetings, "in this video we'll ...", sign-offs: :func:`vcval.localization.meta_discourse.is_meta`);
+    such a unit may still sit inside a span. A video whose every span would start or end on one keeps them
+    all. False: off (checkpoints before 2026-12-06).
     """
 
     retriever: str = "hybrid"
@@ -105,6 +110,7 @@ class CueSpanInference(JsonConfig):
     decode_temperature: float = 1.0
     decode_support: int = 1024
     fact_max_units: int = 0
+    meta_edges: bool = False
 
     @classmethod
     def of_checkpoint(cls, folder: str | Path) -> CueSpanInference:
@@ -220,6 +226,8 @@ class CueSpanLocalizer:
         unit_start, unit_end = arrays["cue_start"], arrays["cue_end"]  # (B, N) seconds
         band = band + self.length_shift(unit_start, unit_end, arrays["duration"], band.shape[2])
         valid = valid & self.start_allowed(arrays["cue_mask"])
+        if self.inference.meta_edges:
+            valid = valid & self.edges_allowed([units[i] for i in keep], valid)
         scores = np.where(valid, band, -np.inf)
         lse_video = np.array([_logsumexp(s[v]) for s, v in zip(scores, valid)])  # (B,)
         lse_all = _logsumexp(lse_video)
@@ -317,6 +325,21 @@ class CueSpanLocalizer:
             long_enough = mask.sum(1) > skip  # (B,)
             allowed[:, :skip] = ~long_enough[:, None]
         return allowed[:, :, None]
+
+    @staticmethod
+    def edges_allowed(units: Sequence[UnitEncodings], valid: np.ndarray) -> np.ndarray:
+        """(B, N, W) bool: span [i, i + o] neither starts nor ends on a meta-discourse unit (``meta_edges``);
+        units: the B videos' units; valid: (B, N, W) the spans allowed so far (a video left with none keeps
+        all of its spans)."""
+        b, n, w = valid.shape
+        meta = np.zeros((b, n), bool)  # (B, N)
+        for r, u in enumerate(units):
+            meta[r, : len(u)] = meta_mask(u.units)
+        jdx = np.minimum(np.arange(n)[:, None] + np.arange(w)[None], n - 1)  # (N, W): last unit of each span
+        ok = ~meta[:, :, None] & ~meta[:, jdx]  # (B, N, W)
+        none_left = ~(valid & ok).reshape(b, -1).any(1)  # (B,)
+        ok[none_left] = True
+        return ok
 
     def length_allowed(self, question: str, w: int) -> np.ndarray:
         """(1, 1, W) bool over the band's span offsets (span [i, i + o] has o + 1 units): all True, or for a

@@ -67,6 +67,7 @@ class CueSpanTrainConfig(JsonConfig):
     skip_first_units: int = 1  # serve with no span starting on a video's first sentence (see CueSpanInference)
     fact_max_units: int = 2  # serve questions that ask for one fact ("where", "how long", "should I") spans of at
     # most this many sentences (CueSpanInference.fact_max_units; 0 = the model's lengths for every question)
+    meta_edges: bool = True  # serve no span that starts or ends on talk about the video itself (CueSpanInference)
     length_prior: str = "data/medvidqa/priors.json"  # answer length vs video length of the served domain
     # (scripts/convert_medvidqa.py: a fit over the 2,710 MedVidQA train annotations); "" = no length tilt,
     # see CueSpanInference.target_length_median_s
@@ -425,7 +426,8 @@ def tune_and_calibrate(cfg: CueSpanTrainConfig, data: TrainingData, checkpoint: 
         **localizer.inference.to_dict(), "source_length_median_s": round(float(np.exp(np.median(train_len))), 2),
         "length_log_sigma": round(max(float(train_len.std()), 0.25), 3), "target_length_median_s": None,
         "target_length_exponent": 0.0, "target_reference_duration_s": None,
-        "skip_first_units": cfg.skip_first_units, "fact_max_units": cfg.fact_max_units})
+        "skip_first_units": cfg.skip_first_units, "fact_max_units": cfg.fact_max_units,
+        "meta_edges": cfg.meta_edges})
     qa = VCVAL(data.corpus, make_retriever(data.corpus, inference.retriever, encoder=data.encoder), localizer,
                PipelineConfig())
     dev_q = [q for q in load_questions(cfg.dev) if q.video_id in data.units]
