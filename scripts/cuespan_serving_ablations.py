@@ -65,8 +65,9 @@ class StrippedQuestions:
 VARIANTS = ["shipped", "raw_cue_units", "no_length_tilt", "power_law_length", "no_retrieval_weight", "spans_from_intro"]
 
 
-def make_pipeline(evaluator: Evaluator, variant: str) -> Any:
-    """The shipped CueSpan pipeline over the evaluator's corpus with ``variant`` applied."""
+def make_pipeline(evaluator: Evaluator, variant: str, folder: Path | None = None) -> Any:
+    """The shipped CueSpan pipeline (or the checkpoint in ``folder``) over the evaluator's corpus with
+    ``variant`` applied."""
     from vcval.config import checkpoint_dir
     from vcval.localization.cuespan import CueSpanLocalizer
     from vcval.pipeline import VCVAL
@@ -74,7 +75,7 @@ def make_pipeline(evaluator: Evaluator, variant: str) -> Any:
     from vcval.training.trainer_cuespan import length_target
 
     corpus = evaluator.corpus
-    folder = checkpoint_dir("cuespan")
+    folder = folder or checkpoint_dir("cuespan")
     if folder is None:
         raise SystemExit("no shipped CueSpan checkpoint (checkpoints/cuespan)")
     loc = CueSpanLocalizer.from_pretrained(folder, encoder=corpus.text_encoder, idf=corpus.word_idf)
