@@ -487,7 +487,7 @@ def test_edges_allowed_keeps_meta_units_off_both_ends():
     units = encode_units(PROMO, enc)
     n, w = len(units), 4
     valid = np.ones((1, n, w), bool)
-    ok = CueSpanLocalizer.edges_allowed([units], valid)  # (1, N, W)
+    ok = CueSpanLocalizer.edges_allowed([meta_mask(units.units)], valid)  # (1, N, W)
     meta = meta_mask(units.units)
     assert meta[0] and meta[1] and meta[-1] and not meta[2:-1].any()
     for i in range(n):
@@ -495,7 +495,8 @@ def test_edges_allowed_keeps_meta_units_off_both_ends():
             j = min(i + o, n - 1)
             assert ok[0, i, o] == (not meta[i] and not meta[j])
     only_meta = encode_units(cues(["Welcome to the channel.", "Thanks for watching."]), enc)
-    assert CueSpanLocalizer.edges_allowed([only_meta], np.ones((1, 2, 2), bool)).all()  # nothing else to play
+    flags = [meta_mask(only_meta.units)]
+    assert CueSpanLocalizer.edges_allowed(flags, np.ones((1, 2, 2), bool)).all()  # nothing else to play
 
 
 def test_meta_edges_serving_never_opens_or_closes_a_clip_on_meta_talk():
@@ -513,6 +514,9 @@ def test_meta_edges_serving_never_opens_or_closes_a_clip_on_meta_talk():
     off = CueSpanLocalizer(tiny_model(), enc).localize("put on a sling", cand, top_n=10)
     assert any(a.start == units[0].start or a.end == units[-1].end for a in off)  # the rule is what changed it
     assert CueSpanInference().meta_edges is False  # older checkpoints are served as before
+    assert len(on._meta) == 1  # the unit flags are computed once per video, not per question
+    on.localize("tie the sling", cand, top_n=3)
+    assert len(on._meta) == 1
 
 
 def test_the_shipped_default_keeps_a_channel_plug_out_of_the_clip_edges(tmp_path):

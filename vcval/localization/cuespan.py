@@ -89,7 +89,7 @@ class CueSpanInference(JsonConfig):
     meta_edges: no span starts or ends on a unit that talks about the video rather than its subject (channel
     promotion, greetings, "in this video we'll ...", sign-offs: :func:`vcval.localization.meta_discourse.is_meta`);
     such a unit may still sit inside a span. A video whose every span would start or end on one keeps them
-    all. False: off (checkpoints before 2026-12-06).
+    all. False: off (checkpoints calibrated before the rule).
     """
 
     retriever: str = "hybrid"
@@ -152,6 +152,7 @@ class CueSpanLocalizer:
         self.calibrator = Calibrator.from_dict(self.inference.calibration, strict=False)
         self.video_calibrator = Calibrator.from_dict(self.inference.video_calibration, strict=False)
         self._units: OrderedDict[tuple[str, str], UnitEncodings] = OrderedDict()
+        self._meta: OrderedDict[tuple[str, str, int], np.ndarray] = OrderedDict()  # meta_of, per video
 
     @classmethod
     def from_onnx(cls, path: str | Path, model: Any, *, encoder: Any,
@@ -227,7 +228,7 @@ class CueSpanLocalizer:
         band = band + self.length_shift(unit_start, unit_end, arrays["duration"], band.shape[2])
         valid = valid & self.start_allowed(arrays["cue_mask"])
         if self.inference.meta_edges:
-            valid = valid & self.edges_allowed([units[i] for i in keep], valid)
+            valid = valid & self.edges_allowed([self.meta_of(candidates[i], units[i]) for i in keep], valid)
         scores = np.where(valid, band, -np.inf)
         lse_video = np.array([_logsumexp(s[v]) for s, v in zip(scores, valid)])  # (B,)
         lse_all = _logsumexp(lse_video)
@@ -326,17 +327,29 @@ class CueSpanLocalizer:
             allowed[:, :skip] = ~long_enough[:, None]
         return allowed[:, :, None]
 
+    def meta_of(self, cand: Candidate, units: UnitEncodings) -> np.ndarray:
+        """(U,) bool: which of the candidate's units talk about the video itself (kept per video and transcript
+        version: the phrase match costs far more than the rest of a question's work)."""
+        key = (cand.record.video_id, cand.record.content_hash, len(units))
+        mask = self._meta.get(key)
+        if mask is None:
+            mask = self._meta[key] = meta_mask(units.units)
+            if len(self._meta) > 4096:
+                self._meta.popitem(last=False)
+        return mask
+
     @staticmethod
-    def edges_allowed(units: Sequence[UnitEncodings], valid: np.ndarray) -> np.ndarray:
+    def edges_allowed(meta: Sequence[np.ndarray], valid: np.ndarray) -> np.ndarray:
         """(B, N, W) bool: span [i, i + o] neither starts nor ends on a meta-discourse unit (``meta_edges``);
-        units: the B videos' units; valid: (B, N, W) the spans allowed so far (a video left with none keeps
-        all of its spans)."""
+        meta: the B videos' (U_b,) unit flags (:meth:`meta_of`); valid: (B, N, W) the spans allowed so far (a
+        video left with none keeps all of its spans)."""
         b, n, w = valid.shape
-        meta = np.zeros((b, n), bool)  # (B, N)
-        for r, u in enumerate(units):
-            meta[r, : len(u)] = meta_mask(u.units)
+        flags = np.zeros((b, n), bool)  # (B, N)
+        for r, m in enumerate(meta):
+            flags[r, : len(m)] = m
+        meta_units = flags
         jdx = np.minimum(np.arange(n)[:, None] + np.arange(w)[None], n - 1)  # (N, W): last unit of each span
-        ok = ~meta[:, :, None] & ~meta[:, jdx]  # (B, N, W)
+        ok = ~meta_units[:, :, None] & ~meta_units[:, jdx]  # (B, N, W)
         none_left = ~(valid & ok).reshape(b, -1).any(1)  # (B,)
         ok[none_left] = True
         return ok
