@@ -43,9 +43,8 @@ TRANSCRIPTS = ROOT / "data/tutorialvqa/transcripts"
 OUT = ROOT / "runs/oof"
 
 
-def fold_videos(k: int, seed: int) -> list[list[str]]:
-    """The train videos in ``k`` folds (sorted ids, seeded shuffle, round robin)."""
-    rows = json.loads(TRAIN.read_text(encoding="utf-8"))
+def fold_videos(rows: list[dict], k: int, seed: int) -> list[list[str]]:
+    """The videos of the question ``rows`` in ``k`` folds (sorted ids, seeded shuffle, round robin)."""
     videos = sorted({r["video_id"] for r in rows})
     random.Random(seed).shuffle(videos)
     return [sorted(videos[i::k]) for i in range(k)]
@@ -55,7 +54,7 @@ def write_fold_files(k: int, seed: int) -> list[Path]:
     """runs/oof/fold<i>/{train,heldout}.json for every fold; returns the fold folders."""
     rows = json.loads(TRAIN.read_text(encoding="utf-8"))
     folders = []
-    for i, held in enumerate(fold_videos(k, seed)):
+    for i, held in enumerate(fold_videos(rows, k, seed)):
         folder = OUT / f"fold{i}"
         folder.mkdir(parents=True, exist_ok=True)
         held_set = set(held)

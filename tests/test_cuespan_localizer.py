@@ -487,8 +487,8 @@ def test_edges_allowed_keeps_meta_units_off_both_ends():
     units = encode_units(PROMO, enc)
     n, w = len(units), 4
     valid = np.ones((1, n, w), bool)
-    ok = CueSpanLocalizer.edges_allowed([meta_mask(units.units)], valid)  # (1, N, W)
     meta = meta_mask(units.units)
+    ok = CueSpanLocalizer.edges_allowed([meta], valid)  # (1, N, W)
     assert meta[0] and meta[1] and meta[-1] and not meta[2:-1].any()
     for i in range(n):
         for o in range(w):

@@ -312,7 +312,7 @@ class CueSpanLocalizer:
             return 0.0
         inf = self.inference
         n = start.shape[1]
-        jdx = np.minimum(np.arange(n)[:, None] + np.arange(w)[None], n - 1)  # (N, W)
+        jdx = band_last_unit(n, w)  # (N, W)
         log_len = np.log(np.maximum(end[:, jdx] - start[:, :, None], 1.0))  # (B, N, W)
         mt, ms = np.log(target)[:, None, None], math.log(inf.source_length_median_s)  # (B, 1, 1), scalar
         return (mt - ms) * (2 * log_len - ms - mt) / (2 * max(inf.length_log_sigma, 0.1) ** 2)
@@ -347,9 +347,7 @@ class CueSpanLocalizer:
         flags = np.zeros((b, n), bool)  # (B, N)
         for r, m in enumerate(meta):
             flags[r, : len(m)] = m
-        meta_units = flags
-        jdx = np.minimum(np.arange(n)[:, None] + np.arange(w)[None], n - 1)  # (N, W): last unit of each span
-        ok = ~meta_units[:, :, None] & ~meta_units[:, jdx]  # (B, N, W)
+        ok = ~flags[:, :, None] & ~flags[:, band_last_unit(n, w)]  # (B, N, W)
         none_left = ~(valid & ok).reshape(b, -1).any(1)  # (B,)
         ok[none_left] = True
         return ok
@@ -408,6 +406,12 @@ class CueSpanLocalizer:
                 key_start=float(u.units[key].start), key_end=float(u.units[key].end),
             ))
         return answers
+
+
+def band_last_unit(n: int, w: int) -> np.ndarray:
+    """(N, W) int: the last unit of band span [i, i + o], clamped to the video's N units (the numpy twin of
+    :func:`vcval.models.cuespan.modeling_cuespan.band_end_index` + clamp)."""
+    return np.minimum(np.arange(n)[:, None] + np.arange(w)[None], n - 1)
 
 
 def key_unit(vectors: np.ndarray, q_vec: np.ndarray, first: int, last: int) -> int:
