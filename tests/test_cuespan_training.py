@@ -287,3 +287,74 @@ def test_a_lexical_video_idf_recipe_trains_on_the_features_it_is_served_with(tra
     assert flags and all(flags) and load_cuespan(tmp_path / "lexvid" / "best").config.lexical_video_idf
     assert not np.allclose(data.lexical(question, vid, within_video=True), plain)
     np.testing.assert_allclose(data.lexical(question, vid), plain)  # the shared data is left as it was
+
+
+def test_with_title_restates_the_topic_in_each_form():
+    from vcval.training.trainer_cuespan import TITLE_TEMPLATES, with_title
+
+    q = "How do I open the character panel?"
+    assert with_title(q, "Add text to a photo") == "How do I open the character panel to add text to a photo?"
+    forms = {with_title(q, "Add text", t) for t in TITLE_TEMPLATES}
+    assert len(forms) == len(TITLE_TEMPLATES) and all("add text" in f and "character panel" in f for f in forms)
+    assert with_title(q, "  ") == q  # a video without a title keeps the question
+
+
+def test_title_augmentation_trains_on_titled_questions_and_follows_the_titled_probe(trained, tmp_path, monkeypatch):
+    from vcval.training import trainer_cuespan
+
+    cfg, data, _, _ = trained
+    titles = tmp_path / "videos.json"
+    titles.write_text(json.dumps([{"video_id": v, "title": f"Editing photos part {v}"} for v in data.units]))
+    asked: list[str] = []
+    real_row = trainer_cuespan.TrainingData.row
+
+    def row(self, question, *args, **kwargs):
+        asked.append(question)
+        return real_row(self, question, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_cuespan.TrainingData, "row", row)
+    run = CueSpanTrainConfig(**{**cfg.to_dict(), "output": str(tmp_path / "titled"), "steps": 3, "eval_every": 3,
+                                "title_prob": 1.0, "titles": str(titles)})
+    train(run, data)
+    assert asked and all("editing photos part v" in q for q in asked)  # every row asked the titled question
+    rows = list(csv.DictReader(open(tmp_path / "titled" / "curve.csv")))
+    assert rows and 0.0 <= float(rows[-1]["dev_titled_miou"]) <= 100.0
+    asked.clear()
+    train(CueSpanTrainConfig(**{**run.to_dict(), "title_prob": 0.0, "output": str(tmp_path / "plain")}), data)
+    assert asked and not any("editing photos" in q for q in asked)
+    assert "dev_titled_miou" not in open(tmp_path / "plain" / "curve.csv").readline()
+
+
+def test_the_long_video_probe_finds_the_answer_where_its_video_was_placed(trained):
+    from vcval.corpus.encodings import concat_units
+    from vcval.training.trainer_cuespan import long_layout, oracle_eval
+
+    cfg, data, _, _ = trained
+    a, b = sorted(data.units)[:2]
+    long, offsets = concat_units([data.units[a], data.units[b]], gap_s=1.0)
+    assert len(long) == len(data.units[a]) + len(data.units[b])
+    assert offsets == [0.0, data.units[a].units[-1].end + 1.0]
+    assert long.units[len(data.units[a])].start == data.units[b].units[0].start + offsets[1]
+    assert long.first_cue[len(data.units[a])] == data.units[a].last_cue.max() + 1  # cue indexes follow on
+    assert long.words == data.units[a].words + data.units[b].words
+    np.testing.assert_array_equal(long.vectors[len(data.units[a]):], data.units[b].vectors)
+
+    from vcval.evaluation.questions import load_questions
+    from vcval.models.cuespan import load_cuespan
+
+    dev = load_questions(cfg.dev)
+    layout = long_layout(dev, sorted(data.units), 2, seed=0)
+    assert layout == long_layout(dev, sorted(data.units), 2, seed=0)  # the same layout for every model
+    assert all(q.video_id not in others and len(others) == 2 and 0 <= pos <= 2
+               for q, (others, pos) in zip(dev, layout))
+    model = load_cuespan(f"{cfg.output}/best")
+    qvec = data.question_vectors(dev)
+    ious: list[float] = []
+    oracle_eval(model, data, dev, qvec, around=layout, per_question=ious)
+    assert len(ious) == len(dev) and all(0.0 <= x <= 1.0 for x in ious)
+    for q, around in zip(dev, layout):  # the question's own video sits, times shifted, where the layout put it
+        long, shift = data.long_units(data.units[q.video_id], *around)
+        own = data.units[q.video_id]
+        placed = [u for u in long.units if shift <= u.start <= shift + own.units[-1].end]
+        assert [u.text for u in placed] == [u.text for u in own.units]
+        assert placed[0].start == pytest.approx(own.units[0].start + shift)

@@ -183,6 +183,34 @@ def merge_unit_runs(enc: UnitEncodings, sizes: Sequence[int]) -> UnitEncodings:
     return out
 
 
+def concat_units(parts: Sequence[UnitEncodings], gap_s: float = 1.0) -> tuple[UnitEncodings, list[float]]:
+    """Several videos' units played one after the other as one long video (no encoder call).
+
+    Each part's times move by the end of the previous part plus ``gap_s`` seconds, and its cue indexes by the
+    previous parts' cue counts; vectors, context vectors and words are kept. Returns the (sum U_p, D) encodings
+    and each part's time offset in seconds (add it to a time of that part to find it in the long video).
+    """
+    if not parts:
+        raise ValueError("concat_units needs at least one part")
+    units: list[Cue] = []
+    words: list[frozenset[str]] = []
+    first, last, offsets = [], [], []
+    t0, c0 = 0.0, 0
+    for p in parts:
+        offsets.append(t0)
+        units += [Cue(len(units) + k, u.start + t0, u.end + t0, u.text) for k, u in enumerate(p.units)]
+        words += p.words
+        first.append(p.first_cue + c0)
+        last.append(p.last_cue + c0)
+        if len(p):
+            t0 = units[-1].end + gap_s
+            c0 += int(p.last_cue.max()) + 1
+    out = UnitEncodings(tuple(units), np.concatenate(first), np.concatenate(last),
+                        np.concatenate([p.vectors for p in parts]), np.concatenate([p.context for p in parts]))
+    object.__setattr__(out, "_words", words)
+    return out, offsets
+
+
 def encodings_key(encoder_name: str, content_hash: str) -> str:
     """What a stored file must match to be reused."""
     return f"{encoder_name}|v{ENCODING_VERSION}|{content_hash}"

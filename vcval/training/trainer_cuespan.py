@@ -24,7 +24,7 @@ import logging
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,8 @@ from vcval.config import JsonConfig, cache_root
 from vcval.evaluation.questions import Question, load_questions
 
 logger = logging.getLogger(__name__)
+
+TITLE_TEMPLATES = ("{q} to {t}?", "{q} for {t}?", "{t}: {q}?", "{q} ({t})?")  # title_prob's question forms
 
 
 @dataclass
@@ -68,6 +70,10 @@ class CueSpanTrainConfig(JsonConfig):
     fact_max_units: int = 2  # serve questions that ask for one fact ("where", "how long", "should I") spans of at
     # most this many sentences (CueSpanInference.fact_max_units; 0 = the model's lengths for every question)
     meta_edges: bool = True  # serve no span that starts or ends on talk about the video itself (CueSpanInference)
+    title_prob: float = 0.0  # topic augmentation: share of training questions asked restating their video's
+    # title (with_title, a random TITLE_TEMPLATES form), as medical questions restate the video's topic
+    # ("How to perform wrist extensions to fix wrist pain?"), so the topic words stop pulling spans to the intro
+    titles: str = "data/tutorialvqa/videos.json"  # [{video_id, title}] for title_prob
     length_prior: str = "data/medvidqa/priors.json"  # answer length vs video length of the served domain
     # (scripts/convert_medvidqa.py: a fit over the 2,710 MedVidQA train annotations); "" = no length tilt,
     # see CueSpanInference.target_length_median_s
@@ -144,6 +150,16 @@ class TrainingData:
                    visual=self.visual(vid, visual_dim, merged),
                    answer=(target.start, target.end) if target is not None else None)
 
+    def long_units(self, units: Any, others: list[str], position: int) -> tuple[Any, float]:
+        """``units`` played at ``position`` among the stored units of the ``others`` videos, as one long video
+        (:func:`vcval.corpus.encodings.concat_units`); returns it and the seconds its times moved by."""
+        from vcval.corpus.encodings import concat_units
+
+        parts = [self.units[v] for v in others]
+        parts.insert(position, units)
+        long, offsets = concat_units(parts)
+        return long, offsets[position]
+
 
 def coarsen_units(units: Any, rng: random.Random, max_run: int) -> Any:
     """``units`` merged into consecutive runs of 1..``max_run`` units, sizes drawn uniformly (granularity
@@ -158,6 +174,20 @@ def coarsen_units(units: Any, rng: random.Random, max_run: int) -> Any:
     return merge_unit_runs(units, sizes)
 
 
+def load_titles(path: str | Path) -> dict[str, str]:
+    """{video_id: title} of a ``[{video_id, title}]`` JSON file (``data/<set>/videos.json``)."""
+    return {str(v["video_id"]): str(v.get("title") or "") for v in json.loads(Path(path).read_text(encoding="utf-8"))}
+
+
+def with_title(question: str, title: str, template: str = TITLE_TEMPLATES[0]) -> str:
+    """``question`` restating its video's topic in ``template`` ({q}: the question without its "?", {t}: the title,
+    first letter lower-cased), as medical questions do: "How to perform wrist extensions to fix wrist pain?"."""
+    if not title.strip():
+        return question
+    title = title.strip()
+    return template.format(q=question.rstrip().rstrip("?").rstrip(), t=title[0].lower() + title[1:])
+
+
 def target_cell(units: Any, q: Question, max_span: int) -> tuple[int, int]:
     """The unit span (first, last), at most ``max_span`` units, best matching the answer by IoU."""
     from vcval.localization.spans import best_target_cell
@@ -168,9 +198,28 @@ def target_cell(units: Any, q: Question, max_span: int) -> tuple[int, int]:
     return i, j
 
 
+def long_layout(questions: list[Question], pool: list[str], n: int, seed: int = 0) -> list[tuple[list[str], int]]:
+    """The long-video probe's layout (:func:`oracle_eval` ``around``), the same for every model (seeded): for each
+    question, ``n`` videos of ``pool`` other than its own and its video's position (0..n) among them."""
+    rng = random.Random(seed)
+    layout = []
+    for q in questions:
+        candidates = [v for v in pool if v != q.video_id]
+        if len(candidates) < n:
+            raise ValueError(f"the long-video probe needs {n} other videos per question; the pool has "
+                             f"{len(candidates)} besides {q.video_id}: lower --around")
+        others = rng.sample(candidates, n)
+        layout.append((others, rng.randint(0, n)))
+    return layout
+
+
 def oracle_eval(model: Any, data: TrainingData, questions: list[Question], qvec: np.ndarray,
-                chunk: int = 32) -> dict[str, float]:
-    """mIoU / IoU>=0.5 (in %) and median span length of the best span inside each question's own video."""
+                chunk: int = 32, around: list[tuple[list[str], int]] | None = None,
+                per_question: list[float] | None = None) -> dict[str, float]:
+    """mIoU / IoU>=0.5 (in %) and median span length of the best span inside each question's own video.
+
+    around: per question (other video ids, position): its video is played among those as one long video
+    (:func:`long_layout`), the long-video probe; per_question: a list that receives each question's IoU."""
     import torch
 
     from vcval.localization.spans import temporal_iou
@@ -183,8 +232,16 @@ def oracle_eval(model: Any, data: TrainingData, questions: list[Question], qvec:
         within = bool(getattr(model.config, "lexical_video_idf", False))
         for s in range(0, len(questions), chunk):
             part = questions[s: s + chunk]
-            rows = [Row(qvec[s + r], data.units[q.video_id], data.lexical(q.question, q.video_id, within_video=within),
-                        visual=data.visual(q.video_id, dim)) for r, q in enumerate(part)]
+            units, shifts = [], []
+            for r, q in enumerate(part):
+                u, shift = data.units[q.video_id], 0.0
+                if around is not None:
+                    u, shift = data.long_units(u, *around[s + r])
+                units.append(u)
+                shifts.append(shift)
+            rows = [Row(qvec[s + r], units[r], data.lexical(q.question, q.video_id, units[r], within_video=within),
+                        visual=None if around is not None else data.visual(q.video_id, dim))
+                    for r, q in enumerate(part)]
             kwargs, _ = build_batch(rows)
             kwargs.pop("labels"), kwargs.pop("groups")
             band = model(**kwargs, return_full=False).band  # (B, N, W)
@@ -192,11 +249,13 @@ def oracle_eval(model: Any, data: TrainingData, questions: list[Question], qvec:
             best = band.reshape(len(part), -1).argmax(1)
             for r, q in enumerate(part):
                 i, o = divmod(int(best[r]), w)
-                u = data.units[q.video_id].units
+                u = units[r].units
                 span = (u[i].start, u[i + o].end)
-                ious.append(temporal_iou(span, (q.start, q.end)))
+                ious.append(temporal_iou(span, (q.start + shifts[r], q.end + shifts[r])))
                 lengths.append(span[1] - span[0])
     iou = np.array(ious)
+    if per_question is not None:
+        per_question.extend(float(x) for x in iou)
     return {"miou": 100 * float(iou.mean()), "iou50": 100 * float((iou >= 0.5).mean()),
             "median_len_s": float(np.median(lengths))}
 
@@ -249,6 +308,16 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
     (out / "best").mkdir(parents=True, exist_ok=True)
     logger.info("training CueSpan: %d params, %d train / %d dev questions, %d train videos",
                 sum(p.numel() for p in model.parameters()), len(train_q), len(dev_q), len(train_vids))
+    titled = None  # (train questions restating their video's title, their vectors) for title_prob
+    dev_titled = None  # the same for dev: the curve then also follows the titled probe (the kept step is
+    # still chosen on the plain dev metric)
+    if cfg.title_prob:
+        titles = load_titles(cfg.titles)
+        t_rng = random.Random(cfg.seed + 1)
+        train_t = [replace(q, question=with_title(q.question, titles.get(q.video_id, ""), t_rng.choice(TITLE_TEMPLATES)))
+                   for q in train_q]
+        dev_t = [replace(q, question=with_title(q.question, titles.get(q.video_id, ""))) for q in dev_q]
+        titled, dev_titled = (train_t, data.question_vectors(train_t)), (dev_t, data.question_vectors(dev_t))
     order: list[int] = []
     curve: list[dict[str, Any]] = []
     losses: list[tuple[float, float]] = []
@@ -265,13 +334,16 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
             q = train_q[i]
             coarsen = (rng, cfg.coarsen_max) if cfg.coarsen_prob and rng.random() < cfg.coarsen_prob else None
             src = asr if asr is not None and rng.random() < cfg.asr_prob else data  # this question's caption style
-            rows.append(src.row(q.question, train_vec[i], q.video_id, mcfg.visual_dim, g, target=q,
+            text, vec = q.question, train_vec[i]
+            if titled is not None and rng.random() < cfg.title_prob:  # asked restating its video's topic
+                text, vec = titled[0][i].question, titled[1][i]
+            rows.append(src.row(text, vec, q.video_id, mcfg.visual_dim, g, target=q,
                                  max_span=mcfg.max_span_cues, coarsen=coarsen, within_video=mcfg.lexical_video_idf))
             if mcfg.contrastive_weight:
                 negs = rng.sample(hard[i], min(cfg.hard_negatives, len(hard[i])))
                 others = [v for v in train_vids if v != q.video_id and v not in negs]
                 negs += rng.sample(others, min(cfg.random_negatives, len(others)))
-                rows += [src.row(q.question, train_vec[i], v, mcfg.visual_dim, g, coarsen=coarsen,
+                rows += [src.row(text, vec, v, mcfg.visual_dim, g, coarsen=coarsen,
                                  within_video=mcfg.lexical_video_idf) for v in negs]
         kwargs, _ = build_batch(rows, crop=cfg.crop, rng=rng)
         o = model(**kwargs, return_full=False)
@@ -285,12 +357,14 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
         losses.append((float(o.loss1.detach()), float(o.loss2.detach()), lh))
         if step % cfg.eval_every == 0 or step == cfg.steps:
             m = oracle_eval(model, data, dev_q, dev_vec)
+            m_titled = oracle_eval(model, data, *dev_titled) if dev_titled is not None else None
             l1, l2, lh = np.mean(losses, 0)
             losses = []
             row = {"step": step, "train_s": round(train_s, 1), "loss1": round(float(l1), 4), "loss2": round(float(l2), 4),
                    **({"loss_highlight": round(float(lh), 4)} if mcfg.highlight_weight else {}),
                    "dev_miou": round(m["miou"], 2), "dev_iou50": round(m["iou50"], 2),
-                   "dev_median_len_s": round(m["median_len_s"], 1)}
+                   "dev_median_len_s": round(m["median_len_s"], 1),
+                   **({"dev_titled_miou": round(m_titled["miou"], 2)} if m_titled is not None else {})}
             curve.append(row)
             logger.info("%s", row)
             if m["miou"] > best:
