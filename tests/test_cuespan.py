@@ -133,6 +133,31 @@ def test_boundary_features_mark_topic_changes_and_long_pauses():
     assert torch.isfinite(band[0, 0]).all()
 
 
+def test_topic_features_tell_overview_units_and_topical_questions_apart():
+    from vcval.models.cuespan.modeling_cuespan import N_TOPIC, topic_features
+
+    f = torch.nn.functional.normalize
+    topic, step1, step2 = torch.eye(3)
+    # an overview unit (the topic), two step units that share some of the topic, and padding
+    cues = torch.stack([f(topic, dim=0), f(step1 + 0.5 * topic, dim=0), f(step2 + 0.5 * topic, dim=0),
+                        torch.zeros(3)])[None]  # (1, 4, 3)
+    mask = torch.tensor([[True, True, True, False]])
+    plain = f(step1[None], dim=-1)  # asks about step 1 only
+    topical = f((step1 + 2 * topic)[None], dim=-1)  # asks about step 1 and restates the topic
+    a, b = topic_features(plain, cues, mask), topic_features(topical, cues, mask)  # (1, 4, 3) each
+    assert a.shape == (1, 4, N_TOPIC) and (a[0, 3] == 0).all()  # padding is zero
+    assert a[0, 0, 0] > a[0, 1, 0] and a[0, 0, 0] > a[0, 2, 0]  # the overview is the most central unit
+    assert b[0, 0, 1] > a[0, 0, 1]  # the topical question reads as topical
+    assert torch.allclose(a[0, :3, 0], b[0, :3, 0])  # centrality does not depend on the question
+    # without its topic component the topical question points at step 1, not at the overview
+    assert b[0, 1, 2] > b[0, 0, 2] and b[0, 1, 2] > b[0, 2, 2]
+    m = CueSpanModel(CueSpanConfig(emb_dim=3, hidden=32, ff_dim=64, head_size=16, max_span_cues=2,
+                                   topic_features=True)).eval()
+    assert m.scalar_proj.in_features == 12 + N_TOPIC
+    assert torch.isfinite(m(topical, cues, mask, return_full=False).band[0, :3, 0]).all()
+    assert CueSpanModel(CueSpanConfig(emb_dim=3, hidden=32, ff_dim=64, head_size=16)).scalar_proj.in_features == 12
+
+
 def test_soft_iou_targets_spread_loss1_over_near_misses_and_default_stays_hard():
     scores = torch.zeros(1, 4, requires_grad=True)  # 4 cells, uniform scores
     labels = torch.tensor([1])

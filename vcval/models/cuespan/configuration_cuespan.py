@@ -24,6 +24,9 @@ class CueSpanConfig(JsonConfig):
     bias per span length in units.
     boundary_features adds four question-independent inputs per unit (cosine with the previous / next
     unit, the pause before / after it z-scored within the video): where a step or topic changes.
+    topic_features adds three inputs per unit (``topic_features``): its centrality in the video, how much the
+    question is about the video's topic, and its cosine with the question stripped of that topic, so that a
+    question restating the video's topic (as medical questions do) need not land on the introduction.
     contrastive_weight: lambda of Loss2 in Loss = Loss1 + lambda * Loss2.
     highlight_weight: weight of an auxiliary per-unit loss (VSLNet's query-guided highlighting, which
     the CCGS authors' VPTSL also trains): binary cross-entropy of each unit's relevance u_k (the term
@@ -70,6 +73,7 @@ class CueSpanConfig(JsonConfig):
     min_len_frac: float = 0.005
     use_offset_bias: bool = True
     boundary_features: bool = False
+    topic_features: bool = False
     contrastive_weight: float = 1.0
     highlight_weight: float = 0.0
     soft_label_iou: float = 0.0

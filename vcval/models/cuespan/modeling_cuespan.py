@@ -38,6 +38,7 @@ from vcval.models.cuespan.configuration_cuespan import CueSpanConfig
 
 N_SCALAR = 12
 N_BOUNDARY = 4  # boundary_features: cos with the previous / next unit, pause before / after (z-scored log)
+N_TOPIC = 3  # topic_features: unit centrality, question topicality, question-without-topic cosine (z-scored)
 
 
 def band_end_index(n: int, w: int, device: torch.device | str | None = None) -> torch.Tensor:
@@ -99,6 +100,30 @@ def video_seconds(cue_end: torch.Tensor, cue_mask: torch.Tensor, duration: torch
     if duration is None:
         duration = (cue_end * cue_mask.float()).max(1).values  # (B,)
     return duration.float().clamp(min=1.0)
+
+
+def topic_features(question: torch.Tensor, cues_ctx: torch.Tensor, cue_mask: torch.Tensor) -> torch.Tensor:
+    """(B, N, N_TOPIC) how much each unit and the question are about the video's topic rather than one step.
+
+    The topic is the direction m of the video's mean context vector. Per unit: its centrality cos(unit, m)
+    z-scored within the video (introductions and overviews restate the topic: high); the question's
+    topicality cos(q, m), the same on every unit (a question that restates the video's topic: high); and
+    the cosine of each unit with the question stripped of its topic component, q - (q.m) m, z-scored within
+    the video. question (B, D), cues_ctx (B, N, D) normalised, cue_mask (B, N) bool."""
+    m = cue_mask.float()  # (B, N)
+    cnt = m.sum(1, keepdim=True).clamp(min=1.0)  # (B, 1)
+    topic = F.normalize((cues_ctx * m[..., None]).sum(1), dim=-1)  # (B, D)
+    central = torch.einsum("bnd,bd->bn", cues_ctx, topic)  # (B, N)
+    q_topic = (question * topic).sum(-1, keepdim=True)  # (B, 1)
+    residual = F.normalize(question - q_topic * topic, dim=-1)  # (B, D)
+    cos_r = torch.einsum("bd,bnd->bn", residual, cues_ctx)  # (B, N)
+    feats = []
+    for v in (central, cos_r):
+        mean = (v * m).sum(1, keepdim=True) / cnt
+        std = (((v - mean) ** 2 * m).sum(1, keepdim=True) / cnt).sqrt().clamp(min=1e-3)
+        feats.append((v - mean) / std)
+    feats.insert(1, q_topic.expand_as(central))
+    return torch.stack(feats, -1) * m[..., None]  # (B, N, N_TOPIC)
 
 
 def boundary_features(cues: torch.Tensor, cue_mask: torch.Tensor, cue_start: torch.Tensor,
@@ -235,7 +260,8 @@ class CueSpanModel(nn.Module):
             self.q_proj = nn.Linear(cfg.emb_dim, h)
         if cfg.unit_inputs != "scalar":
             self.qc_proj = nn.Linear(cfg.emb_dim, h)
-        self.scalar_proj = nn.Linear(N_SCALAR + (N_BOUNDARY if cfg.boundary_features else 0), h)
+        self.scalar_proj = nn.Linear(N_SCALAR + (N_BOUNDARY if cfg.boundary_features else 0)
+                                     + (N_TOPIC if cfg.topic_features else 0), h)
         self.in_norm = nn.LayerNorm(h)
         self.drop = nn.Dropout(cfg.dropout)
         self.conv = _ConvBlock(h, cfg.conv_kernel, cfg.dropout)
@@ -319,6 +345,8 @@ class CueSpanModel(nn.Module):
         scal = self.scalar_features(question, cues, cues_ctx, cue_mask, cue_start, cue_end, lexical, duration)  # (B, N, F)
         if self.config.boundary_features:
             scal = torch.cat([scal, boundary_features(cues, cue_mask, cue_start, cue_end)], -1)  # (B, N, F + 4)
+        if self.config.topic_features:
+            scal = torch.cat([scal, topic_features(question, cues_ctx, cue_mask)], -1)  # (B, N, F + 3)
         h = self.scalar_proj(scal)  # (B, N, H)
         q = self.q_proj(question)[:, None] if hasattr(self, "q_proj") else None  # (B, 1, H)
         if self.config.unit_inputs != "scalar":
