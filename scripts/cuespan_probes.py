@@ -35,26 +35,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from vcval.evaluation.metrics import paired_bootstrap  # noqa: E402
 from vcval.evaluation.questions import load_questions  # noqa: E402
 
 logger = logging.getLogger("cuespan_probes")
 PROBES = ("single", "long", "titled", "titled_unseen")
 UNSEEN_TEMPLATE = "{q} in a video about {t}?"  # a form the topic augmentation (TITLE_TEMPLATES) never trains on
-
-
-def by_video_interval(diff: np.ndarray, videos: list[str], n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95% interval of the mean of ``diff`` (Q,) when whole videos are resampled."""
-    groups: dict[str, list[int]] = {}
-    for i, v in enumerate(videos):
-        groups.setdefault(v, []).append(i)
-    keys = sorted(groups)
-    rng = np.random.default_rng(seed)
-    means = []
-    for _ in range(n_boot):
-        idx = np.concatenate([groups[keys[k]] for k in rng.integers(0, len(keys), len(keys))])
-        means.append(diff[idx].mean())
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return float(lo), float(hi)
 
 
 def main() -> int:
@@ -118,9 +104,9 @@ def main() -> int:
             cells += [f"{100 * x.mean():.2f}", f"{100 * (x >= 0.5).mean():.2f}"]
         diffs = []
         for name in PROBES:
-            d = 100 * (per[path][name] - per[args.checkpoints[0]][name])
-            lo, hi = by_video_interval(d, videos)
-            diffs.append(f"{d.mean():+.2f} [{lo:+.2f}, {hi:+.2f}]")
+            mean, lo, hi = paired_bootstrap(100 * per[args.checkpoints[0]][name], 100 * per[path][name],
+                                            groups=videos)
+            diffs.append(f"{mean:+.2f} [{lo:+.2f}, {hi:+.2f}]")
         lines.append(f"| `{path}` | " + " | ".join(cells + diffs) + " |")
         logger.info("%s", lines[-1])
     text = "\n".join(lines) + "\n"
