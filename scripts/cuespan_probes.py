@@ -27,7 +27,6 @@ import argparse
 import logging
 import random
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +66,7 @@ def main() -> int:
         load_titles,
         long_layout,
         oracle_eval,
-        with_title,
+        titled_questions,
     )
 
     data = TrainingData(args.transcripts)
@@ -80,8 +79,7 @@ def main() -> int:
     layout = long_layout(questions, pool, args.around, seed=args.seed)
     videos = [q.video_id for q in questions]
     titles = load_titles(args.titles)
-    titled = {t: [replace(q, question=with_title(q.question, titles.get(q.video_id, ""), t)) for q in questions]
-              for t in (TITLE_TEMPLATES[0], UNSEEN_TEMPLATE)}
+    titled = {t: titled_questions(questions, titles, t) for t in (TITLE_TEMPLATES[0], UNSEEN_TEMPLATE)}
     tvec = {t: data.question_vectors(qs) for t, qs in titled.items()}
     per: dict[str, dict[str, np.ndarray]] = {}
     lines = [f"{len(questions)} questions of {args.questions} over {len(set(videos))} videos; long: each video "

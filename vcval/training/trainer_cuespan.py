@@ -188,6 +188,15 @@ def with_title(question: str, title: str, template: str = TITLE_TEMPLATES[0]) ->
     return template.format(q=question.rstrip().rstrip("?").rstrip(), t=title[0].lower() + title[1:])
 
 
+def titled_questions(questions: list[Question], titles: dict[str, str], template: str = TITLE_TEMPLATES[0], *,
+                     rng: random.Random | None = None) -> list[Question]:
+    """``questions`` asked restating their video's title (:func:`with_title`, ``titles``: {video_id: title}) in
+    ``template``, or with ``rng`` in a random :data:`TITLE_TEMPLATES` form each (drawn in order); answers kept."""
+    return [replace(q, question=with_title(q.question, titles.get(q.video_id, ""),
+                                           rng.choice(TITLE_TEMPLATES) if rng is not None else template))
+            for q in questions]
+
+
 def target_cell(units: Any, q: Question, max_span: int) -> tuple[int, int]:
     """The unit span (first, last), at most ``max_span`` units, best matching the answer by IoU."""
     from vcval.localization.spans import best_target_cell
@@ -313,10 +322,8 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
     # still chosen on the plain dev metric)
     if cfg.title_prob:
         titles = load_titles(cfg.titles)
-        t_rng = random.Random(cfg.seed + 1)
-        train_t = [replace(q, question=with_title(q.question, titles.get(q.video_id, ""), t_rng.choice(TITLE_TEMPLATES)))
-                   for q in train_q]
-        dev_t = [replace(q, question=with_title(q.question, titles.get(q.video_id, ""))) for q in dev_q]
+        train_t = titled_questions(train_q, titles, rng=random.Random(cfg.seed + 1))
+        dev_t = titled_questions(dev_q, titles)
         titled, dev_titled = (train_t, data.question_vectors(train_t)), (dev_t, data.question_vectors(dev_t))
     order: list[int] = []
     curve: list[dict[str, Any]] = []

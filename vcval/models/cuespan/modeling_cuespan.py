@@ -102,6 +102,15 @@ def video_seconds(cue_end: torch.Tensor, cue_mask: torch.Tensor, duration: torch
     return duration.float().clamp(min=1.0)
 
 
+def masked_moments(v: torch.Tensor, mask: torch.Tensor, floor: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and standard deviation (floored at ``floor``), each (B, 1), of v (B, N) over the cells where the
+    float ``mask`` (B, N) is 1: the statistics the per-unit features are centred and z-scored by within a video."""
+    cnt = mask.sum(1, keepdim=True).clamp(min=1.0)  # (B, 1)
+    mean = (v * mask).sum(1, keepdim=True) / cnt
+    std = (((v - mean) ** 2 * mask).sum(1, keepdim=True) / cnt).sqrt().clamp(min=floor)
+    return mean, std
+
+
 def topic_features(question: torch.Tensor, cues_ctx: torch.Tensor, cue_mask: torch.Tensor) -> torch.Tensor:
     """(B, N, N_TOPIC) how much each unit and the question are about the video's topic rather than one step.
 
@@ -111,18 +120,17 @@ def topic_features(question: torch.Tensor, cues_ctx: torch.Tensor, cue_mask: tor
     the cosine of each unit with the question stripped of its topic component, q - (q.m) m, z-scored within
     the video. question (B, D), cues_ctx (B, N, D) normalised, cue_mask (B, N) bool."""
     m = cue_mask.float()  # (B, N)
-    cnt = m.sum(1, keepdim=True).clamp(min=1.0)  # (B, 1)
     topic = F.normalize((cues_ctx * m[..., None]).sum(1), dim=-1)  # (B, D)
     central = torch.einsum("bnd,bd->bn", cues_ctx, topic)  # (B, N)
     q_topic = (question * topic).sum(-1, keepdim=True)  # (B, 1)
     residual = F.normalize(question - q_topic * topic, dim=-1)  # (B, D)
     cos_r = torch.einsum("bd,bnd->bn", residual, cues_ctx)  # (B, N)
-    feats = []
-    for v in (central, cos_r):
-        mean = (v * m).sum(1, keepdim=True) / cnt
-        std = (((v - mean) ** 2 * m).sum(1, keepdim=True) / cnt).sqrt().clamp(min=1e-3)
-        feats.append((v - mean) / std)
-    feats.insert(1, q_topic.expand_as(central))
+
+    def z(v: torch.Tensor) -> torch.Tensor:
+        mean, std = masked_moments(v, m, 1e-3)
+        return (v - mean) / std
+
+    feats = [z(central), q_topic.expand_as(central), z(cos_r)]
     return torch.stack(feats, -1) * m[..., None]  # (B, N, N_TOPIC)
 
 
@@ -136,9 +144,7 @@ def boundary_features(cues: torch.Tensor, cue_mask: torch.Tensor, cue_start: tor
     pair = m[:, 1:] * m[:, :-1]  # (B, N-1): both units real
     sim = (cues[:, 1:] * cues[:, :-1]).sum(-1) * pair  # (B, N-1): cos(unit k, unit k+1)
     gap = torch.log1p((cue_start[:, 1:] - cue_end[:, :-1]).clamp(min=0.0)) * pair  # (B, N-1)
-    cnt = pair.sum(1, keepdim=True).clamp(min=1.0)  # (B, 1)
-    mean = gap.sum(1, keepdim=True) / cnt
-    std = (((gap - mean) ** 2 * pair).sum(1, keepdim=True) / cnt).sqrt().clamp(min=0.05)
+    mean, std = masked_moments(gap, pair, 0.05)  # (B, 1) each
     gap_z = (gap - mean) / std * pair  # (B, N-1)
     pad = F.pad  # (left, right) on the last dim: "before" features are 0 on the first unit, "after" on the last
     feats = [pad(sim, (1, 0)), pad(sim, (0, 1)), pad(gap_z, (1, 0)), pad(gap_z, (0, 1))]
@@ -307,13 +313,11 @@ class CueSpanModel(nn.Module):
         """(B, N, N_SCALAR) per-unit features (see module doc); padding rows are zero.
         duration: (B,) video length in seconds (default: the last unit's end)."""
         m = cue_mask.float()  # (B, N)
-        cnt = m.sum(1, keepdim=True).clamp(min=1.0)  # (B, 1)
         cos_c = torch.einsum("bd,bnd->bn", question, cues)  # (B, N)
         cos_x = torch.einsum("bd,bnd->bn", question, cues_ctx)  # (B, N)
         feats = [cos_c, cos_x]
         for v in (cos_c, cos_x):
-            mean = (v * m).sum(1, keepdim=True) / cnt  # (B, 1)
-            std = (((v - mean) ** 2 * m).sum(1, keepdim=True) / cnt).sqrt().clamp(min=1e-3)
+            mean, std = masked_moments(v, m, 1e-3)  # (B, 1) each
             feats += [v - mean, (v - mean) / std]
         vmax = cos_x.masked_fill(~cue_mask, -1e4).max(1, keepdim=True).values  # (B, 1)
         lmax = lexical.masked_fill(~cue_mask, -1e4).max(1, keepdim=True).values
