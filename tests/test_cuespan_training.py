@@ -358,3 +358,16 @@ def test_the_long_video_probe_finds_the_answer_where_its_video_was_placed(traine
         placed = [u for u in long.units if shift <= u.start <= shift + own.units[-1].end]
         assert [u.text for u in placed] == [u.text for u in own.units]
         assert placed[0].start == pytest.approx(own.units[0].start + shift)
+
+
+def test_vcval_train_cuespan_names_a_missing_titles_file_before_any_work(trained, tmp_path, capsys):
+    from vcval.cli import main
+
+    cfg, _, _, _ = trained
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(json.dumps({**cfg.to_dict(), "output": str(tmp_path / "out"), "title_prob": 0.5,
+                                  "titles": str(tmp_path / "no-titles.json")}))
+    assert main(["train", "cuespan", "--config", str(recipe)]) != 0
+    err = capsys.readouterr().err
+    assert "no-titles.json not found" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # nothing trained or written

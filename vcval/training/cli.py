@@ -79,7 +79,7 @@ def run_cuespan_command(args) -> int:
         cfg = CueSpanTrainConfig.from_dict(data)
     except ValueError as err:
         raise InvalidInputError(str(err)) from err
-    for path in (cfg.train, cfg.dev, cfg.transcripts):
+    for path in (cfg.train, cfg.dev, cfg.transcripts, *([cfg.titles] if cfg.title_prob else [])):
         if not Path(path).exists():
             raise InvalidInputError(f"{path} not found: prepare the data with scripts/convert_tutorialvqa.py "
                                     "(see README, Training)")
