@@ -17,6 +17,10 @@ retrieval, no serving rules):
 
     .venv/bin/python scripts/cuespan_probes.py --checkpoints checkpoints/cuespan runs/titled/t50/best \
         [--sample 941] [--around 2] [--fillers questions|train] [--out benchmarks/cuespan_probes.md]
+    .venv/bin/python scripts/cuespan_probes.py --oof model qtt --sample 300   # out of fold (scripts/cuespan_oof.py)
+
+``--oof``: the 52 TutorialVQA train videos in 4 folds, each fold's model (one per recipe NAME) probed on its own
+held-out questions only, so every question meets a model that never saw its video; 52 videos instead of dev's 8.
 
 Prints (and appends to ``--out``) mIoU and IoU>=0.5 (in %) per checkpoint and probe, and each checkpoint's
 paired mIoU difference from the first with a 95% interval from resampling videos.
@@ -42,12 +46,52 @@ PROBES = ("single", "long", "titled", "titled_unseen")
 UNSEEN_TEMPLATE = "{q} in a video about {t}?"  # a form the topic augmentation (TITLE_TEMPLATES) never trains on
 
 
+def probe_group(data, questions: list, checkpoints: list[str], args: argparse.Namespace) -> dict[str, dict[str, np.ndarray]]:
+    """{checkpoint: {probe: (Q,) IoU per question}} of ``checkpoints`` on ``questions`` (see module doc)."""
+    from vcval.localization.cuespan import load_question_tower
+    from vcval.models.cuespan import load_cuespan
+    from vcval.training.trainer_cuespan import TITLE_TEMPLATES, load_titles, long_layout, oracle_eval, titled_questions
+
+    qvec = data.question_vectors(questions)
+    pool = (sorted({q.video_id for q in questions}) if args.fillers == "questions"
+            else sorted({q.video_id for q in load_questions(args.train)} & set(data.units)))
+    layout = long_layout(questions, pool, args.around, seed=args.seed)
+    titles = load_titles(args.titles)
+    titled = {t: titled_questions(questions, titles, t) for t in (TITLE_TEMPLATES[0], UNSEEN_TEMPLATE)}
+    tvec = {t: data.question_vectors(qs) for t, qs in titled.items()}
+    per: dict[str, dict[str, np.ndarray]] = {}
+    for path in checkpoints:
+        model = load_cuespan(path)
+        tower = load_question_tower(path)  # a checkpoint with its own question encoder reads its vectors
+
+        def vectors(qs: list, default: np.ndarray, tower: object = tower) -> np.ndarray:
+            return default if tower is None else np.asarray(tower.encode([q.question for q in qs]), np.float32)
+
+        single = vectors(questions, qvec)
+        probes = (("single", questions, single, None), ("long", questions, single, layout),
+                  ("titled", titled[TITLE_TEMPLATES[0]], vectors(titled[TITLE_TEMPLATES[0]], tvec[TITLE_TEMPLATES[0]]), None),
+                  ("titled_unseen", titled[UNSEEN_TEMPLATE], vectors(titled[UNSEEN_TEMPLATE], tvec[UNSEEN_TEMPLATE]), None))
+        per[path] = {}
+        for name, qs, vec, around in probes:
+            ious: list[float] = []
+            oracle_eval(model, data, qs, vec, around=around, per_question=ious)
+            per[path][name] = np.array(ious)
+        logger.info("%s: %s", path, {k: round(100 * float(v.mean()), 2) for k, v in per[path].items()})
+    return per
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoints", nargs="+", required=True, help="CueSpan checkpoint folders; the first is the reference")
+    ap.add_argument("--checkpoints", nargs="+", help="CueSpan checkpoint folders; the first is the reference")
+    ap.add_argument("--oof", nargs="+", metavar="NAME",
+                    help="instead of --checkpoints: the out-of-fold fold models runs/oof/fold<i>/<NAME>/best "
+                         "(scripts/cuespan_oof.py train --name NAME), each fold's model on its own held-out "
+                         "questions; the first NAME is the reference")
+    ap.add_argument("--k", type=int, default=4, help="--oof: number of folds")
     ap.add_argument("--questions", default="data/tutorialvqa/dev.json")
     ap.add_argument("--transcripts", default="data/tutorialvqa/transcripts")
-    ap.add_argument("--sample", type=int, default=0, help="seeded sample of this many questions (0: all)")
+    ap.add_argument("--sample", type=int, default=0,
+                    help="seeded sample of this many questions (0: all); with --oof, per fold")
     ap.add_argument("--around", type=int, default=2, help="other videos each question's video is played among")
     ap.add_argument("--fillers", choices=("questions", "train"), default="questions",
                     help="draw the other videos from the questions' own videos, or from --train's videos")
@@ -57,56 +101,48 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None, help="append the table to this markdown file")
     args = ap.parse_args()
+    if bool(args.checkpoints) == bool(args.oof):
+        ap.error("give --checkpoints or --oof")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    from vcval.models.cuespan import load_cuespan
-    from vcval.training.trainer_cuespan import (
-        TITLE_TEMPLATES,
-        TrainingData,
-        load_titles,
-        long_layout,
-        oracle_eval,
-        titled_questions,
-    )
+    from vcval.training.trainer_cuespan import TrainingData
 
     data = TrainingData(args.transcripts)
-    questions = [q for q in load_questions(args.questions) if q.video_id in data.units]
-    if args.sample and args.sample < len(questions):
-        questions = random.Random(args.seed).sample(questions, args.sample)
-    qvec = data.question_vectors(questions)
-    pool = (sorted({q.video_id for q in questions}) if args.fillers == "questions"
-            else sorted({q.video_id for q in load_questions(args.train)} & set(data.units)))
-    layout = long_layout(questions, pool, args.around, seed=args.seed)
-    videos = [q.video_id for q in questions]
-    titles = load_titles(args.titles)
-    titled = {t: titled_questions(questions, titles, t) for t in (TITLE_TEMPLATES[0], UNSEEN_TEMPLATE)}
-    tvec = {t: data.question_vectors(qs) for t, qs in titled.items()}
-    per: dict[str, dict[str, np.ndarray]] = {}
-    lines = [f"{len(questions)} questions of {args.questions} over {len(set(videos))} videos; long: each video "
+    if args.oof:  # (questions file, checkpoints, column labels) per fold
+        groups = [(ROOT / f"runs/oof/fold{i}/heldout.json", [str(ROOT / f"runs/oof/fold{i}/{n}/best") for n in args.oof])
+                  for i in range(args.k)]
+        labels = [f"out of fold: {n}" for n in args.oof]
+    else:
+        groups = [(Path(args.questions), args.checkpoints)]
+        labels = args.checkpoints
+    per: dict[str, dict[str, list[float]]] = {label: {p: [] for p in PROBES} for label in labels}
+    videos: list[str] = []
+    for qfile, checkpoints in groups:
+        questions = [q for q in load_questions(qfile) if q.video_id in data.units]
+        if args.sample and args.sample < len(questions):
+            questions = random.Random(args.seed).sample(questions, args.sample)
+        videos += [q.video_id for q in questions]
+        result = probe_group(data, questions, checkpoints, args)
+        for label, path in zip(labels, checkpoints):
+            for name in PROBES:
+                per[label][name] += list(result[path][name])
+    where = (f"out of fold: {args.k} folds of runs/oof/fold<i>/heldout.json" + (f", {args.sample} per fold" if args.sample else "")
+             if args.oof else str(args.questions))
+    lines = [f"{len(videos)} questions of {where} over {len(set(videos))} videos; long: each video "
              f"between {args.around} others from the {args.fillers} videos (seed {args.seed}).", "",
              "| checkpoint | " + " | ".join(f"{p} mIoU | {p} IoU>=.5" for p in PROBES) + " | "
              + " | ".join(f"{p} diff [95% by video]" for p in PROBES) + " |", "|---" * (1 + 3 * len(PROBES)) + "|"]
-    for path in args.checkpoints:
-        model = load_cuespan(path)
-        per[path] = {}
-        probes = (("single", questions, qvec, None), ("long", questions, qvec, layout),
-                  ("titled", titled[TITLE_TEMPLATES[0]], tvec[TITLE_TEMPLATES[0]], None),
-                  ("titled_unseen", titled[UNSEEN_TEMPLATE], tvec[UNSEEN_TEMPLATE], None))
-        for name, qs, vec, around in probes:
-            ious: list[float] = []
-            oracle_eval(model, data, qs, vec, around=around, per_question=ious)
-            per[path][name] = np.array(ious)
+    for label in labels:
         cells = []
         for name in PROBES:
-            x = per[path][name]
+            x = np.array(per[label][name])
             cells += [f"{100 * x.mean():.2f}", f"{100 * (x >= 0.5).mean():.2f}"]
         diffs = []
         for name in PROBES:
-            mean, lo, hi = paired_bootstrap(100 * per[args.checkpoints[0]][name], 100 * per[path][name],
+            mean, lo, hi = paired_bootstrap(100 * np.array(per[labels[0]][name]), 100 * np.array(per[label][name]),
                                             groups=videos)
             diffs.append(f"{mean:+.2f} [{lo:+.2f}, {hi:+.2f}]")
-        lines.append(f"| `{path}` | " + " | ".join(cells + diffs) + " |")
-        logger.info("%s", lines[-1])
+        lines.append(f"| `{label}` | " + " | ".join(cells + diffs) + " |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out is not None:

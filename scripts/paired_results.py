@@ -2,6 +2,7 @@
 """How sure are the headline differences? The per-question results behind ``benchmarks/RESULTS.md``, paired.
 
     .venv/bin/python scripts/paired_results.py [--eval-dir runs/eval] [--out benchmarks/paired_results.md]
+    .venv/bin/python scripts/paired_results.py --compare BASE.json CANDIDATE.json [...]   # any reports, to stdout
 
 Reads the ``vcval eval --json`` reports that ``scripts/make_results.py`` leaves in ``runs/eval/``
 (``<dataset>__<method>.json``) and compares each method with ``hybrid`` (the training-free baseline) on the
@@ -36,17 +37,23 @@ def load(path: Path) -> dict[str, dict]:
 
 def table(dataset: str, eval_dir: Path) -> list[str]:
     """Markdown lines for one dataset: every method with a report, against ``hybrid``."""
-    base = load(eval_dir / f"{dataset}__{BASELINE}.json")
+    reports = [(path.stem.split("__", 1)[1], path) for path in sorted(eval_dir.glob(f"{dataset}__*.json"))]
+    return compare(dataset, eval_dir / f"{dataset}__{BASELINE}.json", reports)
+
+
+def compare(title: str, base_path: Path, reports: list[tuple[str, Path]]) -> list[str]:
+    """Markdown lines: each (name, ``vcval eval --json`` report) against the report ``base_path`` on the same
+    questions, Rank@1 IoU and video R@1, with intervals by question and by video."""
+    base = load(base_path)
     ids = sorted(base)
     videos = [base[i]["video_id"] for i in ids]
-    lines = [f"## {dataset}: {len(ids)} questions on {len(set(videos))} videos", "",
+    lines = [f"## {title}: {len(ids)} questions on {len(set(videos))} videos", "",
              "| method | Rank@1 mIoU | difference | by question | by video | video R@1 | difference | by question | by video |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for path in sorted(eval_dir.glob(f"{dataset}__*.json")):
-        method = path.stem.split("__", 1)[1]
+    for method, path in reports:
         rows = load(path)
         if sorted(rows) != ids:
-            logger.warning("%s: not the same questions as %s; skipped", path.name, BASELINE)
+            logger.warning("%s: not the same questions as %s; skipped", path.name, base_path.name)
             continue
         cells = [method]
         for value in (lambda r: 100.0 * r["iou_at_1"], lambda r: 100.0 * (r["video_rank"] == 1)):
@@ -64,10 +71,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--eval-dir", type=Path, default=ROOT / "runs" / "eval")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "paired_results.md")
+    ap.add_argument("--compare", nargs="+", type=Path, metavar="REPORT",
+                    help="print the table of these vcval eval --json reports against the first (same questions)")
     args = ap.parse_args()
     from vcval.utils import setup_script_logging
 
     setup_script_logging()
+    if args.compare:
+        if len(args.compare) < 2:
+            raise SystemExit("--compare needs a base report and at least one other")
+        base, *others = args.compare
+        print("\n".join(compare(f"against {base}", base, [(str(p), p) for p in others])))
+        return
     datasets = sorted({p.stem.split("__", 1)[0] for p in args.eval_dir.glob(f"*__{BASELINE}.json")} - {
         "tutorialvqa-official-test-LEAKY"})
     datasets = [d for d in datasets if (args.eval_dir / f"{d}__cuespan.json").is_file()]

@@ -371,3 +371,45 @@ def test_vcval_train_cuespan_names_a_missing_titles_file_before_any_work(trained
     err = capsys.readouterr().err
     assert "no-titles.json not found" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()  # nothing trained or written
+
+
+def test_a_question_tower_recipe_trains_its_top_layers_and_the_checkpoint_asks_with_them(trained, tmp_path):
+    """question_layers: the top MiniLM layers train with the head, are saved as an fp16 delta beside the
+    head, and the served localizer embeds questions with them (units keep the corpus's stored vectors)."""
+    from safetensors.torch import load_file
+
+    from vcval.encoders import _packaged_model_dir, load_bert_weights
+    from vcval.localization.cuespan import QUESTION_TOWER, CueSpanLocalizer, load_question_tower
+    from vcval.pipeline import build_pipeline
+
+    cfg, data, _, _ = trained
+    run = CueSpanTrainConfig(**{**cfg.to_dict(), "output": str(tmp_path / "qt"), "steps": 3, "eval_every": 3,
+                                "question_layers": 1, "question_lr": 1e-3})
+    train(run, data)
+    best = tmp_path / "qt" / "best"
+    delta = load_file(str(best / QUESTION_TOWER / "delta.safetensors"))
+    assert delta and all(k.startswith("encoder.layer.5.") for k in delta)  # the top layer of 6, nothing else
+    assert all(str(v.dtype) == "torch.float16" for v in delta.values())
+    base = load_bert_weights(_packaged_model_dir())
+    assert any(not np.allclose(v.float().numpy(), base[k].numpy(), atol=1e-3) for k, v in delta.items())
+
+    loc = CueSpanLocalizer.from_pretrained(best, encoder=data.encoder)
+    question = "how do i use the mask tool?"
+    own, packaged = loc.question_vector(question), data.encoder.encode([question])[0]
+    assert np.linalg.norm(own) == pytest.approx(1.0, abs=1e-4)
+    assert not np.allclose(own, packaged, atol=1e-3) and float(own @ packaged) > 0.5
+    tune_and_calibrate(run, data)
+    qa = build_pipeline(data.corpus, "default", checkpoint=str(best), encoder=data.encoder)
+    assert qa.ask(question, k=2)
+
+    train(CueSpanTrainConfig(**{**run.to_dict(), "question_layers": 0}), data)  # a plain run into the same folder
+    assert not (best / QUESTION_TOWER).exists() and load_question_tower(best) is None
+
+
+def test_a_question_tower_folder_that_vcval_did_not_write_is_refused(tmp_path):
+    from vcval.errors import NotFoundError
+    from vcval.localization.cuespan import QUESTION_TOWER, load_question_tower
+
+    (tmp_path / QUESTION_TOWER).mkdir()
+    with pytest.raises(NotFoundError, match="question encoder"):
+        load_question_tower(tmp_path)

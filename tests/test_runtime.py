@@ -387,3 +387,72 @@ def test_serve_hands_its_runtime_to_the_app(monkeypatch):
     assert seen == ["torch", "onnx"]
     with pytest.raises(SystemExit):
         vcval.cli.main(["serve", "--runtime", "tensorrt"])
+
+
+def _question_tower(folder: Path, seed: int = 0) -> None:
+    """A question tower in ``folder``: the packaged MiniLM with its top layer perturbed (a stand-in for training)."""
+    from vcval.encoders import _packaged_model_dir
+    from vcval.training.runtime import write_delta_encoder
+    from vcval.training.trainer_cuespan import question_tower
+
+    tower, _ = question_tower(1)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in tower.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn(p.shape, generator=g) * 0.02)
+    write_delta_encoder(folder, tower, _packaged_model_dir(), {"kind": "test"}, 128)
+
+
+def test_a_question_tower_is_exported_with_its_checkpoint_and_keys_the_export(tmp_path, monkeypatch):
+    from vcval.localization.cuespan import QUESTION_TOWER
+
+    monkeypatch.setenv("VCVAL_HOME", str(tmp_path / "home"))
+    ckpt = tmp_path / "ckpt"
+    tiny_cuespan(ckpt)
+    plain = runtime.export_dir(ckpt, "all-MiniLM-L6-v2")
+    _question_tower(ckpt / QUESTION_TOWER)
+    calls = []
+
+    def fake_bert(path: Path, model_dir: Path | None = None) -> tuple[int, int]:
+        calls.append((path.name, model_dir))
+        path.write_bytes(b"bert")
+        return 16, 0
+
+    monkeypatch.setattr(runtime, "_export_bert", fake_bert)
+    monkeypatch.setattr(runtime, "_export_cuespan", lambda source, path: path.write_bytes(b"c") and {"max_span_cues": 6})
+    folder = runtime.export_default(ckpt)
+    assert folder != plain  # the tower's weights are part of the key
+    assert calls == [(runtime.ENCODER_FILE, None), (runtime.QUESTION_FILE, ckpt / QUESTION_TOWER)]
+    assert json.loads((folder / runtime.MANIFEST).read_text())["question_tower"] is True
+    _question_tower(ckpt / QUESTION_TOWER, seed=1)  # a retrained tower: the old export is not used for it
+    assert runtime.find_export(ckpt, "all-MiniLM-L6-v2") is None
+
+
+def test_an_export_without_the_checkpoints_question_tower_is_refused(tmp_path):
+    from vcval.errors import VCVALError
+    from vcval.localization.cuespan import QUESTION_TOWER, CueSpanLocalizer
+
+    ckpt = tmp_path / "ckpt"
+    tiny_cuespan(ckpt)
+    (ckpt / QUESTION_TOWER).mkdir()
+    with pytest.raises(VCVALError, match="export --force"):
+        CueSpanLocalizer.from_onnx(ckpt, object(), encoder=None)
+
+
+@pytest.mark.slow
+def test_the_exported_question_tower_computes_the_torch_tower(tmp_path, monkeypatch):
+    from vcval.encoders import TextEncoder
+    from vcval.localization.cuespan import QUESTION_TOWER
+
+    monkeypatch.setenv("VCVAL_HOME", str(tmp_path / "home"))
+    ckpt = tmp_path / "ckpt"
+    tiny_cuespan(ckpt, emb_dim=384)
+    _question_tower(ckpt / QUESTION_TOWER)
+    _, _, question = runtime.load_export(runtime.export_default(ckpt))
+    assert question is not None
+    on_onnx = TextEncoder.load_onnx(question, ckpt / QUESTION_TOWER)
+    on_torch = TextEncoder.load(ckpt / QUESTION_TOWER)
+    texts = ["how do I put on a sling?", "where do my hands go for chest compressions"]
+    np.testing.assert_allclose(on_onnx.encode(texts), on_torch.encode(texts), atol=1e-4)
+    assert not np.allclose(on_onnx.encode(texts), TextEncoder.load().encode(texts), atol=1e-3)

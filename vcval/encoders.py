@@ -377,9 +377,14 @@ class TextEncoder:
                    model_dir=model_dir, dim=forward.hidden)
 
     @classmethod
-    def load_onnx(cls, forward: Any) -> TextEncoder:
+    def load_onnx(cls, forward: Any, model_dir: Path | None = None) -> TextEncoder:
         """The packaged MiniLM run by onnxruntime (``forward``: a :class:`vcval.runtime.OrtBertForward` of its
-        export): the same vectors and ``name`` (so the same corpus indexes) as :meth:`load`, without torch."""
+        export): the same vectors and ``name`` (so the same corpus indexes) as :meth:`load`, without torch.
+        ``model_dir``: a fine-tune's folder instead (its tokenizer and name; ``forward`` runs its export; not cached)."""
+        if model_dir is not None:
+            model_dir = Path(model_dir).resolve()
+            config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+            return cls._on_forward(model_dir, config, str(model_dir), "cpu", forward)
         key = (DEFAULT_TEXT_ENCODER, "cpu", "onnx")
         with _CACHE_LOCK:
             cached = _CACHE.get(key)

@@ -352,7 +352,8 @@ def onnx_export_for(method: str = "default", checkpoint: str | Path | None = Non
     """(export folder, CueSpan checkpoint folder) when ``method`` with ``checkpoint`` can run on the ONNX
     runtime and ``vcval export`` has exported it; None otherwise (not a CueSpan method, a Hub id, not exported).
 
-    The ONNX runtime serves "default" / "cuespan" with a local CueSpan checkpoint over the packaged MiniLM.
+    The ONNX runtime serves "default" / "cuespan" with a local CueSpan checkpoint over the packaged MiniLM (and the
+    checkpoint's own question encoder, ``question_tower/``, when it has one).
     """
     from vcval.encoders import DEFAULT_TEXT_ENCODER
     from vcval.runtime import find_export
@@ -381,10 +382,14 @@ def _build_onnx_pipeline(corpus: Corpus, method: str, checkpoint: str | Path | N
                             "ONNX runtime serves the CueSpan methods with a local checkpoint folder; export it with "
                             "`vcval export` (add --checkpoint DIR for your own), or use runtime 'torch'")
     folder, source = found
-    bert, head = load_export(folder)
+    bert, head, question = load_export(folder)
     encoder = TextEncoder.load_onnx(bert)
     corpus.use_text_encoder(encoder)
-    cuespan = CueSpanLocalizer.from_onnx(source, head, encoder=encoder, idf=corpus.word_idf)
+    from vcval.localization.cuespan import QUESTION_TOWER
+
+    question_encoder = None if question is None else TextEncoder.load_onnx(question, source / QUESTION_TOWER)
+    cuespan = CueSpanLocalizer.from_onnx(source, head, encoder=encoder, idf=corpus.word_idf,
+                                         question_encoder=question_encoder)
     retriever = make_retriever(corpus, cuespan.inference.retriever, encoder=encoder)
     config = PipelineConfig(n_videos=n_videos, lead_in_s=cuespan.inference.lead_in_s)
     logger.info("pipeline: method=cuespan on the ONNX runtime (%s), %d videos in corpus", folder, len(corpus))

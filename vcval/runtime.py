@@ -41,6 +41,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 ENCODER_FILE = "encoder.onnx"
 CUESPAN_FILE = "cuespan.onnx"
+QUESTION_FILE = "question.onnx"  # the checkpoint's own question encoder (its ``question_tower``), when it has one
 CUESPAN_INPUTS = ("question", "cues", "cues_ctx", "cue_mask", "cue_start", "cue_end", "lexical", "duration")
 """The CueSpan graph's inputs: question (B, D), cues / cues_ctx (B, N, D), cue_mask (B, N) bool,
 cue_start / cue_end / lexical (B, N), duration (B,). Outputs: band (B, N, W) and valid (B, N, W) bool."""
@@ -62,7 +63,10 @@ def _digest(paths: list[Path], extra: str = "") -> str:
 
 
 def _cuespan_files(checkpoint: Path) -> list[Path]:
-    return [checkpoint / "config.json"] + sorted(checkpoint.glob("model*.safetensors"))
+    from vcval.localization.cuespan import QUESTION_TOWER
+
+    tower = sorted((checkpoint / QUESTION_TOWER).glob("*.safetensors"))  # [] for a checkpoint without one
+    return [checkpoint / "config.json"] + sorted(checkpoint.glob("model*.safetensors")) + tower
 
 
 def _source_files() -> list[Path]:
@@ -156,8 +160,9 @@ def _session(path: Path, threads: int | None) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def load_export(folder: Path) -> tuple[OrtBertForward, OrtCueSpan]:
-    """The two sessions of an export folder (see :func:`export_default`)."""
+def load_export(folder: Path) -> tuple[OrtBertForward, OrtCueSpan, OrtBertForward | None]:
+    """The sessions of an export folder (see :func:`export_default`): the packaged MiniLM, the CueSpan head, and
+    the checkpoint's own question encoder (None when it has none)."""
     from vcval.models.cuespan.configuration_cuespan import CueSpanConfig
 
     try:
@@ -165,8 +170,10 @@ def load_export(folder: Path) -> tuple[OrtBertForward, OrtCueSpan]:
         if manifest.get("format") != FORMAT_VERSION:
             raise ValueError(f"format {manifest.get('format')!r}, this vcval reads {FORMAT_VERSION}")
         config = CueSpanConfig(**manifest["cuespan_config"])
-        bert = OrtBertForward(folder / ENCODER_FILE, int(manifest["hidden"]), int(manifest["pad_id"]))
-        return bert, OrtCueSpan(folder / CUESPAN_FILE, config)
+        hidden, pad_id = int(manifest["hidden"]), int(manifest["pad_id"])
+        bert = OrtBertForward(folder / ENCODER_FILE, hidden, pad_id)
+        question = OrtBertForward(folder / QUESTION_FILE, hidden, pad_id) if manifest.get("question_tower") else None
+        return bert, OrtCueSpan(folder / CUESPAN_FILE, config), question
     except Exception as exc:  # a damaged or foreign export: one clear message, whatever onnxruntime raised
         raise ExportError(f"the ONNX export in {folder} cannot be used ({type(exc).__name__}: "
                           f"{' '.join(str(exc).split())[:200]}); run `vcval export --force`, or ask with "
@@ -175,7 +182,8 @@ def load_export(folder: Path) -> tuple[OrtBertForward, OrtCueSpan]:
 
 def export_default(checkpoint: str | Path | None = None, *, force: bool = False,
                    on_start: Callable[[], None] | None = None) -> Path:
-    """Export the packaged MiniLM's forward and the CueSpan ``checkpoint`` (default: the shipped one) to ONNX.
+    """Export the packaged MiniLM's forward and the CueSpan ``checkpoint`` (default: the shipped one) to ONNX, with
+    the checkpoint's own question encoder (``question_tower/``) when it has one.
 
     Returns the export folder. ``on_start`` is called when the export really starts (checkpoint valid, no
     usable export yet): about a minute on 2 cores. Written into a temporary folder next to it and renamed when complete, so an
@@ -208,8 +216,13 @@ def export_default(checkpoint: str | Path | None = None, *, force: bool = False,
         t0 = time.perf_counter()
         hidden, pad_id = _export_bert(tmp / ENCODER_FILE)
         config = _export_cuespan(source, tmp / CUESPAN_FILE)
+        from vcval.localization.cuespan import QUESTION_TOWER
+
+        tower = source / QUESTION_TOWER
+        if tower.is_dir():
+            _export_bert(tmp / QUESTION_FILE, tower)
         manifest = {"format": FORMAT_VERSION, "checkpoint": str(source.resolve()), "encoder": DEFAULT_TEXT_ENCODER,
-                    "hidden": hidden, "pad_id": pad_id, "cuespan_config": config}
+                    "hidden": hidden, "pad_id": pad_id, "cuespan_config": config, "question_tower": tower.is_dir()}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         if final.exists() and force:
             shutil.rmtree(final, ignore_errors=True)
@@ -254,13 +267,14 @@ def _onnx_export(module: Any, args: tuple, path: Path, input_names: list[str], o
     program.save(str(path))
 
 
-def _export_bert(path: Path) -> tuple[int, int]:
-    """The packaged MiniLM's :class:`_BertForward` -> ``path``; returns (hidden size, pad id)."""
+def _export_bert(path: Path, model_dir: Path | None = None) -> tuple[int, int]:
+    """The :class:`_BertForward` of the packaged MiniLM (or of the fine-tune in ``model_dir``) -> ``path``; returns
+    (hidden size, pad id)."""
     from vcval.encoders import TextEncoder, _BertForward
 
-    enc = TextEncoder.load(None, device="cpu")
+    enc = TextEncoder.load(model_dir, device="cpu")
     if enc._fast is None or not isinstance(enc._fast[1], _BertForward):
-        raise VCVALError("the packaged MiniLM did not load on the direct BERT forward; cannot export it")
+        raise VCVALError(f"{model_dir or 'the packaged MiniLM'} did not load on the direct BERT forward; cannot export it")
     forward = enc._fast[1]
     export_bert_forward(forward, path)
     return forward.hidden, forward.pad_id

@@ -11,7 +11,9 @@ with a visual branch (``visual_dim``) also reads the candidate's frame features,
 
 A checkpoint folder holds ``config.json`` (:class:`CueSpanConfig`), ``model.safetensors``
 (fp16 weights; an ensemble adds ``model-1.safetensors``, ... of the same config, scores averaged) and ``inference.json`` (:class:`CueSpanInference`: retriever, ranking weight,
-lead-in, calibration and threshold, all chosen on dev data).
+lead-in, calibration and threshold, all chosen on dev data). A checkpoint trained with ``question_layers``
+also holds ``question_tower/``: the localizer's own question encoder (a delta over the packaged MiniLM, read by
+:meth:`vcval.encoders.TextEncoder.load`); the units keep the corpus's stored vectors either way.
 """
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ from vcval.types import Answer
 logger = logging.getLogger(__name__)
 
 INFERENCE_FILE = "inference.json"
+QUESTION_TOWER = "question_tower"  # sub-folder of a checkpoint: the localizer's own fine-tuned question encoder
 SMALL_BATCH_UNITS = 8192  # candidates x units up to this run on one CPU thread (see utils.one_thread_if_small)
 DECODES = ("argmax", "expected_iou")  # CueSpanInference.decode
 MBR_CANDIDATES = 256  # expected-IoU decoding: candidate spans per video (the best-scoring ones)
@@ -138,12 +141,16 @@ class CueSpanLocalizer:
     needs_units = True  # VCVAL.candidates fills Candidate.units from the corpus
 
     def __init__(self, model: Any, encoder: Any, *, idf: Callable[[], dict[str, float]] | None = None,
-                 inference: CueSpanInference | None = None, sentence_units: bool = True) -> None:
+                 inference: CueSpanInference | None = None, sentence_units: bool = True,
+                 question_encoder: Any = None) -> None:
         """``sentence_units=False`` scores the raw cues as units (the no-sentence-snapping ablation: spans
-        may then start or end mid-sentence); the corpus's stored sentence units are used otherwise."""
+        may then start or end mid-sentence); the corpus's stored sentence units are used otherwise.
+        ``encoder`` embeds units the corpus does not store; ``question_encoder`` (default: ``encoder``) the
+        question (a checkpoint's ``question_tower``)."""
         self.sentence_units = sentence_units
         self.model = model.eval()
         self.encoder = encoder
+        self.question_encoder = question_encoder if question_encoder is not None else encoder
         self.idf = idf
         self.inference = inference or CueSpanInference()
         if self.inference.decode not in DECODES:
@@ -156,10 +163,15 @@ class CueSpanLocalizer:
 
     @classmethod
     def from_onnx(cls, path: str | Path, model: Any, *, encoder: Any,
-                  idf: Callable[[], dict[str, float]] | None = None) -> CueSpanLocalizer:
+                  idf: Callable[[], dict[str, float]] | None = None, question_encoder: Any = None) -> CueSpanLocalizer:
         """The checkpoint folder ``path`` served by its ONNX export ``model`` (:class:`vcval.runtime.OrtCueSpan`):
-        the folder gives ``inference.json``, the export the span scores; no torch."""
-        return cls(model, encoder, idf=idf, inference=CueSpanInference.of_checkpoint(path))
+        the folder gives ``inference.json``, the export the span scores (and ``question_encoder``, the export of
+        its question tower when it has one); no torch."""
+        if question_encoder is None and (Path(path) / QUESTION_TOWER).is_dir():
+            raise VCVALError(f"{path} has its own question encoder ({QUESTION_TOWER}/) but its ONNX export was "
+                             "given none: run `vcval export --force`, or ask with --runtime torch")
+        return cls(model, encoder, idf=idf, inference=CueSpanInference.of_checkpoint(path),
+                   question_encoder=question_encoder)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, encoder: Any, idf: Callable[[], dict[str, float]] | None = None,
@@ -170,13 +182,19 @@ class CueSpanLocalizer:
         from vcval.models.cuespan import load_cuespan
 
         folder = local_or_hub_folder(str(path), revision, what="CueSpan checkpoint",
-                                     allow_patterns=["config.json", "model*.safetensors", INFERENCE_FILE])
+                                     allow_patterns=["config.json", "model*.safetensors", INFERENCE_FILE,
+                                                     f"{QUESTION_TOWER}/*", f"{QUESTION_TOWER}/*/*"])
         if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
             raise NotFoundError(f"{folder} is not a CueSpan checkpoint (needs config.json and model.safetensors)")
         model = load_cuespan(folder)
         from vcval.utils import resolve_device
 
-        return cls(model.to(resolve_device(device)), encoder, idf=idf, inference=CueSpanInference.of_checkpoint(folder))
+        return cls(model.to(resolve_device(device)), encoder, idf=idf, inference=CueSpanInference.of_checkpoint(folder),
+                   question_encoder=load_question_tower(folder, device))
+
+    def question_vector(self, question: str) -> np.ndarray:
+        """(D,) the question's L2-normalised vector from the question encoder."""
+        return np.asarray(self.question_encoder.encode([question]), np.float32)[0]
 
     # ------------------------------------------------------------------ scoring
     def units_of(self, cand: Candidate) -> UnitEncodings:
@@ -214,7 +232,7 @@ class CueSpanLocalizer:
         if not keep:
             return []
         if q_vec is None:
-            q_vec = np.asarray(self.encoder.encode([question]), np.float32)[0]
+            q_vec = self.question_vector(question)
         q_words = content_words(question)
         idf = self.idf() if self.idf is not None else word_idf(w for i in keep for w in units[i].words)
         weights = question_weights(q_words, idf)  # once per question: idf can hold a large corpus's vocabulary
@@ -383,7 +401,7 @@ class CueSpanLocalizer:
 
     def localize(self, question: str, candidates: Sequence[Candidate], top_n: int = 10) -> list[Answer]:
         """The ``top_n`` best spans across the candidates as Answers (see module doc)."""
-        q_vec = np.asarray(self.encoder.encode([question]), np.float32)[0]
+        q_vec = self.question_vector(question)
         spans = self.score(question, candidates, q_vec=q_vec)[:top_n]
         conf = self.confidence(spans)
         video_conf = self.confidence(spans, video=True) if conf is not None else None
@@ -406,6 +424,20 @@ class CueSpanLocalizer:
                 key_start=float(u.units[key].start), key_end=float(u.units[key].end),
             ))
         return answers
+
+
+def load_question_tower(folder: str | Path, device: str = "cpu") -> Any:
+    """The checkpoint ``folder``'s own question encoder (:data:`QUESTION_TOWER`, a
+    :class:`vcval.encoders.TextEncoder`), or None when it has none (questions then use the corpus's encoder)."""
+    tower = Path(folder) / QUESTION_TOWER
+    if not tower.is_dir():
+        return None
+    from vcval.encoders import REPBERT_MARKER, TextEncoder
+
+    if not (tower / REPBERT_MARKER).is_file():
+        raise NotFoundError(f"{tower} is not a question encoder written by `vcval train cuespan` (no {REPBERT_MARKER}); "
+                            "retrain the checkpoint or remove the folder")
+    return TextEncoder.load(tower, device=device)
 
 
 def band_last_unit(n: int, w: int) -> np.ndarray:

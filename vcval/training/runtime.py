@@ -106,3 +106,34 @@ def load_training_state(out: Path, model: Any, optimizer: Any, scheduler: Any) -
     if rng is not None:
         torch.set_rng_state(rng)
     return st
+
+
+ENCODER_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
+                 "modules.json", "config_sentence_transformers.json")
+"""The files of a sentence encoder folder besides its weights (copied next to a fine-tune's delta)."""
+
+
+def write_delta_encoder(folder: Path, model: Any, base_dir: Path, record: dict[str, Any], max_len: int) -> None:
+    """Write ``folder`` as a text encoder that :meth:`vcval.encoders.TextEncoder.load` reads: the trainable
+    parameters of ``model`` (a BERT over the packaged MiniLM ``base_dir``) in fp16 as
+    :data:`vcval.encoders.DELTA_WEIGHTS`, the base's tokenizer and config files, mean pooling at ``max_len``
+    tokens, and ``record`` as the fine-tune marker :data:`vcval.encoders.REPBERT_MARKER`."""
+    import shutil
+
+    import torch
+    from safetensors.torch import save_file
+
+    from vcval.encoders import DELTA_WEIGHTS, REPBERT_MARKER
+
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = {n: p.detach().to(torch.float16).contiguous().cpu() for n, p in model.named_parameters()
+               if p.requires_grad}
+    save_file(weights, str(folder / DELTA_WEIGHTS), metadata={"format": "pt", "base": "all-MiniLM-L6-v2"})
+    for name in ENCODER_FILES:
+        if (base_dir / name).is_file():
+            shutil.copy2(base_dir / name, folder / name)
+    if (base_dir / "1_Pooling").is_dir() and not (folder / "1_Pooling").exists():
+        shutil.copytree(base_dir / "1_Pooling", folder / "1_Pooling")
+    (folder / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": max_len, "do_lower_case": False}), encoding="utf-8")
+    (folder / REPBERT_MARKER).write_text(json.dumps(record, indent=1), encoding="utf-8")

@@ -74,6 +74,10 @@ class CueSpanTrainConfig(JsonConfig):
     # title (with_title, a random TITLE_TEMPLATES form), as medical questions restate the video's topic
     # ("How to perform wrist extensions to fix wrist pain?"), so the topic words stop pulling spans to the intro
     titles: str = "data/tutorialvqa/videos.json"  # [{video_id, title}] for title_prob
+    question_layers: int = 0  # > 0: the localizer gets its own question encoder, the packaged MiniLM with its top
+    # question_layers layers fine-tuned jointly with the head (the units keep the packaged encoder's stored
+    # vectors), saved as a delta in <output>/best/question_tower (see vcval.localization.cuespan.QUESTION_TOWER)
+    question_lr: float = 3e-5  # learning rate of those layers
     length_prior: str = "data/medvidqa/priors.json"  # answer length vs video length of the served domain
     # (scripts/convert_medvidqa.py: a fit over the 2,710 MedVidQA train annotations); "" = no length tilt,
     # see CueSpanInference.target_length_median_s
@@ -285,14 +289,36 @@ def asr_data(cfg: CueSpanTrainConfig, train_videos: list[str]) -> TrainingData |
     return asr
 
 
+QUESTION_MAX_LEN = 128  # tokens of a question read by a fine-tuned question tower
+
+
+def question_tower(layers: int) -> tuple[Any, Any]:
+    """(BertModel of the packaged MiniLM with only its top ``layers`` layers trainable, its tokenizer): the
+    localizer's own question encoder, trained by ``question_layers`` (mean pooled and L2-normalised by
+    :func:`vcval.training.trainer_repbert.embed`)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from vcval.encoders import _packaged_model_dir
+    from vcval.training.runtime import freeze_lower_layers
+
+    base = _packaged_model_dir()
+    model = AutoModel.from_pretrained(str(base), add_pooling_layer=False).float()
+    freeze_lower_layers(model, layers)
+    return model, AutoTokenizer.from_pretrained(str(base))
+
+
 def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str, Any]:
     """Train, keep the best dev step in ``<output>/best``; returns a summary (also ``training.json``)."""
+    import shutil
+
     import torch
     from safetensors.torch import save_file
 
+    from vcval.localization.cuespan import QUESTION_TOWER
     from vcval.models.cuespan import CueSpanConfig, CueSpanModel
     from vcval.models.cuespan.inputs import build_batch
     from vcval.retrieval import TranscriptBM25
+    from vcval.training.trainer_repbert import embed, encode_texts
 
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
@@ -310,11 +336,26 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
             for i, (q, hits) in enumerate(zip(train_q, bm25.search([q.question for q in train_q], 8)))}
     mcfg = CueSpanConfig.from_dict({**CueSpanConfig().to_dict(), **cfg.model})
     model = CueSpanModel(mcfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    tower, tokenizer = question_tower(cfg.question_layers) if cfg.question_layers > 0 else (None, None)
+    groups: list[dict[str, Any]] = [{"params": list(model.parameters())}]
+    if tower is not None:
+        groups.append({"params": [p for p in tower.parameters() if p.requires_grad], "lr": cfg.question_lr,
+                       "weight_decay": 0.01})
+        logger.info("question tower: the packaged MiniLM's top %d layers trained (%d params) at lr %g",
+                    cfg.question_layers, sum(p.numel() for p in groups[1]["params"]), cfg.question_lr)
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * max(
         0.05, 0.5 * (1 + math.cos(math.pi * s / cfg.steps))))
     out = Path(cfg.output)
     (out / "best").mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / "best" / QUESTION_TOWER, ignore_errors=True)  # a tower an earlier run left there
+
+    def dev_vectors(qs: list[Question], static: np.ndarray) -> np.ndarray:
+        """(Q, D) question vectors for a dev evaluation: the tower's current ones when it is trained."""
+        if tower is None:
+            return static
+        return encode_texts(tower, tokenizer, [q.question for q in qs], QUESTION_MAX_LEN)
+
     logger.info("training CueSpan: %d params, %d train / %d dev questions, %d train videos",
                 sum(p.numel() for p in model.parameters()), len(train_q), len(dev_q), len(train_vids))
     titled = None  # (train questions restating their video's title, their vectors) for title_prob
@@ -332,11 +373,13 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
     for step in range(1, cfg.steps + 1):
         t0 = time.time()
         model.train()
+        if tower is not None:
+            tower.train()
         if len(order) < cfg.batch:
             order = list(range(len(train_q)))
             rng.shuffle(order)
         batch, order = order[: cfg.batch], order[cfg.batch:]
-        rows = []
+        rows, texts = [], []
         for g, i in enumerate(batch):
             q = train_q[i]
             coarsen = (rng, cfg.coarsen_max) if cfg.coarsen_prob and rng.random() < cfg.coarsen_prob else None
@@ -344,6 +387,7 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
             text, vec = q.question, train_vec[i]
             if titled is not None and rng.random() < cfg.title_prob:  # asked restating its video's topic
                 text, vec = titled[0][i].question, titled[1][i]
+            texts.append(text)
             rows.append(src.row(text, vec, q.video_id, mcfg.visual_dim, g, target=q,
                                  max_span=mcfg.max_span_cues, coarsen=coarsen, within_video=mcfg.lexical_video_idf))
             if mcfg.contrastive_weight:
@@ -353,18 +397,21 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
                 rows += [src.row(text, vec, v, mcfg.visual_dim, g, coarsen=coarsen,
                                  within_video=mcfg.lexical_video_idf) for v in negs]
         kwargs, _ = build_batch(rows, crop=cfg.crop, rng=rng)
+        if tower is not None:  # the rows' question vectors from the trained tower: (G, D) -> (B, D) by group
+            kwargs["question"] = embed(tower, tokenizer, texts, QUESTION_MAX_LEN)[kwargs["groups"]]
         o = model(**kwargs, return_full=False)
         opt.zero_grad()
         o.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
         opt.step()
         sched.step()
         train_s += time.time() - t0
         lh = float(o.loss_highlight.detach()) if o.loss_highlight is not None else 0.0
         losses.append((float(o.loss1.detach()), float(o.loss2.detach()), lh))
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            m = oracle_eval(model, data, dev_q, dev_vec)
-            m_titled = oracle_eval(model, data, *dev_titled) if dev_titled is not None else None
+            m = oracle_eval(model, data, dev_q, dev_vectors(dev_q, dev_vec))
+            m_titled = (oracle_eval(model, data, dev_titled[0], dev_vectors(*dev_titled))
+                        if dev_titled is not None else None)
             l1, l2, lh = np.mean(losses, 0)
             losses = []
             row = {"step": step, "train_s": round(train_s, 1), "loss1": round(float(l1), 4), "loss2": round(float(l2), 4),
@@ -379,6 +426,14 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
                 save_file({k: v.detach().half().contiguous() for k, v in model.state_dict().items()},
                           str(out / "best" / "model.safetensors"))
                 mcfg.to_json(out / "best" / "config.json")
+                if tower is not None:
+                    from vcval.encoders import _packaged_model_dir
+                    from vcval.training.runtime import write_delta_encoder
+
+                    record = {"kind": "cuespan-question-tower", "step": step, "dev_miou": round(m["miou"], 2),
+                              "layers": cfg.question_layers, "trained_on": cfg.train}
+                    write_delta_encoder(out / "best" / QUESTION_TOWER, tower, _packaged_model_dir(), record,
+                                        QUESTION_MAX_LEN)
     with open(out / "curve.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(curve[0]))
         writer.writeheader()
