@@ -60,7 +60,7 @@ def measure(name: str, questions: Path, transcripts: Path, sample: int | None, s
 
     corpus = Evaluator(transcripts).corpus
     qa = build_pipeline(corpus, "default")
-    encode: Callable[[list[str]], np.ndarray] = qa.localizer.encoder.encode
+    encode: Callable[[list[str]], np.ndarray] = qa.localizer.question_encoder.encode  # what the key rule reads
     idf = corpus.word_idf()
     qs = seeded_sample(load_questions(questions), sample, seed)
     hits: dict[str, list[float]] = {r: [] for r in (*RULES, "chance")}

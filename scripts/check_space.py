@@ -104,7 +104,8 @@ def check_dockerignore() -> list[str]:
 def check_package_data() -> list[str]:
     errors = []
     for pattern in ("assets/demo/*.mp4", "assets/demo/*.srt", "assets/demo/catalog.json", "assets/demo/app.json",
-                    "checkpoints/model.safetensors", "checkpoints/cuespan/model.safetensors"):
+                    "checkpoints/model.safetensors", "checkpoints/cuespan/model.safetensors",
+                    "checkpoints/cuespan/question_tower/delta.safetensors"):
         if not list(ROOT.glob(pattern)):
             errors.append(f"missing {pattern}")
     return errors

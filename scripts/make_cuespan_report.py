@@ -68,6 +68,22 @@ def length_text(inference: dict, cal: dict, model_cfg: dict, recipe: dict) -> st
             f"{cal.get('dev_rank1_miou_with_length_shift', float('nan')):.2f} (the cost on the source domain).")
 
 
+def tower_lines(checkpoint: Path, recipe: dict) -> list[str]:
+    """The report's lines on the checkpoint's own question encoder (``question_layers``), if it has one."""
+    delta = checkpoint / "question_tower" / "delta.safetensors"
+    if not delta.is_file():
+        return []
+    lines = [f"- Question encoder: the packaged MiniLM with its top {recipe.get('question_layers')} layers trained with "
+             f"the head (lr {recipe.get('question_lr')}); shipped as an fp16 delta "
+             f"`checkpoints/cuespan/question_tower/delta.safetensors` ({delta.stat().st_size / 1e6:.2f} MB). Units keep "
+             "the packaged encoder's stored vectors; retrieval keeps the packaged encoder too."]
+    if recipe.get("title_prob"):
+        lines.append(f"- Topic augmentation: {recipe['title_prob']:.0%} of the training questions asked restating "
+                     "their video's title (`title_prob`; `dev titled mIoU` in the curve is the `titled` probe of "
+                     "`scripts/cuespan_probes.py`).")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", type=Path, default=ROOT / "runs/cuespan")
@@ -99,6 +115,7 @@ def main() -> None:
         "transcripts or any MedVidQA test data. Dev: the TutorialVQA by-video dev videos.",
         f"- Model: {training['params']:,} parameters over the frozen packaged all-MiniLM-L6-v2 unit encodings; "
         f"shipped as fp16 `checkpoints/cuespan/model.safetensors` ({size / 1e6:.2f} MB).",
+        *tower_lines(args.checkpoint, recipe),
         f"- Training time: {training['train_s']:.0f} s of CPU (2 shared cores); best dev step "
         f"{training['best_step']} (dev mIoU {training['best_dev_miou']:.2f}, kept as the checkpoint).",
         "",
