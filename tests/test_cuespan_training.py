@@ -413,3 +413,16 @@ def test_a_question_tower_folder_that_vcval_did_not_write_is_refused(tmp_path):
     (tmp_path / QUESTION_TOWER).mkdir()
     with pytest.raises(NotFoundError, match="question encoder"):
         load_question_tower(tmp_path)
+
+
+def test_an_ensemble_recipe_with_question_towers_is_refused_before_any_training(tmp_path, capsys):
+    """Ensemble members are served with one question encoder, so a recipe asking each seed for its own tower is
+    refused when it is read: by the config, and by `vcval train cuespan` as a clear error before any work."""
+    from vcval.cli import main
+
+    with pytest.raises(ValueError, match="question encoder"):
+        CueSpanTrainConfig(output=str(tmp_path / "ens"), ensemble_seeds=[1, 2], question_layers=2)
+    recipe = tmp_path / "ens.json"
+    recipe.write_text(json.dumps({"output": str(tmp_path / "ens"), "ensemble_seeds": [1, 2], "question_layers": 2}))
+    assert main(["train", "cuespan", "--config", str(recipe)]) != 0
+    assert "question encoder" in capsys.readouterr().err and not (tmp_path / "ens").exists()

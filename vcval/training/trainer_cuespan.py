@@ -85,6 +85,11 @@ class CueSpanTrainConfig(JsonConfig):
     ensemble_seeds: list[int] = field(default_factory=list)  # non-empty: train one model per seed (each into
     # <output>/seed-<s>, best dev step kept) and serve them as one ensemble in <output>/best (see train_ensemble)
 
+    def __post_init__(self) -> None:
+        if self.ensemble_seeds and self.question_layers > 0:  # each seed would train its own question encoder
+            raise ValueError("an ensemble recipe cannot train question towers (question_layers > 0): its members "
+                             "share one question encoder; set question_layers to 0 or train a single seed")
+
 
 class TrainingData:
     """Corpus, unit encodings, IDF and question vectors for one transcripts folder."""
