@@ -391,8 +391,8 @@ def test_serve_hands_its_runtime_to_the_app(monkeypatch):
 
 def _question_tower(folder: Path, seed: int = 0) -> None:
     """A question tower in ``folder``: the packaged MiniLM with its top layer perturbed (a stand-in for training)."""
-    from vcval.encoders import _packaged_model_dir
-    from vcval.training.runtime import write_delta_encoder
+    from vcval.encoders import REPBERT_MARKER, _packaged_model_dir
+    from vcval.training.runtime import trainable_fp16, write_encoder_folder
     from vcval.training.trainer_cuespan import question_tower
 
     tower, _ = question_tower(1)
@@ -401,7 +401,8 @@ def _question_tower(folder: Path, seed: int = 0) -> None:
         for p in tower.parameters():
             if p.requires_grad:
                 p.add_(torch.randn(p.shape, generator=g) * 0.02)
-    write_delta_encoder(folder, tower, _packaged_model_dir(), {"kind": "test"}, 128)
+    write_encoder_folder(folder, trainable_fp16(tower), _packaged_model_dir(), REPBERT_MARKER, {"kind": "test"},
+                         pooling_max_len=128)
 
 
 def test_a_question_tower_is_exported_with_its_checkpoint_and_keys_the_export(tmp_path, monkeypatch):

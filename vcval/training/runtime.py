@@ -110,30 +110,40 @@ def load_training_state(out: Path, model: Any, optimizer: Any, scheduler: Any) -
 
 ENCODER_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
                  "modules.json", "config_sentence_transformers.json")
-"""The files of a sentence encoder folder besides its weights (copied next to a fine-tune's delta)."""
+"""The files of a sentence encoder folder besides its weights (copied from the base next to a fine-tune's weights)."""
 
 
-def write_delta_encoder(folder: Path, model: Any, base_dir: Path, record: dict[str, Any], max_len: int) -> None:
-    """Write ``folder`` as a text encoder that :meth:`vcval.encoders.TextEncoder.load` reads: the trainable
-    parameters of ``model`` (a BERT over the packaged MiniLM ``base_dir``) in fp16 as
-    :data:`vcval.encoders.DELTA_WEIGHTS`, the base's tokenizer and config files, mean pooling at ``max_len``
-    tokens, and ``record`` as the fine-tune marker :data:`vcval.encoders.REPBERT_MARKER`."""
+def trainable_fp16(model: Any, prefix: str = "") -> dict[str, Any]:
+    """{``prefix`` + name: fp16 tensor} of the trainable parameters of ``model``: what a fine-tune over a frozen base
+    ships as a delta (:data:`vcval.encoders.DELTA_WEIGHTS`)."""
+    import torch
+
+    return {prefix + n: p.detach().to(torch.float16).contiguous().cpu() for n, p in model.named_parameters()
+            if p.requires_grad}
+
+
+def write_encoder_folder(folder: Path, weights: dict[str, Any], base_dir: Path, marker: str, record: dict[str, Any],
+                         *, full: bool = False, pooling_max_len: int | None = None) -> None:
+    """Write ``folder`` as an encoder that vcval loads: ``weights`` as ``model.safetensors`` (``full``) or as the
+    delta :data:`vcval.encoders.DELTA_WEIGHTS` over the packaged MiniLM, the base's tokenizer and config files
+    (:data:`ENCODER_FILES`), and ``record`` as the ``marker`` file. ``pooling_max_len``: a sentence encoder (mean
+    pooling, questions truncated at that many tokens), read by :meth:`vcval.encoders.TextEncoder.load`."""
     import shutil
 
-    import torch
     from safetensors.torch import save_file
 
-    from vcval.encoders import DELTA_WEIGHTS, REPBERT_MARKER
+    from vcval.encoders import DELTA_WEIGHTS
 
     folder.mkdir(parents=True, exist_ok=True)
-    weights = {n: p.detach().to(torch.float16).contiguous().cpu() for n, p in model.named_parameters()
-               if p.requires_grad}
-    save_file(weights, str(folder / DELTA_WEIGHTS), metadata={"format": "pt", "base": "all-MiniLM-L6-v2"})
+    if full:
+        save_file(weights, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    else:
+        save_file(weights, str(folder / DELTA_WEIGHTS), metadata={"format": "pt", "base": "all-MiniLM-L6-v2"})
     for name in ENCODER_FILES:
         if (base_dir / name).is_file():
             shutil.copy2(base_dir / name, folder / name)
-    if (base_dir / "1_Pooling").is_dir() and not (folder / "1_Pooling").exists():
-        shutil.copytree(base_dir / "1_Pooling", folder / "1_Pooling")
-    (folder / "sentence_bert_config.json").write_text(
-        json.dumps({"max_seq_length": max_len, "do_lower_case": False}), encoding="utf-8")
-    (folder / REPBERT_MARKER).write_text(json.dumps(record, indent=1), encoding="utf-8")
+    if pooling_max_len is not None and (base_dir / "1_Pooling").is_dir():
+        shutil.copytree(base_dir / "1_Pooling", folder / "1_Pooling", dirs_exist_ok=True)
+        (folder / "sentence_bert_config.json").write_text(
+            json.dumps({"max_seq_length": pooling_max_len, "do_lower_case": False}), encoding="utf-8")
+    (folder / marker).write_text(json.dumps(record, indent=1), encoding="utf-8")

@@ -432,13 +432,13 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
                           str(out / "best" / "model.safetensors"))
                 mcfg.to_json(out / "best" / "config.json")
                 if tower is not None:
-                    from vcval.encoders import _packaged_model_dir
-                    from vcval.training.runtime import write_delta_encoder
+                    from vcval.encoders import REPBERT_MARKER, _packaged_model_dir
+                    from vcval.training.runtime import trainable_fp16, write_encoder_folder
 
                     record = {"kind": "cuespan-question-tower", "step": step, "dev_miou": round(m["miou"], 2),
                               "layers": cfg.question_layers, "trained_on": cfg.train}
-                    write_delta_encoder(out / "best" / QUESTION_TOWER, tower, _packaged_model_dir(), record,
-                                        QUESTION_MAX_LEN)
+                    write_encoder_folder(out / "best" / QUESTION_TOWER, trainable_fp16(tower), _packaged_model_dir(),
+                                         REPBERT_MARKER, record, pooling_max_len=QUESTION_MAX_LEN)
     with open(out / "curve.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(curve[0]))
         writer.writeheader()

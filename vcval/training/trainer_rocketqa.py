@@ -321,10 +321,6 @@ class RocketQATrainer:
         out.update({f"rr_{k}": v for k, v in video_metrics_from_scores(reranked, self.dev_videos, gold).items()})
         return out
 
-    def _delta(self, model: torch.nn.Module, prefix: str = "") -> dict[str, torch.Tensor]:
-        return {prefix + n: p.detach().to(torch.float16).contiguous().cpu() for n, p in model.named_parameters()
-                if p.requires_grad}
-
     def save_best(self, metrics: dict[str, Any]) -> None:
         """``best/``: see :meth:`save_checkpoint`."""
         self.save_checkpoint(metrics, "best")
@@ -332,10 +328,9 @@ class RocketQATrainer:
     def save_checkpoint(self, metrics: dict[str, Any], folder_name: str) -> None:
         """``<folder_name>/`` (``best/``, or ``final/`` at the end of a run): ``retriever/`` (RepBERT-format delta),
         ``reranker/`` (delta + head), ``rocketqa.json``."""
-        from safetensors.torch import save_file
-
-        from vcval.encoders import DELTA_WEIGHTS, REPBERT_MARKER
+        from vcval.encoders import REPBERT_MARKER
         from vcval.models.reranker import RERANKER_MARKER, ROCKETQA_MARKER
+        from vcval.training.runtime import trainable_fp16, write_encoder_folder
 
         tmp = self.out / f"{folder_name}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -344,33 +339,22 @@ class RocketQATrainer:
                   "trained_on": self.cfg.train_questions}
         for sub, model, marker in (("retriever", self.retriever, REPBERT_MARKER),
                                    ("reranker", self.reranker, RERANKER_MARKER)):
-            folder = tmp / sub
-            folder.mkdir(parents=True)
-            if sub == "retriever":
-                weights = self._delta(model)
+            # frozen layers that are not the packaged MiniLM's: store the full model
+            full = bool(self.cfg.base or (sub == "retriever" and self.cfg.retriever_init))
+            if full:
+                weights = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
+                if sub == "reranker":
+                    weights = {k.removeprefix("bert."): v for k, v in weights.items()}
+            elif sub == "retriever":
+                weights = trainable_fp16(model)
             else:  # the BERT inside keeps BertModel names; the head is head.*
-                weights = {**self._delta(self.reranker.bert), **{
+                weights = {**trainable_fp16(self.reranker.bert), **{
                     "head.weight": self.reranker.head.weight.detach().half().contiguous(),
                     "head.bias": self.reranker.head.bias.detach().half().contiguous()}}
                 if self.reranker.scale is not None:
                     weights["head.scale"] = self.reranker.scale.detach().half().contiguous()
-            if self.cfg.base or (sub == "retriever" and self.cfg.retriever_init):
-                # frozen layers that are not the packaged MiniLM's: store the full model
-                full = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
-                if sub == "reranker":
-                    full = {k.removeprefix("bert."): v for k, v in full.items()}
-                save_file(full, str(folder / "model.safetensors"), metadata={"format": "pt"})
-            else:
-                save_file(weights, str(folder / DELTA_WEIGHTS), metadata={"format": "pt", "base": "all-MiniLM-L6-v2"})
-            for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
-                         "special_tokens_map.json", "modules.json", "config_sentence_transformers.json"):
-                if (self.base_dir / name).is_file():
-                    shutil.copy2(self.base_dir / name, folder / name)
-            if sub == "retriever" and (self.base_dir / "1_Pooling").is_dir():
-                shutil.copytree(self.base_dir / "1_Pooling", folder / "1_Pooling")
-                (folder / "sentence_bert_config.json").write_text(
-                    json.dumps({"max_seq_length": self.cfg.infer_max_len, "do_lower_case": False}), encoding="utf-8")
-            (folder / marker).write_text(json.dumps({**record, "kind": sub}, indent=1), encoding="utf-8")
+            write_encoder_folder(tmp / sub, weights, self.base_dir, marker, {**record, "kind": sub}, full=full,
+                                 pooling_max_len=self.cfg.infer_max_len if sub == "retriever" else None)
         (tmp / ROCKETQA_MARKER).write_text(json.dumps(record, indent=1), encoding="utf-8")
         final = self.out / folder_name
         shutil.rmtree(final, ignore_errors=True)
