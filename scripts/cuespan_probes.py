@@ -18,6 +18,14 @@ retrieval, no serving rules):
     .venv/bin/python scripts/cuespan_probes.py --checkpoints checkpoints/cuespan runs/titled/t50/best \
         [--sample 941] [--around 2] [--fillers questions|train] [--out benchmarks/cuespan_probes.md]
     .venv/bin/python scripts/cuespan_probes.py --oof model qtt --sample 300   # out of fold (scripts/cuespan_oof.py)
+    .venv/bin/python scripts/cuespan_probes.py --checkpoints checkpoints/cuespan --goal-split
+    .venv/bin/python scripts/cuespan_probes.py --checkpoints checkpoints/cuespan --goal-split --probes single \
+        --questions data/pstuts/dev.json --transcripts data/pstuts/transcripts
+
+``--goal-split``: each checkpoint is probed twice, the second time (row "<checkpoint> + goal_split") with the spans
+of a "how ... <step> to <goal>?" question placed by its step alone (``vcval.localization.question_form.step_of``,
+the serving rule ``CueSpanInference.goal_split``). ``--probes`` picks probes; a set without video titles (PsTuts)
+takes ``--probes single``.
 
 ``--oof``: the 52 TutorialVQA train videos in 4 folds, each fold's model (one per recipe NAME) probed on its own
 held-out questions only, so every question meets a model that never saw its video; 52 videos instead of dev's 8.
@@ -46,37 +54,46 @@ PROBES = ("single", "long", "titled", "titled_unseen")
 UNSEEN_TEMPLATE = "{q} in a video about {t}?"  # a form the topic augmentation (TITLE_TEMPLATES) never trains on
 
 
+def by_step(questions: list) -> list:
+    """``questions`` with each "how ... <step> to <goal>?" question asked by its step alone (the ``goal_split``
+    serving rule); answers kept."""
+    from dataclasses import replace
+
+    from vcval.localization.question_form import step_of
+
+    return [replace(q, question=step_of(q.question) or q.question) for q in questions]
+
+
 def probe_group(data, questions: list, checkpoints: list[str], args: argparse.Namespace) -> dict[str, dict[str, np.ndarray]]:
-    """{checkpoint: {probe: (Q,) IoU per question}} of ``checkpoints`` on ``questions`` (see module doc)."""
+    """{checkpoint: {probe: (Q,) IoU per question}} of ``checkpoints`` on ``questions`` (see module doc); with
+    ``--goal-split`` also {checkpoint + " + goal_split": ...}."""
     from vcval.localization.cuespan import load_question_tower
     from vcval.models.cuespan import load_cuespan
     from vcval.training.trainer_cuespan import TITLE_TEMPLATES, load_titles, long_layout, oracle_eval, titled_questions
 
-    qvec = data.question_vectors(questions)
     pool = (sorted({q.video_id for q in questions}) if args.fillers == "questions"
             else sorted({q.video_id for q in load_questions(args.train)} & set(data.units)))
     layout = long_layout(questions, pool, args.around, seed=args.seed)
     titles = load_titles(args.titles)
     titled = {t: titled_questions(questions, titles, t) for t in (TITLE_TEMPLATES[0], UNSEEN_TEMPLATE)}
-    tvec = {t: data.question_vectors(qs) for t, qs in titled.items()}
     per: dict[str, dict[str, np.ndarray]] = {}
     for path in checkpoints:
         model = load_cuespan(path)
         tower = load_question_tower(path)  # a checkpoint with its own question encoder reads its vectors
-
-        def vectors(qs: list, default: np.ndarray, tower: object = tower) -> np.ndarray:
-            return default if tower is None else np.asarray(tower.encode([q.question for q in qs]), np.float32)
-
-        single = vectors(questions, qvec)
-        probes = (("single", questions, single, None), ("long", questions, single, layout),
-                  ("titled", titled[TITLE_TEMPLATES[0]], vectors(titled[TITLE_TEMPLATES[0]], tvec[TITLE_TEMPLATES[0]]), None),
-                  ("titled_unseen", titled[UNSEEN_TEMPLATE], vectors(titled[UNSEEN_TEMPLATE], tvec[UNSEEN_TEMPLATE]), None))
-        per[path] = {}
-        for name, qs, vec, around in probes:
-            ious: list[float] = []
-            oracle_eval(model, data, qs, vec, around=around, per_question=ious)
-            per[path][name] = np.array(ious)
-        logger.info("%s: %s", path, {k: round(100 * float(v.mean()), 2) for k, v in per[path].items()})
+        sets = {"single": questions, "long": questions, "titled": titled[TITLE_TEMPLATES[0]],
+                "titled_unseen": titled[UNSEEN_TEMPLATE]}
+        for label, asked in ((path, lambda qs: qs), (f"{path} + goal_split", by_step))[: 1 + bool(args.goal_split)]:
+            per[label] = {}
+            for name in args.probes:
+                qs = asked(sets[name])
+                if tower is None:  # the packaged encoder's vectors (cached on disk)
+                    vec = data.question_vectors(qs)
+                else:
+                    vec = np.asarray(tower.encode([q.question for q in qs]), np.float32)
+                ious: list[float] = []
+                oracle_eval(model, data, qs, vec, around=layout if name == "long" else None, per_question=ious)
+                per[label][name] = np.array(ious)
+            logger.info("%s: %s", label, {k: round(100 * float(v.mean()), 2) for k, v in per[label].items()})
     return per
 
 
@@ -98,6 +115,9 @@ def main() -> int:
     ap.add_argument("--train", default="data/tutorialvqa/train.json")
     ap.add_argument("--titles", default="data/tutorialvqa/videos.json",
                     help="[{video_id, title}] JSON for the titled probe")
+    ap.add_argument("--probes", nargs="+", choices=PROBES, default=list(PROBES))
+    ap.add_argument("--goal-split", action="store_true",
+                    help="also probe each checkpoint with split questions asked by their step (see module doc)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None, help="append the table to this markdown file")
     args = ap.parse_args()
@@ -115,7 +135,9 @@ def main() -> int:
     else:
         groups = [(Path(args.questions), args.checkpoints)]
         labels = args.checkpoints
-    per: dict[str, dict[str, list[float]]] = {label: {p: [] for p in PROBES} for label in labels}
+    if args.goal_split:
+        labels = [x for label in labels for x in (label, f"{label} + goal_split")]
+    per: dict[str, dict[str, list[float]]] = {label: {p: [] for p in args.probes} for label in labels}
     videos: list[str] = []
     for qfile, checkpoints in groups:
         questions = [q for q in load_questions(qfile) if q.video_id in data.units]
@@ -123,22 +145,23 @@ def main() -> int:
             questions = random.Random(args.seed).sample(questions, args.sample)
         videos += [q.video_id for q in questions]
         result = probe_group(data, questions, checkpoints, args)
-        for label, path in zip(labels, checkpoints):
-            for name in PROBES:
+        keys = [x for c in checkpoints for x in ((c, f"{c} + goal_split") if args.goal_split else (c,))]
+        for label, path in zip(labels, keys):
+            for name in args.probes:
                 per[label][name] += list(result[path][name])
     where = (f"out of fold: {args.k} folds of runs/oof/fold<i>/heldout.json" + (f", {args.sample} per fold" if args.sample else "")
              if args.oof else str(args.questions))
     lines = [f"{len(videos)} questions of {where} over {len(set(videos))} videos; long: each video "
              f"between {args.around} others from the {args.fillers} videos (seed {args.seed}).", "",
-             "| checkpoint | " + " | ".join(f"{p} mIoU | {p} IoU>=.5" for p in PROBES) + " | "
-             + " | ".join(f"{p} diff [95% by video]" for p in PROBES) + " |", "|---" * (1 + 3 * len(PROBES)) + "|"]
+             "| checkpoint | " + " | ".join(f"{p} mIoU | {p} IoU>=.5" for p in args.probes) + " | "
+             + " | ".join(f"{p} diff [95% by video]" for p in args.probes) + " |", "|---" * (1 + 3 * len(args.probes)) + "|"]
     for label in labels:
         cells = []
-        for name in PROBES:
+        for name in args.probes:
             x = np.array(per[label][name])
             cells += [f"{100 * x.mean():.2f}", f"{100 * (x >= 0.5).mean():.2f}"]
         diffs = []
-        for name in PROBES:
+        for name in args.probes:
             mean, lo, hi = paired_bootstrap(100 * np.array(per[labels[0]][name]), 100 * np.array(per[label][name]),
                                             groups=videos)
             diffs.append(f"{mean:+.2f} [{lo:+.2f}, {hi:+.2f}]")

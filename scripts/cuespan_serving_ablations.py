@@ -17,7 +17,8 @@ whose form asks for one fact get spans of at most n sentence units, ``CueSpanInf
 ``strip_procedure_prefix`` (a procedure question loses its interrogative opening, "how do I" / "how to" / "what is
 the way to", before retrieval and localization, so it reads like the instruction it looks for); ``meta_edges`` / ``no_meta_edges`` (spans may not start or end
 on a sentence about the video itself: channel promotion, greetings, announcements, sign-offs;
-``CueSpanInference.meta_edges``). Metrics: video R@1, Rank@1 mIoU, Rank@1 IoU>=0.5 (all in %), median length of the rank-1 span in
+``CueSpanInference.meta_edges``); ``goal_split`` / ``no_goal_split`` (a "how ... <step> to <goal>?" question's spans
+are placed inside each video by its step alone, ``CueSpanInference.goal_split``). Metrics: video R@1, Rank@1 mIoU, Rank@1 IoU>=0.5 (all in %), median length of the rank-1 span in
 seconds beside the gold median. Writes benchmarks/cuespan_serving_ablations.md.
 """
 from __future__ import annotations
@@ -110,6 +111,10 @@ def make_pipeline(evaluator: Evaluator, variant: str, folder: Path | None = None
         inf.meta_edges = True
     elif variant == "no_meta_edges":
         inf.meta_edges = False
+    elif variant == "goal_split":  # a "<step> to <goal>?" question's spans placed by its step alone
+        inf.goal_split = True
+    elif variant == "no_goal_split":
+        inf.goal_split = False
     elif variant not in ("shipped", "strip_procedure_prefix") and not variant.startswith("n_videos_"):
         raise SystemExit(f"unknown variant {variant}")
     config = PipelineConfig()

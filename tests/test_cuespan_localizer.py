@@ -416,6 +416,50 @@ def test_fact_questions_get_spans_of_at_most_fact_max_units():
         [(a.video_id, a.start, a.end) for a in plain.localize(procedure, cands, top_n=6)]
 
 
+@pytest.mark.parametrize("question, step", [
+    ("How to perform wrist extensions to fix wrist pain?", "How to perform wrist extensions?"),
+    ("How should you stretch the median nerve to relieve arm pain?", "How should you stretch the median nerve?"),
+    ("How do I use ear plugs in order to protect my hearing?", "How do I use ear plugs?"),
+    ("how can i add a layer mask to hide the edges of a layer?", "how can i add a layer mask?"),
+    ("How do I tape a sprained finger to the one next to it?", None),  # "to the": a place, not a purpose
+    ("How are you able to line up grid edges?", None),  # "able to" belongs to the opening
+    ("How to get rid of tartar?", None),  # the opening's own "to"
+    ("How do I add text to images?", None),  # a one-word goal: "to" before a bare noun, kept whole
+    ("How do I do it to stop the pain?", None),  # a step without content words: too little to place by
+    ("Where should I go to get help?", None),  # only "how" questions ask for a step
+])
+def test_step_of_splits_a_purpose_clause_off_a_how_question(question, step):
+    from vcval.localization.question_form import step_of
+
+    assert step_of(question) == step
+
+
+def test_goal_split_places_spans_by_the_step_and_ranks_videos_by_the_whole_question():
+    enc = ToyEncoder()
+    split = CueSpanLocalizer(tiny_model(3), enc, inference=CueSpanInference(goal_split=True))
+    plain = CueSpanLocalizer(tiny_model(3), enc)
+    cands = [candidate("sling", SLING), candidate("burn", BURN)]
+    question, step = "How do I tie the sling to cool a burn with water?", "How do I tie the sling?"
+
+    def per_video(answers) -> dict[str, list[tuple[float, float]]]:
+        out: dict[str, list[tuple[float, float]]] = {}
+        for a in answers:
+            out.setdefault(a.video_id, []).append((a.start, a.end))
+        return out
+
+    def best(answers) -> dict[str, float]:
+        return {a.video_id: a.score for a in reversed(answers)}
+
+    whole, by_step, served = (plain.localize(question, cands, top_n=6), plain.localize(step, cands, top_n=6),
+                              split.localize(question, cands, top_n=6))
+    assert per_video(whole) != per_video(by_step)  # the toy model places the two questions differently
+    assert per_video(served) == per_video(by_step)
+    assert best(served) == pytest.approx(best(whole))  # each video keeps the whole question's best score
+    no_goal = "How do I tie the sling?"  # without a purpose clause nothing changes
+    assert [(a.video_id, a.start, a.end, a.score) for a in split.localize(no_goal, cands, top_n=6)] == \
+        [(a.video_id, a.start, a.end, a.score) for a in plain.localize(no_goal, cands, top_n=6)]
+
+
 def test_the_shipped_default_plays_a_fact_question_at_most_two_sentences(tmp_path):
     """The shipped checkpoint (its inference.json sets fact_max_units) over the demo subtitles: a fact question's
     answers span at most 2 sentence units and its video is found; a procedure question keeps a longer answer."""

@@ -62,6 +62,7 @@ def test_calibration_writes_inference_settings(trained):
     assert inf.source_length_median_s == pytest.approx(3.0, abs=0.1) and inf.skip_first_units == 1
     assert inf.fact_max_units == 2  # the recipe's fact-question cap is shipped with the model
     assert inf.meta_edges is True  # and so is the rule that keeps clips off talk about the video
+    assert inf.goal_split is True  # and the step/goal split of "how ... to <goal>" questions
     assert report["n"] == {"real": 12, "near_miss": 12, "off_topic": 2}
     assert 0.0 <= report["ece_rank1"] <= 1.0
     # the second calibration: "the answer's video is right", over the same features, with its own report

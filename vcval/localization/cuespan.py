@@ -41,7 +41,7 @@ from vcval.errors import NotFoundError, VCVALError
 from vcval.localization.base import Candidate
 from vcval.localization.confidence import Calibrator, served_video_confidence
 from vcval.localization.meta_discourse import meta_mask
-from vcval.localization.question_form import question_form
+from vcval.localization.question_form import question_form, step_of
 from vcval.types import Answer
 
 logger = logging.getLogger(__name__)
@@ -93,6 +93,9 @@ class CueSpanInference(JsonConfig):
     promotion, greetings, "in this video we'll ...", sign-offs: :func:`vcval.localization.meta_discourse.is_meta`);
     such a unit may still sit inside a span. A video whose every span would start or end on one keeps them
     all. False: off (checkpoints calibrated before the rule).
+    goal_split: a "how ... <step> to <goal>?" question (:func:`vcval.localization.question_form.step_of`) places
+    its spans inside each video by its step alone; videos rank, and answers are calibrated, by the whole
+    question. The goal restates the video's topic, which draws the span to the introduction. False: off.
     """
 
     retriever: str = "hybrid"
@@ -114,6 +117,7 @@ class CueSpanInference(JsonConfig):
     decode_support: int = 1024
     fact_max_units: int = 0
     meta_edges: bool = False
+    goal_split: bool = False
 
     @classmethod
     def of_checkpoint(cls, folder: str | Path) -> CueSpanInference:
@@ -233,17 +237,23 @@ class CueSpanLocalizer:
             return []
         if q_vec is None:
             q_vec = self.question_vector(question)
-        q_words = content_words(question)
         idf = self.idf() if self.idf is not None else word_idf(w for i in keep for w in units[i].words)
-        weights = question_weights(q_words, idf)  # once per question: idf can hold a large corpus's vocabulary
         within = bool(getattr(self.model.config, "lexical_video_idf", False))
-        rows = [Row(q_vec, units[i], lexical_overlap(weights, units[i].words, within_video=within),
-                    visual=self.visual_of(candidates[i], units[i])) for i in keep]
-        arrays, _ = build_arrays(rows)
-        arrays.pop("labels"), arrays.pop("groups")
-        band, valid = self.band_scores(arrays)  # (B, N, W) each: span [i, i + o]
+        visual = [self.visual_of(candidates[i], units[i]) for i in keep]
+
+        def bands(text: str, vec: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict]:
+            """(band (B, N, W) with the length shift, valid (B, N, W), the model's input arrays, word weights)."""
+            w_text = question_weights(content_words(text), idf)  # once per text: idf can hold a large vocabulary
+            rows = [Row(vec, units[i], lexical_overlap(w_text, units[i].words, within_video=within), visual=v)
+                    for i, v in zip(keep, visual)]
+            arrays, _ = build_arrays(rows)
+            arrays.pop("labels"), arrays.pop("groups")
+            band, valid = self.band_scores(arrays)  # (B, N, W) each: span [i, i + o]
+            shift = self.length_shift(arrays["cue_start"], arrays["cue_end"], arrays["duration"], band.shape[2])
+            return band + shift, valid, arrays, w_text
+
+        band, valid, arrays, weights = bands(question, q_vec)
         unit_start, unit_end = arrays["cue_start"], arrays["cue_end"]  # (B, N) seconds
-        band = band + self.length_shift(unit_start, unit_end, arrays["duration"], band.shape[2])
         valid = valid & self.start_allowed(arrays["cue_mask"])
         if self.inference.meta_edges:
             valid = valid & self.edges_allowed([self.meta_of(candidates[i], units[i]) for i in keep], valid)
@@ -251,16 +261,20 @@ class CueSpanLocalizer:
         lse_video = np.array([_logsumexp(s[v]) for s, v in zip(scores, valid)])  # (B,)
         lse_all = _logsumexp(lse_video)
         best_video = np.array([s[v].max() for s, v in zip(scores, valid)])  # (B,)
-        # A fact question's spans are picked among the short ones (``fact_max_units``); each video's shortened
-        # spans are shifted so that its best one keeps the video's full best score: the cap changes what is
-        # played inside a video, never which video ranks first (the span mass and features stay the model's).
+        # What is played inside a video may follow other scores than the video's rank: a "<step> to <goal>"
+        # question's spans are placed by its step alone (``goal_split``), and a fact question's are picked among
+        # the short ones (``fact_max_units``). Each video's placed spans are shifted so that its best one keeps
+        # the video's full best score: placement never changes which video ranks first (the span mass and
+        # features stay the whole question's).
+        step = step_of(question) if self.inference.goal_split else None
+        place = band if step is None else bands(step, self.question_vector(step))[0]  # (B, N, W)
         allowed = self.length_allowed(question, valid.shape[2])  # (1, 1, W)
-        span_scores, shift = scores, np.zeros(len(scores))  # (B, N, W), (B,): no cap for this question
+        span_scores = np.where(valid, place, -np.inf)  # (B, N, W)
         if not allowed.all():
             short = valid & allowed
             has_short = short.reshape(len(short), -1).any(1)  # (B,)
-            span_scores = np.where(has_short[:, None, None], np.where(short, band, -np.inf), scores)
-            shift = best_video - np.array([s.max() for s in span_scores])
+            span_scores = np.where(has_short[:, None, None], np.where(short, place, -np.inf), span_scores)
+        shift = best_video - np.array([s.max() for s in span_scores])  # (B,): 0 when nothing moved
         spans = []
         for r, i in enumerate(keep):
             u = units[i]

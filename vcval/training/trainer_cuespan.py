@@ -70,6 +70,7 @@ class CueSpanTrainConfig(JsonConfig):
     fact_max_units: int = 2  # serve questions that ask for one fact ("where", "how long", "should I") spans of at
     # most this many sentences (CueSpanInference.fact_max_units; 0 = the model's lengths for every question)
     meta_edges: bool = True  # serve no span that starts or ends on talk about the video itself (CueSpanInference)
+    goal_split: bool = True  # place a "how ... <step> to <goal>?" question's spans by its step (CueSpanInference)
     title_prob: float = 0.0  # topic augmentation: share of training questions asked restating their video's
     # title (with_title, a random TITLE_TEMPLATES form), as medical questions restate the video's topic
     # ("How to perform wrist extensions to fix wrist pain?"), so the topic words stop pulling spans to the intro
@@ -568,7 +569,7 @@ def tune_and_calibrate(cfg: CueSpanTrainConfig, data: TrainingData, checkpoint: 
         "length_log_sigma": round(max(float(train_len.std()), 0.25), 3), "target_length_median_s": None,
         "target_length_exponent": 0.0, "target_reference_duration_s": None,
         "skip_first_units": cfg.skip_first_units, "fact_max_units": cfg.fact_max_units,
-        "meta_edges": cfg.meta_edges})
+        "meta_edges": cfg.meta_edges, "goal_split": cfg.goal_split})
     qa = VCVAL(data.corpus, make_retriever(data.corpus, inference.retriever, encoder=data.encoder), localizer,
                PipelineConfig())
     dev_q = [q for q in load_questions(cfg.dev) if q.video_id in data.units]
