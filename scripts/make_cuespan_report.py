@@ -81,6 +81,11 @@ def tower_lines(checkpoint: Path, recipe: dict) -> list[str]:
         lines.append(f"- Topic augmentation: {recipe['title_prob']:.0%} of the training questions asked restating "
                      "their video's title (`title_prob`; `dev titled mIoU` in the curve is the `titled` probe of "
                      "`scripts/cuespan_probes.py`).")
+    if recipe.get("long_prob"):
+        lines.append(f"- Long-video augmentation: {recipe['long_prob']:.0%} of the training questions have their "
+                     f"video played among {recipe.get('long_around', 2)} other training videos as one long video "
+                     "(`long_prob`, `long_around`; each row is then cropped to the recipe's `crop` units around "
+                     "the answer, as every row).")
     return lines
 
 

@@ -326,6 +326,38 @@ def test_title_augmentation_trains_on_titled_questions_and_follows_the_titled_pr
     assert "dev_titled_miou" not in open(tmp_path / "plain" / "curve.csv").readline()
 
 
+def test_long_video_augmentation_trains_on_answers_placed_inside_longer_videos(trained, tmp_path, monkeypatch):
+    from vcval.localization.spans import temporal_iou
+    from vcval.training import trainer_cuespan
+
+    cfg, data, _, _ = trained
+    positives: list[tuple] = []
+    real_row = trainer_cuespan.TrainingData.row
+
+    def row(self, question, q_vec, vid, *args, **kwargs):
+        out = real_row(self, question, q_vec, vid, *args, **kwargs)
+        if kwargs.get("target") is not None:
+            positives.append((vid, kwargs["target"], kwargs.get("around"), out))
+        return out
+
+    monkeypatch.setattr(trainer_cuespan.TrainingData, "row", row)
+    train(CueSpanTrainConfig(**{**cfg.to_dict(), "output": str(tmp_path / "long"), "steps": 3, "eval_every": 3,
+                                "long_prob": 1.0, "long_around": 2}), data)
+    assert positives and all(around is not None for *_, around, _ in positives)
+    for vid, q, (others, pos), r in positives:
+        assert vid not in others and len(others) == 2 and 0 <= pos <= 2
+        assert len(r.units) == len(data.units[vid]) + sum(len(data.units[o]) for o in others)
+        _, shift = data.long_units(data.units[vid], others, pos)
+        first, last = r.cell  # the target cell sits on the answer, moved with its video
+        span = (r.units.units[first].start, r.units.units[last].end)
+        assert r.answer == pytest.approx((q.start + shift, q.end + shift))
+        assert temporal_iou(span, r.answer) > 0
+    positives.clear()
+    train(CueSpanTrainConfig(**{**cfg.to_dict(), "output": str(tmp_path / "short"), "steps": 3, "eval_every": 3}),
+          data)
+    assert positives and all(around is None for *_, around, _ in positives)  # off by default
+
+
 def test_the_long_video_probe_finds_the_answer_where_its_video_was_placed(trained):
     from vcval.corpus.encodings import concat_units
     from vcval.training.trainer_cuespan import long_layout, oracle_eval

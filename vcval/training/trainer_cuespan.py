@@ -75,6 +75,10 @@ class CueSpanTrainConfig(JsonConfig):
     # title (with_title, a random TITLE_TEMPLATES form), as medical questions restate the video's topic
     # ("How to perform wrist extensions to fix wrist pain?"), so the topic words stop pulling spans to the intro
     titles: str = "data/tutorialvqa/videos.json"  # [{video_id, title}] for title_prob
+    long_prob: float = 0.0  # long-video augmentation: share of training questions whose answer video is played
+    # among long_around other training videos as one long video (the crop then keeps `crop` units around the
+    # answer, so the row costs no more), as medical videos run to 800 s and 270 sentences
+    long_around: int = 2
     question_layers: int = 0  # > 0: the localizer gets its own question encoder, the packaged MiniLM with its top
     # question_layers layers fine-tuned jointly with the head (the units keep the packaged encoder's stored
     # vectors), saved as a delta in <output>/best/question_tower (see vcval.localization.cuespan.QUESTION_TOWER)
@@ -148,16 +152,23 @@ class TrainingData:
                                within_video=within_video)
 
     def row(self, question: str, q_vec: np.ndarray, vid: str, visual_dim: int, group: int, *, target: Question | None = None,
-            max_span: int = 0, coarsen: tuple[random.Random, int] | None = None, within_video: bool = False) -> Any:
+            max_span: int = 0, coarsen: tuple[random.Random, int] | None = None, within_video: bool = False,
+            around: tuple[list[str], int] | None = None) -> Any:
         """One training :class:`Row` for (question, video): the positive row (target cell from ``target``) or a
-        negative one; ``coarsen`` = (rng, max run) merges the video's units into random runs first."""
+        negative one; ``coarsen`` = (rng, max run) merges the video's units into random runs first; ``around`` =
+        (other video ids, position) plays the video among those as one long video (:meth:`long_units`; no
+        frames), the target moved with it."""
         from vcval.models.cuespan.inputs import Row
 
         units = coarsen_units(self.units[vid], *coarsen) if coarsen is not None else self.units[vid]
+        if around is not None:
+            units, shift = self.long_units(units, *around)
+            if target is not None:
+                target = replace(target, start=target.start + shift, end=target.end + shift)
         cell = target_cell(units, target, max_span) if target is not None else None
         merged = units if coarsen is not None else None  # the stored units keep their cached frame pooling
         return Row(q_vec, units, self.lexical(question, vid, units, within_video=within_video), cell, group,
-                   visual=self.visual(vid, visual_dim, merged),
+                   visual=None if around is not None else self.visual(vid, visual_dim, merged),
                    answer=(target.start, target.end) if target is not None else None)
 
     def long_units(self, units: Any, others: list[str], position: int) -> tuple[Any, float]:
@@ -394,8 +405,13 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
             if titled is not None and rng.random() < cfg.title_prob:  # asked restating its video's topic
                 text, vec = titled[0][i].question, titled[1][i]
             texts.append(text)
-            rows.append(src.row(text, vec, q.video_id, mcfg.visual_dim, g, target=q,
-                                 max_span=mcfg.max_span_cues, coarsen=coarsen, within_video=mcfg.lexical_video_idf))
+            around = None  # the answer video played among others as one long video (long_prob)
+            if cfg.long_prob and rng.random() < cfg.long_prob:
+                pool = [v for v in train_vids if v != q.video_id]
+                others = rng.sample(pool, min(cfg.long_around, len(pool)))
+                around = (others, rng.randint(0, len(others)))
+            rows.append(src.row(text, vec, q.video_id, mcfg.visual_dim, g, target=q, max_span=mcfg.max_span_cues,
+                                coarsen=coarsen, within_video=mcfg.lexical_video_idf, around=around))
             if mcfg.contrastive_weight:
                 negs = rng.sample(hard[i], min(cfg.hard_negatives, len(hard[i])))
                 others = [v for v in train_vids if v != q.video_id and v not in negs]
