@@ -14,6 +14,9 @@ retrieval, no serving rules):
   overview, which then draw the span.
 - ``titled_unseen``: the same in a form that the topic augmentation (``title_prob``) never trains on:
   "<question> in a video about <video title>?".
+- ``siblings`` (asked for with ``--probes``): ``long`` with the ``--around`` videos closest in topic to the
+  question's own (cosine of their mean sentence vectors) instead of random ones, so the topic words no longer tell
+  the answer's stretch apart: a medical video that shows five exercises for one pain, in miniature.
 
     .venv/bin/python scripts/cuespan_probes.py --checkpoints checkpoints/cuespan runs/titled/t50/best \
         [--sample 941] [--around 2] [--fillers questions|train] [--out benchmarks/cuespan_probes.md]
@@ -50,7 +53,26 @@ from vcval.evaluation.metrics import paired_bootstrap  # noqa: E402
 from vcval.evaluation.questions import load_questions  # noqa: E402
 
 logger = logging.getLogger("cuespan_probes")
-PROBES = ("single", "long", "titled", "titled_unseen")
+PROBES = ("single", "long", "titled", "titled_unseen", "siblings")
+DEFAULT_PROBES = PROBES[:4]
+
+
+def sibling_layout(data, questions: list, pool: list[str], n: int, seed: int = 0) -> list[tuple[list[str], int]]:
+    """Per question, (the ``n`` videos of ``pool`` closest in topic to its own, its seeded position among them):
+    the ``siblings`` probe's layout (same form as :func:`vcval.training.trainer_cuespan.long_layout`)."""
+    def centroid(vid: str) -> np.ndarray:
+        v = data.units[vid].vectors.mean(0)
+        return v / max(float(np.linalg.norm(v)), 1e-9)
+
+    cents = {v: centroid(v) for v in set(pool) | {q.video_id for q in questions}}
+    rng = random.Random(seed)
+    layout = []
+    for q in questions:
+        others = sorted((v for v in pool if v != q.video_id), key=lambda v: -float(cents[v] @ cents[q.video_id]))[:n]
+        if len(others) < n:
+            raise ValueError(f"the siblings probe needs {n} other videos per question; the pool has {len(others)}")
+        layout.append((others, rng.randint(0, n)))
+    return layout
 UNSEEN_TEMPLATE = "{q} in a video about {t}?"  # a form the topic augmentation (TITLE_TEMPLATES) never trains on
 
 
@@ -73,7 +95,9 @@ def probe_group(data, questions: list, checkpoints: list[str], args: argparse.Na
 
     pool = (sorted({q.video_id for q in questions}) if args.fillers == "questions"
             else sorted({q.video_id for q in load_questions(args.train)} & set(data.units)))
-    layout = long_layout(questions, pool, args.around, seed=args.seed)
+    layouts = {"long": long_layout(questions, pool, args.around, seed=args.seed)}
+    if "siblings" in args.probes:
+        layouts["siblings"] = sibling_layout(data, questions, pool, args.around, seed=args.seed)
     titles = load_titles(args.titles)
     titled = {t: titled_questions(questions, titles, t) for t in (TITLE_TEMPLATES[0], UNSEEN_TEMPLATE)}
     per: dict[str, dict[str, np.ndarray]] = {}
@@ -81,7 +105,7 @@ def probe_group(data, questions: list, checkpoints: list[str], args: argparse.Na
         model = load_cuespan(path)
         tower = load_question_tower(path)  # a checkpoint with its own question encoder reads its vectors
         sets = {"single": questions, "long": questions, "titled": titled[TITLE_TEMPLATES[0]],
-                "titled_unseen": titled[UNSEEN_TEMPLATE]}
+                "titled_unseen": titled[UNSEEN_TEMPLATE], "siblings": questions}
         for label, asked in ((path, lambda qs: qs), (f"{path} + goal_split", by_step))[: 1 + bool(args.goal_split)]:
             per[label] = {}
             for name in args.probes:
@@ -91,7 +115,7 @@ def probe_group(data, questions: list, checkpoints: list[str], args: argparse.Na
                 else:
                     vec = np.asarray(tower.encode([q.question for q in qs]), np.float32)
                 ious: list[float] = []
-                oracle_eval(model, data, qs, vec, around=layout if name == "long" else None, per_question=ious)
+                oracle_eval(model, data, qs, vec, around=layouts.get(name), per_question=ious)
                 per[label][name] = np.array(ious)
             logger.info("%s: %s", label, {k: round(100 * float(v.mean()), 2) for k, v in per[label].items()})
     return per
@@ -115,7 +139,7 @@ def main() -> int:
     ap.add_argument("--train", default="data/tutorialvqa/train.json")
     ap.add_argument("--titles", default="data/tutorialvqa/videos.json",
                     help="[{video_id, title}] JSON for the titled probe")
-    ap.add_argument("--probes", nargs="+", choices=PROBES, default=list(PROBES))
+    ap.add_argument("--probes", nargs="+", choices=PROBES, default=list(DEFAULT_PROBES))
     ap.add_argument("--goal-split", action="store_true",
                     help="also probe each checkpoint with split questions asked by their step (see module doc)")
     ap.add_argument("--seed", type=int, default=0)
