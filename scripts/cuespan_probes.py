@@ -55,6 +55,7 @@ from vcval.evaluation.questions import load_questions  # noqa: E402
 logger = logging.getLogger("cuespan_probes")
 PROBES = ("single", "long", "titled", "titled_unseen", "siblings")
 DEFAULT_PROBES = PROBES[:4]
+UNSEEN_TEMPLATE = "{q} in a video about {t}?"  # a form the topic augmentation (TITLE_TEMPLATES) never trains on
 
 
 def sibling_layout(data, questions: list, pool: list[str], n: int, seed: int = 0) -> list[tuple[list[str], int]]:
@@ -73,7 +74,6 @@ def sibling_layout(data, questions: list, pool: list[str], n: int, seed: int = 0
             raise ValueError(f"the siblings probe needs {n} other videos per question; the pool has {len(others)}")
         layout.append((others, rng.randint(0, n)))
     return layout
-UNSEEN_TEMPLATE = "{q} in a video about {t}?"  # a form the topic augmentation (TITLE_TEMPLATES) never trains on
 
 
 def by_step(questions: list) -> list:
@@ -108,12 +108,14 @@ def probe_group(data, questions: list, checkpoints: list[str], args: argparse.Na
                 "titled_unseen": titled[UNSEEN_TEMPLATE], "siblings": questions}
         for label, asked in ((path, lambda qs: qs), (f"{path} + goal_split", by_step))[: 1 + bool(args.goal_split)]:
             per[label] = {}
+            vectors: dict[tuple[str, ...], np.ndarray] = {}  # single, long and siblings ask the same questions
             for name in args.probes:
                 qs = asked(sets[name])
-                if tower is None:  # the packaged encoder's vectors (cached on disk)
-                    vec = data.question_vectors(qs)
-                else:
-                    vec = np.asarray(tower.encode([q.question for q in qs]), np.float32)
+                texts = tuple(q.question for q in qs)
+                if texts not in vectors:
+                    vectors[texts] = (data.question_vectors(qs) if tower is None  # packaged encoder, cached on disk
+                                      else np.asarray(tower.encode(list(texts)), np.float32))
+                vec = vectors[texts]
                 ious: list[float] = []
                 oracle_eval(model, data, qs, vec, around=layouts.get(name), per_question=ious)
                 per[label][name] = np.array(ious)

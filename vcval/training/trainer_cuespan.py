@@ -408,8 +408,8 @@ def train(cfg: CueSpanTrainConfig, data: TrainingData | None = None) -> dict[str
             around = None  # the answer video played among others as one long video (long_prob)
             if cfg.long_prob and rng.random() < cfg.long_prob:
                 pool = [v for v in train_vids if v != q.video_id]
-                others = rng.sample(pool, min(cfg.long_around, len(pool)))
-                around = (others, rng.randint(0, len(others)))
+                fillers = rng.sample(pool, min(cfg.long_around, len(pool)))
+                around = (fillers, rng.randint(0, len(fillers)))
             rows.append(src.row(text, vec, q.video_id, mcfg.visual_dim, g, target=q, max_span=mcfg.max_span_cues,
                                 coarsen=coarsen, within_video=mcfg.lexical_video_idf, around=around))
             if mcfg.contrastive_weight:
